@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as error:
-            if error.name == module_name:
+            if error.name and module_name.startswith(error.name):
                 continue  # a command not built yet
             raise
         sub = commands.add_parser(name, help=module.HELP, description=module.HELP)
