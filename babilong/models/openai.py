@@ -72,7 +72,8 @@ class OpenAIModel:
         self._check_reachable()
 
     def settings(self) -> dict[str, Any]:
-        return {"model": self.model, "base_url": self.base_url, "mode": self.mode, "tokenizer": self.tokenizer_name}
+        # The server address is left out: the same model served elsewhere continues the same run.
+        return {"model": self.model, "mode": self.mode, "tokenizer": self.tokenizer_name}
 
     def render(self, prompt: Prompt) -> str:
         if prompt.chat and self._tokenizer is not None and getattr(self._tokenizer, "chat_template", None):
