@@ -22,7 +22,7 @@ _LAST_WORD = re.compile(r"(\w+)\W*</context>")
 
 
 class EchoModel:
-    """Instant answers; prompt 'tokens' are whitespace-separated words."""
+    """Instant answers; a prompt's 'tokens' are its spaces and line breaks plus one (about its words)."""
 
     name = "echo"
 
@@ -38,7 +38,8 @@ class EchoModel:
         return prompt.plain_text()
 
     def count_tokens(self, prompt: Prompt) -> int:
-        return len(self.render(prompt).split())
+        text = self.render(prompt)
+        return text.count(" ") + text.count("\n") + 1
 
     def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> Iterator[tuple[int, Generation]]:
         for position, prompt in enumerate(prompts):
