@@ -29,7 +29,7 @@ from babilong.babi_format import read_babi
 from babilong.rng import Rng
 from babilong.tasks import Story, Task, all_tasks
 
-REFERENCE_DIR = Path("/work/shared/data/babi-reference")
+REFERENCE_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "babi-reference"
 
 Replacement = str | Callable[[re.Match[str]], str]
 

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SHARED
 from babilong.babi_format import format_babi, parse_babi, read_babi, write_babi
 from babilong.errors import BabilongError
 from babilong.tasks import Story
 
-REFERENCE = Path("/work/shared/data/babi-reference")
+REFERENCE = SHARED / "data" / "babi-reference"
 # Questions per file, from the reference README's table.
 QUESTIONS = {1: 5000, 2: 5000, 3: 5000, 4: 1000, 5: 5000, 6: 5000, 7: 5000, 8: 5000, 9: 5000, 10: 5000,
              11: 5000, 12: 5000, 13: 5000, 14: 5000, 15: 4000, 16: 1000, 17: 8000, 18: 2576, 19: 1000, 20: 12000}
