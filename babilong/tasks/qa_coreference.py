@@ -1,0 +1,74 @@
+"""bAbI tasks where people are named once and then referred to: qa11, qa12, qa13."""
+
+from __future__ import annotations
+
+from babilong.rng import Rng
+from babilong.tasks import world_checks
+from babilong.tasks.base import Story, Task
+from babilong.tasks.world import ACTORS, MOVE_VERBS, PLACES, PRONOUNS, Asked, one_question, say_move, say_pronoun_move
+
+BLOCKS_PER_STORY = 5  # each block: two facts, then a question
+
+
+def _elsewhere(rng: Rng, place: str | None) -> str:
+    return rng.choice([p for p in PLACES if p != place])
+
+
+def _group_move(rng: Rng, people: list[str], place: str) -> str:
+    return f"{people[0]} and {people[1]} {rng.choice(MOVE_VERBS)} to the {place}."
+
+
+def generate_qa11(rng: Rng) -> Story:
+    location: dict[str, str] = {}
+    facts: list[str] = []
+    asked: list[Asked] = []
+    for _ in range(BLOCKS_PER_STORY):
+        actor = rng.choice(ACTORS)
+        first = _elsewhere(rng, location.get(actor))
+        location[actor] = _elsewhere(rng, first)
+        facts += [say_move(rng, actor, first), say_pronoun_move(rng, PRONOUNS[actor], location[actor])]
+        asked.append(Asked(len(facts), f"Where is {actor}?", location[actor], (len(facts) - 2, len(facts) - 1)))
+    return one_question("qa11", rng, facts, asked)
+
+
+def generate_qa12(rng: Rng) -> Story:
+    location: dict[str, str] = {}
+    told: dict[str, int] = {}
+    facts: list[str] = []
+    asked: list[Asked] = []
+    for _ in range(BLOCKS_PER_STORY):
+        mentioned: list[str] = []
+        for _ in range(2):
+            people = rng.sample(ACTORS, 2)
+            place = _elsewhere(rng, location.get(people[0]))
+            facts.append(_group_move(rng, people, place))
+            for person in people:
+                location[person], told[person] = place, len(facts) - 1
+            mentioned += people
+        actor = rng.choice(mentioned)  # a person counts once per fact naming them
+        asked.append(Asked(len(facts), f"Where is {actor}?", location[actor], (told[actor],)))
+    return one_question("qa12", rng, facts, asked)
+
+
+def generate_qa13(rng: Rng) -> Story:
+    location: dict[str, str] = {}
+    facts: list[str] = []
+    asked: list[Asked] = []
+    for _ in range(BLOCKS_PER_STORY):
+        people = rng.sample(ACTORS, 2)
+        first = _elsewhere(rng, location.get(people[0]))
+        then = _elsewhere(rng, first)
+        facts += [_group_move(rng, people, first), say_pronoun_move(rng, "they", then)]
+        for person in people:
+            location[person] = then
+        actor = rng.choice(people)
+        asked.append(Asked(len(facts), f"Where is {actor}?", then, (len(facts) - 2, len(facts) - 1)))
+    return one_question("qa13", rng, facts, asked)
+
+
+_LOCATIONS = tuple(sorted(PLACES))
+TASKS = [
+    Task("qa11", "basic coreference", _LOCATIONS, generate_qa11, world_checks.where_is),
+    Task("qa12", "conjunction", _LOCATIONS, generate_qa12, world_checks.where_is),
+    Task("qa13", "compound coreference", _LOCATIONS, generate_qa13, world_checks.where_is),
+]

@@ -1,0 +1,145 @@
+"""qa4 (two-argument relations) and qa19 (path finding): places laid out on a compass grid.
+
+A statement "The A is north of the B." means A lies one step north of B, so going from
+B to A is "n". (The rewrite's qa19 samples invert this; we follow the natural reading.)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from babilong.errors import BabilongError
+from babilong.rng import Rng
+from babilong.tasks.base import Story, Task
+
+PLACES = ("bathroom", "bedroom", "garden", "hallway", "kitchen", "office")
+STEP = {"north": (0, 1), "south": (0, -1), "east": (1, 0), "west": (-1, 0)}
+OPPOSITE = {"north": "south", "south": "north", "east": "west", "west": "east"}
+PATHS = tuple(
+    f"{a[0]},{b[0]}" for a in STEP for b in STEP if b != OPPOSITE[a]
+)
+
+Edge = tuple[str, str, str]  # (a, direction, b): a lies one step in ``direction`` from b
+
+
+def _render(edge: Edge, rng: Rng) -> str:
+    """State an edge from either end: "The a is d of the b." or "The b is opposite(d) of the a."."""
+    a, direction, b = edge
+    if rng.chance(0.5):
+        return f"The {a} is {direction} of the {b}."
+    return f"The {b} is {OPPOSITE[direction]} of the {a}."
+
+
+def generate_qa4(rng: Rng) -> Story:
+    """Three places in a line; ask for the neighbour named in one statement."""
+    first, middle, last = rng.sample(PLACES, 3)
+    direction = rng.choice(tuple(STEP))
+    edges = [(middle, direction, first), (last, direction, middle)]
+    rng.shuffle(edges)
+    facts = tuple(_render(edge, rng) for edge in edges)
+    target = rng.below(2)
+    a, relation, b = re.fullmatch(r"The (\w+) is (\w+) of the (\w+)\.", facts[target]).groups()
+    # Four ways to ask about "a is relation of b": (question, answer).
+    asks = (
+        (f"What is the {a} {relation} of?", b),
+        (f"What is the {b} {OPPOSITE[relation]} of?", a),
+        (f"What is {relation} of the {b}?", a),
+        (f"What is {OPPOSITE[relation]} of the {a}?", b),
+    )
+    question, answer = rng.choice(asks)
+    return Story("qa4", facts, question, answer, (target,))
+
+
+def generate_qa19(rng: Rng) -> Story:
+    """Five places grown into a tree on a grid; ask for a two-step route along it."""
+    names = rng.sample(PLACES, 5)
+    position = {names[0]: (0, 0)}
+    edges: list[Edge] = []
+    for name in names[1:]:
+        while True:
+            anchor = rng.choice(list(position))
+            direction = rng.choice(tuple(STEP))
+            dx, dy = STEP[direction]
+            cell = (position[anchor][0] + dx, position[anchor][1] + dy)
+            if cell not in position.values():
+                break
+        position[name] = cell
+        edges.append((name, direction, anchor))
+    routes = [
+        (i, j) for i in range(len(edges)) for j in range(len(edges))
+        if i != j and set(edges[i][::2]) & set(edges[j][::2])
+    ]
+    first, second = rng.choice(routes)
+    middle = (set(edges[first][::2]) & set(edges[second][::2])).pop()
+    start = next(p for p in edges[first][::2] if p != middle)
+    end = next(p for p in edges[second][::2] if p != middle)
+    answer = f"{_heading(edges[first], start)[0]},{_heading(edges[second], middle)[0]}"
+    order = list(range(len(edges)))
+    rng.shuffle(order)
+    facts = tuple(_render(edges[i], rng) for i in order)
+    supporting = tuple(sorted((order.index(first), order.index(second))))
+    question = f"How do you go from the {start} to the {end}?"
+    return Story("qa19", facts, question, answer, supporting)
+
+
+def _heading(edge: Edge, origin: str) -> str:
+    """The direction travelled along ``edge`` when leaving ``origin``."""
+    a, direction, b = edge
+    return direction if origin == b else OPPOSITE[direction]
+
+
+# --- independent checkers: they read only the sentences ---
+
+_RELATION = re.compile(r"The (\w+) is (north|south|east|west) of the (\w+)\.")
+_FLIP = {"north": "south", "south": "north", "east": "west", "west": "east"}
+
+
+def _moves(facts: Sequence[str]) -> dict[tuple[str, str], str]:
+    """(from, to) -> compass word, for both directions of every statement."""
+    moves: dict[tuple[str, str], str] = {}
+    for fact in facts:
+        match = _RELATION.fullmatch(fact)
+        if not match:
+            raise BabilongError(f"cannot read direction statement {fact!r}")
+        there, word, here = match.groups()
+        moves[(here, there)] = word
+        moves[(there, here)] = _FLIP[word]
+    return moves
+
+
+def check_qa4(facts: Sequence[str], question: str) -> str:
+    moves = _moves(facts)
+    if match := re.fullmatch(r"What is the (\w+) (\w+) of\?", question):
+        place, word = match.groups()  # place lies `word` of the answer: answer -> place is `word`
+        found = [a for (a, b), w in moves.items() if b == place and w == word]
+    elif match := re.fullmatch(r"What is (\w+) of the (\w+)\?", question):
+        word, place = match.groups()
+        found = [b for (a, b), w in moves.items() if a == place and w == word]
+    else:
+        raise BabilongError(f"cannot read qa4 question {question!r}")
+    if len(found) != 1:
+        raise BabilongError(f"qa4 question {question!r} has {len(found)} answers")
+    return found[0]
+
+
+def check_qa19(facts: Sequence[str], question: str) -> str:
+    match = re.fullmatch(r"How do you go from the (\w+) to the (\w+)\?", question)
+    if not match:
+        raise BabilongError(f"cannot read qa19 question {question!r}")
+    start, end = match.groups()
+    moves = _moves(facts)
+    routes = [
+        f"{w1[0]},{w2[0]}"
+        for (a, mid), w1 in moves.items() if a == start
+        for (b, c), w2 in moves.items() if b == mid and c == end and c != start
+    ]
+    if len(routes) != 1:
+        raise BabilongError(f"qa19 question {question!r} has {len(routes)} two-step routes")
+    return routes[0]
+
+
+TASKS = [
+    Task("qa4", "two argument relations", PLACES, generate_qa4, check_qa4),
+    Task("qa19", "path finding", PATHS, generate_qa19, check_qa19),
+]

@@ -1,0 +1,163 @@
+"""bAbI tasks about where people and objects are: qa1-3 and qa6-9."""
+
+from __future__ import annotations
+
+from babilong.rng import Rng
+from babilong.tasks import world_checks
+from babilong.tasks.base import Story, Task
+from babilong.tasks.world import (
+    ACTORS,
+    MOVE_VERBS,
+    NUMBER_WORDS,
+    OBJECTS,
+    PLACES,
+    Asked,
+    World,
+    interleave,
+    one_question,
+    say_move,
+)
+
+QUESTIONS_PER_STORY = 5
+MOVES_ONLY = {"move": 1.0}
+OBJECT_ACTIONS = {"move": 1.0, "pick": 1.0, "drop": 1.0}
+# qa7/qa8 stories in the reference are mostly moves, then picks, drops and gifts.
+CARRY_ACTIONS = {"move": 4.0, "pick": 2.5, "drop": 1.5, "give": 1.5}
+
+
+def _located_actor(world: World) -> str | None:
+    """A person whose place the facts tell, uniformly (None before anyone has moved)."""
+    seen = [actor for actor in ACTORS if actor in world.seen_at]
+    return world.rng.choice(seen) if seen else None
+
+
+def generate_qa1(rng: Rng) -> Story:
+    world = World.start(rng)
+
+    def ask() -> Asked | None:
+        if (actor := _located_actor(world)) is None:
+            return None
+        return Asked(len(world.facts), f"Where is {actor}?", world.location[actor], (world.seen_at[actor],))
+
+    asked = interleave(QUESTIONS_PER_STORY, 2, lambda: world.random_action(MOVES_ONLY), ask, world.facts)
+    return one_question("qa1", rng, world.facts, asked)
+
+
+def generate_qa6(rng: Rng) -> Story:
+    world = World.start(rng)
+
+    def ask() -> Asked | None:
+        if (actor := _located_actor(world)) is None:
+            return None
+        here = world.location[actor]
+        place = here if rng.chance(0.5) else rng.choice([p for p in PLACES if p != here])
+        answer = "yes" if place == here else "no"
+        return Asked(len(world.facts), f"Is {actor} in the {place}?", answer, (world.seen_at[actor],))
+
+    asked = interleave(QUESTIONS_PER_STORY, 2, lambda: world.random_action(MOVES_ONLY), ask, world.facts)
+    return one_question("qa6", rng, world.facts, asked)
+
+
+def generate_qa2(rng: Rng) -> Story:
+    world = World.start(rng)
+
+    def ask() -> Asked | None:
+        obj = rng.choice(OBJECTS)
+        if (known := world.object_known(obj)) is None:
+            return None
+        return Asked(len(world.facts), f"Where is the {obj}?", known[0], known[1])
+
+    asked = interleave(QUESTIONS_PER_STORY, 3, lambda: world.random_action(OBJECT_ACTIONS), ask, world.facts)
+    return one_question("qa2", rng, world.facts, asked)
+
+
+def generate_qa3(rng: Rng) -> Story:
+    world = World.start(rng)
+
+    def ask() -> Asked | None:
+        obj = rng.choice(OBJECTS)
+        told = [(place, came) for place, came in world.arrivals[obj].items() if came is not None]
+        if not told:
+            return None
+        place, (came_from, support) = max(told, key=lambda item: item[1][1][-1])
+        return Asked(len(world.facts), f"Where was the {obj} before the {place}?", came_from, support)
+
+    asked = interleave(QUESTIONS_PER_STORY, 3, lambda: world.random_action(OBJECT_ACTIONS), ask, world.facts)
+    return one_question("qa3", rng, world.facts, asked)
+
+
+def _carrying_story(task: str, rng: Rng, question: str, answer) -> Story:
+    """qa7/qa8: ask about someone who has picked up, dropped, given or received something."""
+    world = World.start(rng)
+
+    def ask() -> Asked | None:
+        busy = [actor for actor in ACTORS if world.deeds[actor]]
+        if not busy:
+            return None
+        actor = rng.choice(busy)
+        return Asked(len(world.facts), question.format(actor), answer(world.carried(actor)), tuple(world.deeds[actor]))
+
+    asked = interleave(QUESTIONS_PER_STORY, 2, lambda: world.random_action(CARRY_ACTIONS), ask, world.facts)
+    return one_question(task, rng, world.facts, asked)
+
+
+def generate_qa7(rng: Rng) -> Story:
+    return _carrying_story("qa7", rng, "How many objects is {} carrying?", lambda held: NUMBER_WORDS[len(held)])
+
+
+def generate_qa8(rng: Rng) -> Story:
+    return _carrying_story("qa8", rng, "What is {} carrying?", lambda held: ",".join(held) or "nothing")
+
+
+# qa9 mixes moves with statements of where someone is, is not, or is no longer.
+NEGATION_FACTS = {"move": 0.5, "is": 0.24, "not": 0.13, "no longer": 0.13}
+
+
+def generate_qa9(rng: Rng) -> Story:
+    location = {actor: rng.choice(PLACES) for actor in ACTORS}
+    told: dict[str, tuple[bool, str, int]] = {}  # person -> (positive?, place, fact)
+    facts: list[str] = []
+
+    def step() -> None:
+        actor = rng.choice(ACTORS)
+        kind = rng.weighted(list(NEGATION_FACTS), list(NEGATION_FACTS.values()))
+        elsewhere = rng.choice([p for p in PLACES if p != location[actor]])
+        if kind == "move":
+            location[actor] = place = elsewhere
+            facts.append(say_move(rng, actor, place, MOVE_VERBS))
+        elif kind == "is":
+            location[actor] = place = rng.choice(PLACES)
+            facts.append(f"{actor} is in the {place}.")
+        elif kind == "not":
+            place = elsewhere
+            facts.append(f"{actor} is not in the {place}.")
+        else:  # they leave for a place the story does not tell
+            place, location[actor] = location[actor], elsewhere
+            facts.append(f"{actor} is no longer in the {place}.")
+        told[actor] = (kind in ("move", "is"), place, len(facts) - 1)
+
+    def ask() -> Asked | None:
+        if not told:
+            return None
+        actor = rng.choice(sorted(told))
+        positive, place, index = told[actor]
+        if positive and rng.chance(0.5):
+            place = rng.choice([p for p in PLACES if p != place])
+            positive = False
+        answer = "yes" if positive else "no"
+        return Asked(len(facts), f"Is {actor} in the {place}?", answer, (index,))
+
+    asked = interleave(QUESTIONS_PER_STORY, 2, step, ask, facts)
+    return one_question("qa9", rng, facts, asked)
+
+
+_LOCATIONS = tuple(sorted(PLACES))
+TASKS = [
+    Task("qa1", "single supporting fact", _LOCATIONS, generate_qa1, world_checks.where_is),
+    Task("qa2", "two supporting facts", _LOCATIONS, generate_qa2, world_checks.where_is),
+    Task("qa3", "three supporting facts", _LOCATIONS, generate_qa3, world_checks.where_was_object),
+    Task("qa6", "yes/no questions", ("yes", "no"), generate_qa6, world_checks.is_in),
+    Task("qa7", "counting", NUMBER_WORDS, generate_qa7, world_checks.count_carried),
+    Task("qa8", "lists/sets", ("nothing", *OBJECTS), generate_qa8, world_checks.list_carried),
+    Task("qa9", "simple negation", ("yes", "no"), generate_qa9, world_checks.is_in),
+]

@@ -1,0 +1,219 @@
+"""The bAbI actor world: people move between places and carry objects; facts narrate it.
+
+Only generators use this module. The answer checkers (``world_checks``) read the
+sentences back without it, so a phrasing or simulation bug shows up as a disagreement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from babilong.rng import Rng
+from babilong.tasks.base import Story
+
+ACTORS = ("Daniel", "John", "Mary", "Sandra")
+PLACES = ("bathroom", "bedroom", "garden", "hallway", "kitchen", "office")
+# Where each object lies before the story starts (never stated); its order is the
+# order in which a carried list is written ("football,apple,milk").
+OBJECT_HOMES = {"football": "garden", "apple": "kitchen", "milk": "kitchen"}
+OBJECTS = tuple(OBJECT_HOMES)
+# qa10 and qa14 use another cast and other places in the released dataset.
+ALT_ACTORS = ("Bill", "Fred", "Julie", "Mary")
+ALT_PLACES = ("bedroom", "cinema", "kitchen", "office", "park", "school")
+
+PRONOUNS = {"Daniel": "he", "John": "he", "Mary": "she", "Sandra": "she", "Bill": "he", "Fred": "he", "Julie": "she"}
+MOVE_VERBS = ("moved", "went", "journeyed", "travelled", "went back")
+PLAIN_MOVE_VERBS = ("moved", "went", "journeyed", "travelled")
+PICK_VERBS = ("got", "took", "grabbed", "picked up")
+DROP_VERBS = ("dropped", "discarded", "put down", "left")
+GIVE_VERBS = ("gave", "passed", "handed")
+SEQUELS = ("After that", "Afterwards", "Following that", "Then")
+NUMBER_WORDS = ("none", "one", "two", "three")
+
+MAX_STORY_FACTS = 400  # a story that needs more is a generator bug, not bad luck
+
+
+# --- phrasing -------------------------------------------------------------------------
+
+
+def say_move(rng: Rng, actor: str, place: str, verbs: Sequence[str] = MOVE_VERBS) -> str:
+    return f"{actor} {rng.choice(verbs)} to the {place}."
+
+
+def say_pick(rng: Rng, actor: str, obj: str) -> str:
+    there = " there" if rng.chance(0.5) else ""
+    return f"{actor} {rng.choice(PICK_VERBS)} the {obj}{there}."
+
+
+def say_drop(rng: Rng, actor: str, obj: str) -> str:
+    there = " there" if rng.chance(0.5) else ""
+    return f"{actor} {rng.choice(DROP_VERBS)} the {obj}{there}."
+
+
+def say_give(rng: Rng, giver: str, obj: str, receiver: str) -> str:
+    return f"{giver} {rng.choice(GIVE_VERBS)} the {obj} to {receiver}."
+
+
+def say_pronoun_move(rng: Rng, pronoun: str, place: str) -> str:
+    """A move told by pronoun: "After that she went to the garden." / "He then moved ..."."""
+    verb = rng.choice(MOVE_VERBS)
+    if pronoun != "they" and rng.chance(0.2):
+        return f"{pronoun.capitalize()} then {verb} to the {place}."
+    return f"{rng.choice(SEQUELS)} {pronoun} {verb} to the {place}."
+
+
+# --- story assembly -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A question asked after the first ``n_facts`` facts of a simulated story."""
+
+    n_facts: int
+    question: str
+    answer: str
+    supporting: tuple[int, ...]
+
+
+def one_question(task: str, rng: Rng, facts: Sequence[str], asked: Sequence[Asked]) -> Story:
+    """BABILong keeps one of a story's questions, with every fact told before it."""
+    pick = rng.choice(asked)
+    return Story(task, tuple(facts[: pick.n_facts]), pick.question, pick.answer, tuple(sorted(pick.supporting)))
+
+
+def interleave(
+    n_questions: int, min_gap: int, step: Callable[[], None], ask: Callable[[], Asked | None], facts: list[str]
+) -> list[Asked]:
+    """Tell at least ``min_gap`` facts before each question, more until ``ask`` finds one."""
+    asked: list[Asked] = []
+    for _ in range(n_questions):
+        for _ in range(min_gap):
+            step()
+        while (question := ask()) is None:
+            if len(facts) > MAX_STORY_FACTS:
+                raise RuntimeError("bAbI world story found no answerable question; generator bug")
+            step()
+        asked.append(question)
+    return asked
+
+
+# --- the simulated world --------------------------------------------------------------
+
+
+@dataclass
+class World:
+    """True state of people and objects, and which facts told where each person is."""
+
+    rng: Rng
+    location: dict[str, str]  # every person's true place; unstated until they move
+    holder: dict[str, str | None] = field(default_factory=dict)
+    object_place: dict[str, str] = field(default_factory=dict)  # for objects nobody holds
+    facts: list[str] = field(default_factory=list)
+    seen_at: dict[str, int] = field(default_factory=dict)  # person -> fact that put them where they are
+    handled: dict[str, int] = field(default_factory=dict)  # object -> its last pick/drop/give fact
+    dropped_seen: dict[str, int] = field(default_factory=dict)  # object -> seen_at of its dropper then
+    arrivals: dict[str, dict[str, tuple[str, tuple[int, ...]] | None]] = field(default_factory=dict)
+    deeds: dict[str, list[int]] = field(default_factory=dict)  # person -> facts changing what they carry
+
+    @classmethod
+    def start(cls, rng: Rng, actors: Sequence[str] = ACTORS, places: Sequence[str] = PLACES) -> World:
+        world = cls(rng, {actor: rng.choice(places) for actor in actors})
+        world.holder = {obj: None for obj in OBJECTS}
+        world.object_place = dict(OBJECT_HOMES)
+        world.arrivals = {obj: {} for obj in OBJECTS}
+        world.deeds = {actor: [] for actor in actors}
+        return world
+
+    def tell(self, sentence: str) -> int:
+        self.facts.append(sentence)
+        return len(self.facts) - 1
+
+    def carried(self, actor: str) -> list[str]:
+        return [obj for obj in OBJECTS if self.holder[obj] == actor]
+
+    # actions ------------------------------------------------------------------------
+
+    def move(self, actor: str, place: str, sentence: str) -> None:
+        before = self.seen_at.get(actor)
+        index = self.tell(sentence)
+        for obj in self.carried(actor):
+            came_from = None if before is None else (self.location[actor], (before, self.handled[obj], index))
+            self.arrivals[obj][place] = came_from
+        self.location[actor] = place
+        self.seen_at[actor] = index
+
+    def pick(self, actor: str, obj: str) -> None:
+        self.holder[obj] = actor
+        self.handled[obj] = self.tell(say_pick(self.rng, actor, obj))
+        self.deeds[actor].append(self.handled[obj])
+
+    def drop(self, actor: str, obj: str) -> None:
+        self.holder[obj] = None
+        self.object_place[obj] = self.location[actor]
+        self.handled[obj] = self.tell(say_drop(self.rng, actor, obj))
+        self.deeds[actor].append(self.handled[obj])
+        if actor in self.seen_at:
+            self.dropped_seen[obj] = self.seen_at[actor]
+        else:
+            self.dropped_seen.pop(obj, None)
+
+    def give(self, giver: str, obj: str, receiver: str) -> None:
+        self.holder[obj] = receiver
+        self.handled[obj] = self.tell(say_give(self.rng, giver, obj, receiver))
+        self.deeds[giver].append(self.handled[obj])
+        self.deeds[receiver].append(self.handled[obj])
+
+    # random valid actions -----------------------------------------------------------
+
+    def options(self, kind: str) -> list[tuple[str, ...]]:
+        """Every valid action of one kind, as argument tuples."""
+        if kind == "move":
+            return [(a, p) for a in self.location for p in PLACES if p != self.location[a]]
+        if kind == "pick":
+            free = [o for o in OBJECTS if self.holder[o] is None]
+            return [(a, o) for a in self.location for o in free if self.object_place[o] == self.location[a]]
+        if kind == "drop":
+            return [(self.holder[o], o) for o in OBJECTS if self.holder[o] is not None]
+        if kind == "give":
+            return [
+                (giver, o, b)
+                for o in OBJECTS
+                if (giver := self.holder[o]) is not None
+                for b in self.location
+                if b != giver and self.location[b] == self.location[giver]
+            ]
+        raise ValueError(kind)
+
+    def random_action(self, weights: dict[str, float]) -> None:
+        """Pick an action kind by weight, then one of its valid instances uniformly."""
+        kinds = list(weights)
+        while True:
+            kind = self.rng.weighted(kinds, [weights[k] for k in kinds])
+            options = self.options(kind)
+            if options:
+                break
+        args = self.rng.choice(options)
+        if kind == "move":
+            self.move(args[0], args[1], say_move(self.rng, args[0], args[1]))
+        elif kind == "pick":
+            self.pick(*args)
+        elif kind == "drop":
+            self.drop(*args)
+        else:
+            self.give(*args)
+
+    # what the told facts establish --------------------------------------------------
+
+    def object_known(self, obj: str) -> tuple[str, tuple[int, ...]] | None:
+        """Where ``obj`` is and the two facts that show it (None if the facts do not)."""
+        if obj not in self.handled:
+            return None
+        carrier = self.holder[obj]
+        if carrier is not None:
+            if carrier not in self.seen_at:
+                return None
+            return self.location[carrier], (self.seen_at[carrier], self.handled[obj])
+        if obj not in self.dropped_seen:
+            return None
+        return self.object_place[obj], (self.dropped_seen[obj], self.handled[obj])
