@@ -191,3 +191,38 @@ def test_save_load_gives_identical_outputs(arch: str, kind: str, tmp_path) -> No
         assert model.generate(model.read_context(contexts), prompts, 3, set()) == loaded.generate(
             loaded.read_context(contexts), prompts, 3, set()
         )
+
+
+def test_stream_segments_equal_whole_text_tokenisation() -> None:
+    from babilong.memory.inference import stream_segments, text_pieces
+    from babilong.tokens import get_tokenizer
+
+    tokenizer = get_tokenizer("gpt2")
+    text = "Mary went to the kitchen.  It was a dark night;\n\nthe end. " * 300
+    assert len(list(text_pieces(text, size=500))) > 10
+    whole = tokenizer.encode(text)
+    pieces = list(stream_segments(text, tokenizer, 64, piece_chars=500))
+    assert all(len(p) == 64 for p in pieces[:-1])
+    assert [t for p in pieces for t in p] == whole
+
+
+def test_train_command_writes_a_checkpoint_that_answers_and_resumes(tmp_path, capsys) -> None:
+    import json
+
+    from babilong.cli import main
+    from babilong.memory.inference import answer, load_checkpoint
+
+    out = tmp_path / "run"
+    common = ["train", "--backbone", "tiny", "--tasks", "qa1", "--segment", "48", "--memory", "4", "--max-steps", "2",
+              "--eval-every", "2", "--val-samples", "2", "--batch-size", "2", "--output", str(out)]
+    assert main([*common, "--curriculum", "1"]) == 0
+    assert (out / "best.pt").exists() and (out / "stage-1-1seg" / "best.pt").exists()
+    assert main([*common, "--curriculum", "1"]) == 2  # refuses to overwrite a run
+    assert main([*common, "--curriculum", "1,2", "--resume"]) == 0  # continues with the next stage
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["segments"] for r in log if "segments" in r] == [1, 2]
+    model, tokenizer = load_checkpoint(out, device="cpu")
+    assert model.config.segment_size == 48 and model.config.memory_tokens == 4
+    replies = answer(model, tokenizer, ["Mary went to the kitchen. " * 30, "John moved to the hallway."],
+                     ["Where is Mary?", "Where is John?"], max_new_tokens=3)
+    assert len(replies) == 2 and all(isinstance(r, str) for r in replies)

@@ -45,10 +45,10 @@ def text_pieces(text: str, size: int = PIECE_CHARS) -> Iterator[str]:
     yield text[start:]
 
 
-def stream_segments(text: str, tokenizer: Tokenizer, segment_size: int) -> Iterator[list[int]]:
+def stream_segments(text: str, tokenizer: Tokenizer, segment_size: int, piece_chars: int = PIECE_CHARS) -> Iterator[list[int]]:
     """Token segments of ``text`` produced lazily, piece by piece."""
     buffer: list[int] = []
-    for piece in text_pieces(text):
+    for piece in text_pieces(text, piece_chars):
         buffer.extend(tokenizer.encode(piece))
         while len(buffer) >= segment_size:
             yield buffer[:segment_size]

@@ -198,6 +198,10 @@ class RecurrentMemory(nn.Module):
         distance = torch.tensor(counts) - (torch.tensor(counts) if step is None else step)
         return detach_rows(state, distance >= depth)
 
+    def forward(self, contexts: Sequence[Sequence[Sequence[int]]], prompts: Sequence[Sequence[int]], answers: Sequence[Sequence[int]]) -> Tensor:
+        """The training loss (``forward`` so that DistributedDataParallel can wrap the model)."""
+        return self.loss(contexts, prompts, answers)
+
     def loss(self, contexts: Sequence[Sequence[Sequence[int]]], prompts: Sequence[Sequence[int]], answers: Sequence[Sequence[int]]) -> Tensor:
         """Mean cross-entropy of the answer tokens after context segments and a prompt."""
         counts = [len(c) for c in contexts]
