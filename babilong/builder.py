@@ -1,0 +1,226 @@
+"""Hide a story's facts in a background passage so the input has exactly N tokens.
+
+The hot path. It never tokenizes the background: the prepared corpus knows each
+sentence's token count (as ``" " + sentence``), and for byte-level BPE tokenizers such as
+GPT-2 those counts add up exactly when sentences are joined by single spaces. The final
+text is still counted once, and any difference (a tokenizer where counts don't add up) is
+fixed by re-cutting the last piece.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from babilong.errors import BabilongError
+from babilong.haystack import Corpus
+from babilong.rng import Rng
+from babilong.sample import FactPosition
+from babilong.tokens import Tokenizer
+
+MAX_CUT_TRIES = 200
+
+
+class StoryTooLong(Exception):
+    """The facts alone need more tokens than the budget."""
+
+
+@dataclass(frozen=True)
+class BuiltInput:
+    text: str
+    token_count: int
+    fact_positions: tuple[FactPosition, ...]
+    background_reused: bool
+
+
+@dataclass(frozen=True)
+class _Passage:
+    """Consecutive background sentences in reading order, as index ranges into the corpus."""
+
+    ranges: list[tuple[int, int]]
+    tail: list[int]  # the sentences that follow, for filling the last few tokens
+    reused: bool
+
+
+def build_input(
+    facts: Sequence[str],
+    corpus: Corpus | None,
+    tokenizer: Tokenizer,
+    target: int,
+    rng_keys: tuple,
+    depth: tuple[float, float] = (0.0, 100.0),
+    allow_reuse: bool = True,
+) -> BuiltInput:
+    """Facts in order at random sentence boundaries of a passage; exactly ``target`` tokens.
+
+    ``target == 0`` means the facts alone. Raises ``StoryTooLong`` if they don't fit.
+    """
+    fact_tokens = [len(ids) for ids in tokenizer.encode_batch([" " + f for f in facts])]
+    if target == 0 or corpus is None:
+        return _facts_only(facts, fact_tokens, tokenizer)
+    budget = target - sum(fact_tokens)
+    if budget < 0:
+        raise StoryTooLong(f"the facts need {sum(fact_tokens)} tokens, more than the {target} available")
+    cumulative = np.concatenate([[0], np.cumsum(corpus.tokens, dtype=np.int64)])
+    for _ in range(8):  # a second round only when the first piece's own count overshoots
+        rng = Rng(*rng_keys, "background")
+        passage = _walk(corpus, cumulative, budget, rng, allow_reuse)
+        pieces, counts, fact_slots = _interleave(facts, fact_tokens, corpus, cumulative, passage, target, depth, rng)
+        counts[0] = len(tokenizer.encode(pieces[0]))  # the first piece has no space before it
+        missing = target - sum(counts)
+        if missing >= 0:
+            break
+        budget += missing
+    else:
+        raise BabilongError(f"could not fit the facts into {target} tokens: try a longer length")
+    body = len(pieces)
+    for _ in range(8):
+        del pieces[body:], counts[body:]
+        _fill_tail(pieces, counts, missing, corpus, passage.tail, tokenizer)
+        text = " ".join(pieces)
+        difference = target - len(tokenizer.encode(text))
+        if difference == 0:
+            return BuiltInput(text, target, _positions(pieces, counts, fact_slots, target), passage.reused)
+        missing += difference  # counts did not add up (not a byte-level BPE): refill the tail
+        if missing < 0:
+            break
+    raise BabilongError(f"tokenizer {tokenizer.name!r} does not allow an exact count of {target} tokens here: try gpt2")
+
+
+def _facts_only(facts: Sequence[str], fact_tokens: list[int], tokenizer: Tokenizer) -> BuiltInput:
+    pieces = list(facts)
+    counts = list(fact_tokens)
+    counts[0] = len(tokenizer.encode(pieces[0]))
+    text = " ".join(pieces)
+    total = len(tokenizer.encode(text))
+    return BuiltInput(text, total, _positions(pieces, counts, list(range(len(facts))), total), False)
+
+
+def _walk(corpus: Corpus, cumulative: np.ndarray, budget: int, rng: Rng, allow_reuse: bool) -> _Passage:
+    """From a random sentence of a random book, read on through the books in a seeded order.
+
+    The reading order is a cycle over every sentence, so the passage repeats text exactly
+    when it needs more tokens than the corpus holds.
+    """
+    reused = budget >= corpus.total_tokens
+    if reused and not allow_reuse:
+        raise BabilongError(
+            f"the haystack {corpus.name!r} has {corpus.total_tokens:,} tokens, fewer than the {budget:,} this "
+            "sample needs: use a bigger corpus, or drop --no-reuse to read the books again"
+        )
+    bounds = corpus.book_bounds
+    order = [b for b in range(len(bounds) - 1) if bounds[b + 1] > bounds[b]]
+    rng.shuffle(order)
+    book_at = 0
+    position = int(bounds[order[0]]) + rng.below(int(bounds[order[0] + 1] - bounds[order[0]]))
+    ranges: list[tuple[int, int]] = []
+    remaining = budget
+    while True:
+        book_end = int(bounds[order[book_at] + 1])
+        stop = int(np.searchsorted(cumulative, cumulative[position] + remaining, side="right")) - 1
+        stop = min(stop, book_end)
+        if stop > position:
+            ranges.append((position, stop))
+            remaining -= int(cumulative[stop] - cumulative[position])
+        if stop < book_end:  # the next sentence does not fit: the passage is complete
+            return _Passage(ranges, _tail(order, book_at, stop, bounds), reused)
+        book_at = (book_at + 1) % len(order)
+        position = int(bounds[order[book_at]])
+
+
+def _tail(order: list[int], book_at: int, stop: int, bounds: np.ndarray, size: int = MAX_CUT_TRIES) -> list[int]:
+    """The sentences after ``stop`` in reading order (wrapping to the next books)."""
+    tail: list[int] = []
+    position = stop
+    for step in range(len(order) + 1):
+        book_end = int(bounds[order[(book_at + step) % len(order)] + 1])
+        tail.extend(range(position, min(book_end, position + size - len(tail))))
+        if len(tail) >= size:
+            break
+        position = int(bounds[order[(book_at + step + 1) % len(order)]])
+    return tail
+
+
+def _interleave(facts, fact_tokens, corpus: Corpus, cumulative: np.ndarray, passage: _Passage, target: int, depth, rng: Rng):
+    """The text in order, as pieces (runs of background sentences, and facts) with token counts."""
+    sentence_tokens = [corpus.tokens[a:b] for a, b in passage.ranges]
+    offsets = np.concatenate([[0], np.cumsum(np.concatenate(sentence_tokens))]) if sentence_tokens else np.zeros(1, np.int64)
+    low, high = depth[0] / 100 * target, depth[1] / 100 * target
+    allowed = np.flatnonzero((offsets >= low) & (offsets <= high))  # gap i = after i sentences
+    if len(allowed) == 0:
+        allowed = np.array([int(np.argmin(np.abs(offsets - (low + high) / 2)))])
+    gaps = sorted(int(allowed[rng.below(len(allowed))]) for _ in facts)
+    pieces: list[str] = []
+    counts: list[int] = []
+    fact_slots: list[int] = []
+
+    def background(first: int, last: int) -> None:
+        if last > first:
+            pieces.append(corpus.text[corpus.starts[first]:corpus.ends[last - 1]])
+            counts.append(int(cumulative[last] - cumulative[first]))
+
+    def fact(index: int) -> None:
+        fact_slots.append(len(pieces))
+        pieces.append(facts[index])
+        counts.append(fact_tokens[index])
+
+    placed = 0
+    run_start = 0  # position of the run's first sentence in the passage
+    for first, last in passage.ranges:
+        cursor = first
+        while placed < len(gaps) and gaps[placed] < run_start + (last - first):
+            split = first + gaps[placed] - run_start
+            background(cursor, split)
+            fact(placed)
+            cursor = split
+            placed += 1
+        background(cursor, last)
+        run_start += last - first
+    for index in range(placed, len(facts)):
+        fact(index)
+    return pieces, counts, fact_slots
+
+
+def _fill_tail(pieces, counts, missing: int, corpus: Corpus, tail: list[int], tokenizer: Tokenizer) -> None:
+    """Append whole sentences, then one cut to exactly ``missing`` tokens."""
+    for index in tail:
+        if missing == 0:
+            return
+        sentence = corpus.text[corpus.starts[index]:corpus.ends[index]]
+        ids = tokenizer.encode(" " + sentence)
+        if len(ids) <= missing:
+            pieces.append(sentence)
+            counts.append(len(ids))
+            missing -= len(ids)
+            continue
+        cut = _cut(ids, missing, tokenizer)
+        if cut is not None:
+            pieces.append(cut)
+            counts.append(missing)
+            return
+    if missing:
+        raise BabilongError(f"could not fill the last {missing} tokens exactly from {corpus.name!r}")
+
+
+def _cut(ids: list[int], size: int, tokenizer: Tokenizer) -> str | None:
+    """The first ``size`` tokens of a sentence, if they re-encode to exactly ``size`` tokens."""
+    text = tokenizer.decode(ids[:size])
+    if not text.startswith(" ") or text != text.rstrip() or "\ufffd" in text:
+        return None
+    piece = text[1:]
+    if not piece or piece != piece.lstrip():
+        return None
+    return piece if len(tokenizer.encode(" " + piece)) == size else None
+
+
+def _positions(pieces, counts, fact_slots, total: int) -> tuple[FactPosition, ...]:
+    char_starts = np.concatenate([[0], np.cumsum([len(p) + 1 for p in pieces])])
+    token_starts = np.concatenate([[0], np.cumsum(counts)])
+    positions = []
+    for slot in fact_slots:
+        char = int(char_starts[slot])
+        token = int(token_starts[slot])  # a fact's first token carries the joining space
+        positions.append(FactPosition(char=char, token=token, depth=round(100 * token / max(total, 1), 4)))
+    return tuple(positions)

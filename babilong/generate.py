@@ -1,0 +1,208 @@
+"""``babilong generate``: BABILong samples for tasks x lengths, written in the published layout."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from babilong import __version__
+from babilong.builder import StoryTooLong, build_input
+from babilong.errors import BabilongError
+from babilong.haystack import Corpus, get_source, prepare, warn_once
+from babilong.lengths import length_tokens, parse_lengths
+from babilong.rng import Rng
+from babilong.sample import Sample
+from babilong.tasks import Story, get_task, parse_tasks
+from babilong.tokens import DEFAULT_TOKENIZER, get_tokenizer
+
+HELP = "generate BABILong samples (tasks x lengths) as JSONL and Parquet"
+MAX_STORY_TRIES = 50
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """Everything that decides the bytes of a sample (besides its task, length and index)."""
+
+    seed: int = 0
+    haystack: str = "gutenberg"
+    split: str = "test"
+    tokenizer: str = DEFAULT_TOKENIZER
+    reserve: int = 0  # tokens of each length kept free for the prompt
+    depth: tuple[float, float] = (0.0, 100.0)
+    allow_reuse: bool = True
+    babi: str | None = None  # a folder or file of released bAbI stories to use instead of our generator
+
+
+def make_story(task: str, seed: int, index: int, attempt: int = 0) -> Story:
+    """The ``index``-th story of a task: the same at every length, so lengths compare like with like."""
+    spec = get_task(task)
+    story = spec.generate(Rng(seed, task, "story", index, attempt) if attempt else Rng(seed, task, "story", index))
+    answer = spec.check(story.facts, story.question)
+    if answer != story.answer:
+        raise BabilongError(
+            f"internal error: {task} story {index} (seed {seed}) was labelled {story.answer!r} but its checker "
+            f"answers {answer!r}: please report this"
+        )
+    return story
+
+
+def generate_samples(
+    task: str,
+    length: str,
+    count: int,
+    seed: int = 0,
+    haystack: str = "gutenberg",
+    tokenizer: str = DEFAULT_TOKENIZER,
+    split: str = "test",
+    start: int = 0,
+    reserve: int = 0,
+    depth: tuple[float, float] | None = None,
+    allow_reuse: bool = True,
+) -> list[Sample]:
+    """Samples ``start`` .. ``start + count - 1``; sample i is the same whatever ``count``/``start``."""
+    config = GenerationConfig(seed, haystack, split, tokenizer, reserve, depth or (0.0, 100.0), allow_reuse)
+    return [build_sample(task, length, index, config) for index in range(start, start + count)]
+
+
+def build_sample(task: str, length: str, index: int, config: GenerationConfig) -> Sample:
+    target = length_tokens(length)
+    budget = max(target - config.reserve, 0) if target else 0
+    _check_depth(config.depth)
+    tokenizer = get_tokenizer(config.tokenizer)
+    corpus = _corpus(config.haystack, config.split, config.tokenizer) if budget else None
+    extra: dict = {}
+    for attempt in range(1 if config.babi else MAX_STORY_TRIES):
+        story = babi_story(config.babi, config.split, task, index) if config.babi else make_story(task, config.seed, index, attempt)
+        try:
+            built = build_input(
+                story.facts, corpus, tokenizer, budget, (config.seed, task, length, index, attempt),
+                config.depth, config.allow_reuse,
+            )
+            break
+        except StoryTooLong as reason:
+            extra["story_redrawn"] = f"{attempt + 1} stories did not fit ({reason})"
+    else:
+        raise BabilongError(f"no {task} story fits in {length} tokens minus a reserve of {config.reserve}: use a longer length")
+    if built.background_reused:
+        warn_once(f"haystack {config.haystack!r} ({config.split}) is smaller than a {length} sample: books are read again (recorded as background_reused; --no-reuse makes this an error)")
+    return Sample(
+        input=built.text, question=story.question, target=story.answer, task=task, length=length, index=index,
+        seed=config.seed, token_count=built.token_count, tokenizer=config.tokenizer,
+        haystack=f"{config.haystack}/{config.split}" if budget else None, facts=story.facts,
+        supporting=story.supporting, fact_positions=built.fact_positions,
+        background_reused=built.background_reused, extra=extra,
+    )
+
+
+def babi_story(source: str, split: str, task: str, index: int) -> Story:
+    """The ``index``-th question of a released bAbI file, with the facts before it."""
+    stories = _babi_stories(source, split, task)
+    if index >= len(stories):
+        raise BabilongError(f"the bAbI {task} data in {source} has {len(stories)} questions: sample {index} does not exist")
+    return stories[index]
+
+
+@cache
+def _babi_stories(source: str, split: str, task: str) -> list[Story]:
+    from babilong.babi_format import read_babi
+
+    path = Path(source).expanduser()
+    if path.is_file():
+        return read_babi(path, task)
+    number = task.removeprefix("qa")
+    files = sorted(path.glob(f"qa{number}_*.txt"))
+    preferred = [f for f in files if f.stem.endswith(f"_{split}")] or files
+    if not preferred:
+        raise BabilongError(f"no qa{number}_*.txt file in {path}: point --babi at the released bAbI folder (e.g. tasks_1-20_v1-2/en)")
+    return read_babi(preferred[0], task)
+
+
+@cache
+def _corpus(haystack: str, split: str, tokenizer: str) -> Corpus:
+    return prepare(get_source(haystack), split, get_tokenizer(tokenizer), progress=True)
+
+
+def _check_depth(depth: tuple[float, float]) -> None:
+    low, high = depth
+    if not 0 <= low <= high <= 100:
+        raise BabilongError(f"bad depth window {low},{high}: give START,END percentages with 0 <= START <= END <= 100")
+
+
+# ---- command line ---------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tasks", default="qa1-qa5", help="e.g. qa1-qa5,qa7 or all (default qa1-qa5)")
+    parser.add_argument("--lengths", default="0k,1k,2k,4k", help="e.g. 0k,4k,128k,1M or 0k-32k or 1500,2.5M")
+    parser.add_argument("--samples", type=int, default=100, help="samples per task and length (default 100)")
+    parser.add_argument("--start", type=int, default=0, help="index of the first sample, to shard generation (default 0)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--haystack", default="gutenberg", help="gutenberg | pg19 | pg19:FOLDER | FOLDER of .txt | FILE.parquet/.jsonl[#column]")
+    parser.add_argument("--split", default="test", choices=["test", "train", "all"], help="which books (train and test books are disjoint)")
+    parser.add_argument("--tokenizer", default=DEFAULT_TOKENIZER, help="gpt2 (default), a tiktoken encoding, or hf:ID_OR_PATH")
+    parser.add_argument("--reserve", type=int, default=0, help="tokens of each length kept free for the prompt (the reference data keeps about 300)")
+    parser.add_argument("--depth", default="0,100", help="START,END: facts only between these percentages of the context")
+    parser.add_argument("--no-reuse", action="store_true", help="fail instead of reading the books again when a sample needs more text than the corpus has")
+    parser.add_argument("--babi", help="use the stories of released bAbI files (a folder of qaN_*.txt or one file) instead of generating them")
+    parser.add_argument("--format", default="jsonl,parquet", help="jsonl, parquet or both (default both)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder: OUT/{length}/{task}.jsonl|.parquet + manifest.json")
+    parser.add_argument("--overwrite", action="store_true", help="replace files already in --out")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from babilong.datasets import write_manifest, write_samples
+
+    tasks, lengths = parse_tasks(args.tasks), parse_lengths(args.lengths)
+    formats = _formats(args.format)
+    if args.samples < 1 or args.start < 0:
+        raise BabilongError("--samples must be at least 1 and --start at least 0")
+    config = GenerationConfig(args.seed, args.haystack, args.split, args.tokenizer, args.reserve, _parse_depth(args.depth), not args.no_reuse, args.babi)
+    planned = [args.out / length / f"{task}.{fmt}" for length in lengths for task in tasks for fmt in formats]
+    clashes = [str(p) for p in planned if p.exists()] + ([str(args.out / "manifest.json")] if (args.out / "manifest.json").exists() else [])
+    if clashes and not args.overwrite:
+        raise BabilongError(f"{clashes[0]} exists ({len(clashes)} files would be replaced): pass --overwrite or choose another --out")
+    if any(length_tokens(length) > args.reserve for length in lengths):
+        _corpus(args.haystack, args.split, args.tokenizer)  # fail on a bad haystack before any output
+    files: dict[str, str] = {}
+    with tqdm(total=len(tasks) * len(lengths) * args.samples, unit="sample", desc="generating") as bar:
+        for length in lengths:
+            for task in tasks:
+                samples = []
+                for index in range(args.start, args.start + args.samples):
+                    samples.append(build_sample(task, length, index, config))
+                    bar.update()
+                for fmt in formats:
+                    path = args.out / length / f"{task}.{fmt}"
+                    write_samples(samples, path)
+                    files[str(path.relative_to(args.out))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    manifest = {
+        "babilong_version": __version__, "tasks": tasks, "lengths": lengths, "samples": args.samples,
+        "start": args.start, "seed": args.seed, "haystack": args.haystack, "split": args.split,
+        "tokenizer": args.tokenizer, "reserve": args.reserve, "depth": list(config.depth),
+        "allow_reuse": config.allow_reuse, "babi": args.babi, "files": files,
+    }
+    write_manifest(manifest, args.out / "manifest.json")
+    print(f"wrote {len(files)} files for {len(tasks)} tasks x {len(lengths)} lengths x {args.samples} samples to {args.out}")
+    return 0
+
+
+def _formats(spec: str) -> list[str]:
+    formats = [f.strip() for f in spec.split(",") if f.strip()]
+    bad = [f for f in formats if f not in ("jsonl", "parquet")]
+    if bad or not formats:
+        raise BabilongError(f"unknown --format {spec!r}: use jsonl, parquet or jsonl,parquet")
+    return formats
+
+
+def _parse_depth(spec: str) -> tuple[float, float]:
+    try:
+        low, high = (float(part) for part in spec.split(","))
+    except ValueError:
+        raise BabilongError(f"malformed --depth {spec!r}: give START,END percentages such as 0,50") from None
+    _check_depth((low, high))
+    return low, high

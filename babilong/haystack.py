@@ -1,0 +1,273 @@
+"""Background text: book sources behind one interface, split into sentences offline.
+
+A source yields ``Book``s for a split. ``prepare`` turns a source into a ``Corpus``: every
+kept sentence with its character span and token count, cached on disk per (books,
+tokenizer), so building a sample never tokenizes the background again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from babilong.errors import BabilongError
+from babilong.rng import derive_seed
+from babilong.tokens import Tokenizer
+
+SPLITS = ("test", "train", "all")
+MIN_WORDS = 4  # sentences shorter than this (headings, "Yes, sir.") are skipped, as the reference does
+PREPARE_VERSION = 1
+_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "messrs", "mme", "mlle", "rev", "capt", "col", "gen", "lt", "vol", "ch", "no", "viz", "etc", "vs"}
+
+
+@dataclass(frozen=True)
+class Book:
+    name: str
+    read: Callable[[], str]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A named set of books; ``books(split)`` lists them for ``test``, ``train`` or ``all``."""
+
+    name: str
+    books: Callable[[str], list[Book]]
+
+
+# ---- sources ---------------------------------------------------------------------------
+
+
+def get_source(spec: str) -> Source:
+    """``gutenberg`` | ``pg19`` | ``pg19:FOLDER`` | a folder of .txt | a .parquet/.jsonl file[#column]."""
+    if spec == "gutenberg":
+        return _gutenberg()
+    if spec == "pg19" or spec.startswith("pg19:"):
+        return _pg19(spec.removeprefix("pg19").removeprefix(":"))
+    path_text, _, column = spec.partition("#")
+    path = Path(path_text).expanduser()
+    if path.suffix in (".parquet", ".jsonl", ".json"):
+        return _table(path, column or "text")
+    if path.is_dir():
+        return _folder(path)
+    raise BabilongError(
+        f"haystack {spec!r} not found: use gutenberg, pg19, pg19:FOLDER, a folder of .txt files, or a .parquet/.jsonl file"
+    )
+
+
+def _gutenberg() -> Source:
+    from babilong.assets import gutenberg_dir
+
+    folder = gutenberg_dir()
+    if not folder.is_dir() or not any(folder.glob("*.txt")):
+        raise BabilongError(f"haystack 'gutenberg' is not installed (looked in {folder}): run 'babilong setup'")
+    return Source("gutenberg", lambda split: _split_by_name(_txt_books(folder), split))
+
+
+def _folder(folder: Path) -> Source:
+    own_splits = {s for s in ("train", "test", "validation") if (folder / s).is_dir()}
+    if own_splits:
+        return Source(f"folder:{folder}", lambda split: _own_split(folder, split, own_splits))
+    if not any(folder.glob("*.txt")):
+        raise BabilongError(f"haystack folder {folder} holds no .txt files")
+    return Source(f"folder:{folder}", lambda split: _split_by_name(_txt_books(folder), split))
+
+
+def _own_split(folder: Path, split: str, available: set[str]) -> list[Book]:
+    chosen = sorted(available) if split == "all" else [split]
+    if split != "all" and split not in available:
+        raise BabilongError(f"haystack {folder} has no {split!r} split (it has {', '.join(sorted(available))})")
+    return [book for name in chosen for book in _txt_books(folder / name)]
+
+
+def _pg19(local: str) -> Source:
+    if local:
+        folder = Path(local).expanduser()
+        if not folder.is_dir():
+            raise BabilongError(f"PG19 folder {folder} not found: give a folder with train/ and test/ subfolders of .txt books")
+        return Source(f"pg19:{folder}", lambda split: _own_split(folder, split, {s for s in ("train", "test", "validation") if (folder / s).is_dir()}))
+    return Source("pg19", _pg19_hub_books)
+
+
+def _pg19_hub_books(split: str) -> list[Book]:
+    try:
+        import datasets
+    except ImportError:
+        raise BabilongError("haystack 'pg19' needs the datasets package: pip install 'babilong[hub]'") from None
+    splits = ["train", "test"] if split == "all" else [split]
+    books = []
+    for name in splits:
+        try:
+            table = datasets.load_dataset("deepmind/pg19", split=name)
+        except Exception as error:
+            raise BabilongError(f"could not load deepmind/pg19 ({type(error).__name__}): check the network or use pg19:FOLDER") from None
+        for row in table:
+            books.append(Book(f"{name}/{row['short_book_title']}", lambda text=row["text"]: text))
+    return books
+
+
+def _table(path: Path, column: str) -> Source:
+    if not path.exists():
+        raise BabilongError(f"haystack file {path} not found")
+
+    def books(split: str) -> list[Book]:
+        import pyarrow.json as pa_json
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path) if path.suffix == ".parquet" else pa_json.read_json(path)
+        if column not in table.column_names:
+            raise BabilongError(f"haystack file {path} has no column {column!r} (columns: {', '.join(table.column_names)}); name one with FILE#COLUMN")
+        names = table.column("title").to_pylist() if "title" in table.column_names else None
+        texts = table.column(column).to_pylist()
+        found = [Book(str(names[i]) if names else f"row{i}", lambda t=t: t or "") for i, t in enumerate(texts)]
+        return _split_by_name(found, split)
+
+    return Source(f"file:{path}#{column}", books)
+
+
+def _txt_books(folder: Path) -> list[Book]:
+    return [Book(p.stem, lambda p=p: p.read_text(encoding="utf-8", errors="replace")) for p in sorted(folder.glob("*.txt"))]
+
+
+def _split_by_name(books: list[Book], split: str) -> list[Book]:
+    """A fixed split by book name: about a third of the books train, the rest test."""
+    if split not in SPLITS:
+        raise BabilongError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
+    if split == "all" or len(books) < 2:
+        return books
+    is_train = [derive_seed("book-split", book.name) % 3 == 0 for book in books]
+    if all(is_train) or not any(is_train):  # tiny corpora: still keep both splits non-empty
+        is_train = [i == 0 for i in range(len(books))]
+    return [book for book, train in zip(books, is_train) if train == (split == "train")]
+
+
+# ---- sentences ---------------------------------------------------------------------------
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences with whitespace folded to single spaces; short ones dropped."""
+    from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
+
+    parameters = PunktParameters()
+    parameters.abbrev_types = set(_ABBREVIATIONS)
+    splitter = PunktSentenceTokenizer(parameters)
+    paragraphs = re.split(r"\n\s*\n", text)  # a blank line always ends a sentence
+    sentences = (" ".join(s.split()) for p in paragraphs for s in splitter.tokenize(p))
+    return [s for s in sentences if len(s.split(" ")) >= MIN_WORDS]
+
+
+# ---- the prepared corpus ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Every sentence of a source's split, ready for fast sample building.
+
+    ``text`` is all sentences joined by single spaces, so any run of consecutive sentences
+    is one slice of it. ``tokens[i]`` counts the tokens of ``" " + sentence_i``.
+    """
+
+    name: str
+    tokenizer: str
+    book_names: tuple[str, ...]
+    text: str
+    starts: np.ndarray  # char offset of each sentence in ``text``
+    ends: np.ndarray
+    tokens: np.ndarray
+    book_bounds: np.ndarray  # sentences of book b are book_bounds[b]:book_bounds[b+1]
+
+    @property
+    def total_tokens(self) -> int:
+        return int(self.tokens.sum())
+
+    def book_tokens(self) -> np.ndarray:
+        cumulative = np.concatenate([[0], np.cumsum(self.tokens, dtype=np.int64)])
+        return cumulative[self.book_bounds[1:]] - cumulative[self.book_bounds[:-1]]
+
+
+def prepare(source: Source, split: str, tokenizer: Tokenizer, cache: Path | None = None, progress: bool = False) -> Corpus:
+    """Split and tokenize a source's books once; later calls load the cached arrays."""
+    books = source.books(split)
+    if not books:
+        raise BabilongError(f"haystack {source.name!r} has no books in split {split!r}")
+    texts = [book.read() for book in books]
+    key = _corpus_key(source.name, split, tokenizer.name, [b.name for b in books], texts)
+    folder = (cache or _default_cache()) / key
+    if (folder / "meta.json").exists():
+        return _load(folder)
+    corpus = _build(f"{source.name}/{split}", tokenizer, [b.name for b in books], texts, progress)
+    if corpus.total_tokens == 0:
+        raise BabilongError(f"haystack {source.name!r} ({split}) holds no sentences of {MIN_WORDS}+ words")
+    _save(corpus, folder)
+    return corpus
+
+
+def _build(name: str, tokenizer: Tokenizer, names: list[str], texts: list[str], progress: bool) -> Corpus:
+    from tqdm import tqdm
+
+    sentences: list[str] = []
+    bounds = [0]
+    for text in tqdm(texts, desc=f"preparing {name}", unit="book", disable=not progress):
+        sentences.extend(split_sentences(text))
+        bounds.append(len(sentences))
+    lengths = np.fromiter((len(s) for s in sentences), dtype=np.int64, count=len(sentences))
+    starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]]) if len(sentences) else np.zeros(0, np.int64)
+    counts = [len(ids) for ids in tokenizer.encode_batch([" " + s for s in sentences])]
+    return Corpus(
+        name=name, tokenizer=tokenizer.name, book_names=tuple(names), text=" ".join(sentences),
+        starts=starts.astype(np.int64), ends=(starts + lengths).astype(np.int64),
+        tokens=np.asarray(counts, dtype=np.int64), book_bounds=np.asarray(bounds, dtype=np.int64),
+    )
+
+
+def _corpus_key(source: str, split: str, tokenizer: str, names: list[str], texts: list[str]) -> str:
+    digest = hashlib.sha256(json.dumps([PREPARE_VERSION, source, split, tokenizer, names]).encode())
+    for text in texts:
+        digest.update(hashlib.sha256(text.encode()).digest())
+    return digest.hexdigest()[:24]
+
+
+def _default_cache() -> Path:
+    from babilong.assets import cache_dir
+
+    return cache_dir() / "prepared"
+
+
+def _save(corpus: Corpus, folder: Path) -> None:
+    partial = folder.with_name(folder.name + ".partial")
+    partial.mkdir(parents=True, exist_ok=True)
+    (partial / "text.txt").write_text(corpus.text, encoding="utf-8")
+    np.savez(partial / "arrays.npz", starts=corpus.starts, ends=corpus.ends, tokens=corpus.tokens, book_bounds=corpus.book_bounds)
+    meta = {"name": corpus.name, "tokenizer": corpus.tokenizer, "book_names": list(corpus.book_names)}
+    (partial / "meta.json").write_text(json.dumps(meta))
+    if folder.exists():
+        return  # another process finished first; its copy is identical
+    partial.rename(folder)
+
+
+def _load(folder: Path) -> Corpus:
+    meta = json.loads((folder / "meta.json").read_text())
+    arrays = np.load(folder / "arrays.npz")
+    return Corpus(
+        name=meta["name"], tokenizer=meta["tokenizer"], book_names=tuple(meta["book_names"]),
+        text=(folder / "text.txt").read_text(encoding="utf-8"),
+        starts=arrays["starts"], ends=arrays["ends"], tokens=arrays["tokens"], book_bounds=arrays["book_bounds"],
+    )
+
+
+def warn_once(message: str, _seen: set[str] = set()) -> None:  # noqa: B006 - the set is the memory
+    if message not in _seen:
+        _seen.add(message)
+        warnings.warn(message, stacklevel=3)
+
+
+def iter_sentences(corpus: Corpus, first: int, last: int) -> Iterator[str]:
+    """Sentences ``first`` to ``last - 1`` as strings (for inspection and tests)."""
+    for i in range(first, last):
+        yield corpus.text[corpus.starts[i]:corpus.ends[i]]

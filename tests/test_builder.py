@@ -1,0 +1,65 @@
+import pytest
+
+from babilong.builder import StoryTooLong, build_input
+from babilong.errors import BabilongError
+from babilong.haystack import get_source, prepare
+
+FACTS = ["Mary moved to the bathroom.", "John went to the hallway.", "Mary travelled to the office."]
+
+
+@pytest.fixture(scope="module")
+def corpus(small_books, gpt2, tmp_path_factory):
+    return prepare(get_source(str(small_books)), "all", gpt2, cache=tmp_path_factory.mktemp("prepared"))
+
+
+@pytest.mark.parametrize("target", [30, 100, 1000, 4000, 16_000, 64_000, 1_000_000])
+def test_exact_token_count_and_fact_positions(corpus, gpt2, target):
+    built = build_input(FACTS, corpus, gpt2, target, (0, "qa1", target, 7))
+    ids = gpt2.encode(built.text)
+    assert len(ids) == built.token_count == target
+    for fact, position in zip(FACTS, built.fact_positions):
+        assert built.text[position.char:position.char + len(fact)] == fact
+        assert gpt2.decode(ids[position.token:position.token + len(gpt2.encode(" " + fact))]).strip() == fact
+        assert position.depth == pytest.approx(100 * position.token / target, abs=1e-3)
+    assert [p.char for p in built.fact_positions] == sorted(p.char for p in built.fact_positions)
+    assert built.background_reused == (target > corpus.total_tokens)
+
+
+def test_many_seeds_all_exact(corpus, gpt2):
+    for index in range(60):
+        built = build_input(FACTS, corpus, gpt2, 2000 + index, (1, "qa2", "2k", index))
+        assert len(gpt2.encode(built.text)) == 2000 + index
+
+
+def test_facts_only_at_zero_length(gpt2):
+    built = build_input(FACTS, None, gpt2, 0, (0,))
+    assert built.text == " ".join(FACTS)
+    assert built.token_count == len(gpt2.encode(built.text))
+
+
+def test_same_keys_same_text_other_keys_other_text(corpus, gpt2):
+    one = build_input(FACTS, corpus, gpt2, 4000, (0, "qa1", "4k", 3))
+    assert build_input(FACTS, corpus, gpt2, 4000, (0, "qa1", "4k", 3)) == one
+    assert build_input(FACTS, corpus, gpt2, 4000, (1, "qa1", "4k", 3)).text != one.text
+
+
+@pytest.mark.parametrize("window", [(0, 10), (40, 60), (90, 100), (50, 50)])
+def test_depth_window(corpus, gpt2, window):
+    for index in range(10):
+        built = build_input(FACTS, corpus, gpt2, 8000, (0, "depth", index), depth=window)
+        for position in built.fact_positions:
+            # the window is over the background; a fact's own earlier facts shift it by a few tokens
+            assert window[0] - 1 <= position.depth <= window[1] + 1
+
+
+def test_story_longer_than_budget(corpus, gpt2):
+    with pytest.raises(StoryTooLong):
+        build_input(FACTS, corpus, gpt2, 10, (0,))
+
+
+def test_reuse_is_recorded_or_refused(corpus, gpt2):
+    big = corpus.total_tokens + 5000
+    built = build_input(FACTS, corpus, gpt2, big, (0, "big"))
+    assert built.background_reused and len(gpt2.encode(built.text)) == big
+    with pytest.raises(BabilongError, match=f"{corpus.total_tokens:,} tokens"):
+        build_input(FACTS, corpus, gpt2, big, (0, "big"), allow_reuse=False)

@@ -1,0 +1,109 @@
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import GUTENBERG
+
+from babilong.cli import main
+from babilong.datasets import load_samples, read_file
+from babilong.generate import generate_samples
+from babilong.tasks import get_task
+
+
+def test_sample_i_does_not_depend_on_count_or_start(small_books):
+    many = generate_samples("qa5", "2k", 6, seed=3, haystack=str(small_books), split="all")
+    assert generate_samples("qa5", "2k", 2, seed=3, haystack=str(small_books), split="all", start=4) == many[4:]
+    other_seed = generate_samples("qa5", "2k", 6, seed=4, haystack=str(small_books), split="all")
+    assert all(a.input != b.input for a, b in zip(many, other_seed))
+
+
+def test_samples_carry_labels_checked_and_facts_located(small_books, gpt2):
+    for sample in generate_samples("qa5", "1k", 20, haystack=str(small_books), split="all"):
+        assert sample.token_count == len(gpt2.encode(sample.input)) == 1000
+        assert get_task("qa5").check(sample.facts, sample.question) == sample.target
+        for fact, position in zip(sample.facts, sample.fact_positions):
+            assert sample.input[position.char:position.char + len(fact)] == fact
+
+
+def test_same_story_at_every_length(small_books):
+    short, long = (generate_samples("qa4", length, 3, haystack=str(small_books), split="all")[2] for length in ("0k", "4k"))
+    assert short.facts == long.facts and short.question == long.question and short.input == " ".join(short.facts)
+
+
+def test_reserve_keeps_room_for_the_prompt(small_books):
+    sample = generate_samples("qa4", "1k", 1, haystack=str(small_books), split="all", reserve=300)[0]
+    assert sample.token_count == 700 and sample.length == "1k"
+
+
+def test_cli_writes_published_layout_and_manifest(small_books, tmp_path, capsys):
+    out = tmp_path / "data"
+    code = main(["generate", "--tasks", "qa4,qa5", "--lengths", "0k,1k", "--samples", "3", "--haystack", str(small_books),
+                 "--split", "all", "--out", str(out)])
+    assert code == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert sorted(manifest["files"]) == sorted(f"{l}/{t}.{f}" for l in ("0k", "1k") for t in ("qa4", "qa5") for f in ("jsonl", "parquet"))
+    jsonl, parquet = read_file(out / "1k" / "qa5.jsonl"), read_file(out / "1k" / "qa5.parquet")
+    assert jsonl == parquet and len(jsonl) == 3
+    first = json.loads((out / "1k" / "qa5.jsonl").read_text().splitlines()[0])
+    assert list(first)[:3] == ["input", "question", "target"]
+    assert load_samples(out, ["qa4", "qa5"], ["0k", "1k"], limit=2)[0] == read_file(out / "0k" / "qa4.jsonl")[0]
+    # the same command again: refused without --overwrite, identical bytes with it
+    before = (out / "1k" / "qa5.jsonl").read_bytes()
+    assert main(["generate", "--tasks", "qa4,qa5", "--lengths", "0k,1k", "--samples", "3", "--haystack", str(small_books),
+                 "--split", "all", "--out", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    main(["generate", "--tasks", "qa5", "--lengths", "1k", "--samples", "3", "--haystack", str(small_books),
+          "--split", "all", "--out", str(out), "--overwrite", "--format", "jsonl"])
+    assert (out / "1k" / "qa5.jsonl").read_bytes() == before
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--tasks", "qa42"], "unknown task"),
+    (["--tasks", "qa1-"], "unknown task"),
+    (["--lengths", "4q"], "malformed length"),
+    (["--haystack", "/no/such/dir"], "not found"),
+    (["--depth", "70,20"], "bad depth window"),
+    (["--format", "csv"], "unknown --format"),
+    (["--samples", "0"], "--samples"),
+])
+def test_bad_input_is_one_clear_line(tmp_path, capsys, args, message):
+    code = main(["generate", "--tasks", "qa4", "--lengths", "1k", "--samples", "1", "--out", str(tmp_path / "x"), *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_interrupted_generation_leaves_no_half_files(small_books, tmp_path):
+    out = tmp_path / "data"
+    script = (
+        "import signal, os, babilong.datasets as d\n"
+        "real = d.write_samples\n"
+        "def dying(samples, path):\n"
+        "    real(samples, path)\n"
+        "    if path.suffix == '.jsonl' and 'qa5' in path.name: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "d.write_samples = dying\n"
+        "from babilong.cli import main\n"
+        f"main(['generate', '--tasks', 'qa4,qa5', '--lengths', '1k', '--samples', '2', '--haystack', {str(small_books)!r}, "
+        f"'--split', 'all', '--out', {str(out)!r}])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True)
+    assert done.returncode != 0
+    assert not (out / "manifest.json").exists()  # no manifest: the folder never looks complete
+    assert not list(out.rglob("*.partial"))
+    for path in out.rglob("*.jsonl"):
+        assert len(read_file(path)) == 2
+
+
+def test_released_babi_stories_can_replace_the_generator(small_books, tmp_path, capsys):
+    reference = GUTENBERG.parent / "babi-reference"
+    out = tmp_path / "from-babi"
+    assert main(["generate", "--tasks", "qa1", "--lengths", "1k", "--samples", "3", "--babi", str(reference),
+                 "--haystack", str(small_books), "--split", "all", "--out", str(out)]) == 0
+    first = read_file(out / "1k" / "qa1.jsonl")[0]
+    assert first.facts == ("Sandra journeyed to the bathroom.", "John travelled to the office.")
+    assert first.question == "Where is Sandra?" and first.target == "bathroom" and first.supporting == (0,)
+    bad = tmp_path / "qa1_bad.txt"
+    bad.write_text("1 Mary went to the kitchen.\n3 Where is Mary?\tkitchen\t1\n")
+    assert main(["generate", "--tasks", "qa1", "--lengths", "1k", "--samples", "1", "--babi", str(bad),
+                 "--haystack", str(small_books), "--split", "all", "--out", str(tmp_path / "y")]) == 2
+    assert "qa1_bad.txt: line 2" in capsys.readouterr().err
