@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import warnings
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -261,10 +261,14 @@ def _load(folder: Path) -> Corpus:
     )
 
 
-def warn_once(message: str, _seen: set[str] = set()) -> None:  # noqa: B006 - the set is the memory
-    if message not in _seen:
-        _seen.add(message)
-        warnings.warn(message, stacklevel=3)
+_warned: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """One line on stderr, the first time a message comes up in this process."""
+    if message not in _warned:
+        _warned.add(message)
+        print(f"babilong: warning: {message}", file=sys.stderr)
 
 
 def iter_sentences(corpus: Corpus, first: int, last: int) -> Iterator[str]:

@@ -7,6 +7,7 @@ from conftest import GUTENBERG
 
 from babilong.cli import main
 from babilong.datasets import load_samples, read_file
+from babilong.errors import BabilongError
 from babilong.generate import generate_samples
 from babilong.tasks import get_task
 
@@ -107,3 +108,12 @@ def test_released_babi_stories_can_replace_the_generator(small_books, tmp_path, 
     assert main(["generate", "--tasks", "qa1", "--lengths", "1k", "--samples", "1", "--babi", str(bad),
                  "--haystack", str(small_books), "--split", "all", "--out", str(tmp_path / "y")]) == 2
     assert "qa1_bad.txt: line 2" in capsys.readouterr().err
+
+
+def test_reuse_warns_once_and_is_recorded(tmp_path, capsys):
+    (tmp_path / "book.txt").write_text("The small book says only this one sentence here. " * 30)
+    samples = generate_samples("qa1", "4k", 2, haystack=str(tmp_path), split="all")
+    assert all(s.background_reused for s in samples)
+    assert capsys.readouterr().err.count("books are read again") == 1
+    with pytest.raises(BabilongError, match="tokens, fewer than"):
+        generate_samples("qa1", "4k", 1, haystack=str(tmp_path), split="all", allow_reuse=False)
