@@ -13,8 +13,10 @@ if TYPE_CHECKING:
 GPT2_VOCAB = 50257
 
 # Small random-init configurations for tests and CPU demos (GPT-2 vocabulary by default).
+# The init std is 1/sqrt(width): the default 0.02 (meant for width 768) leaves a width-64
+# model's attention uniform, and its memory then fails to learn even a one-token copy.
 TINY = {
-    "tiny": {"model_type": "gpt2", "n_layer": 2, "n_head": 2, "n_embd": 64, "n_positions": 1024},
+    "tiny": {"model_type": "gpt2", "n_layer": 2, "n_head": 2, "n_embd": 64, "n_positions": 1024, "initializer_range": 0.125},
     "tiny-llama": {
         "model_type": "llama",
         "num_hidden_layers": 2,
@@ -23,6 +25,7 @@ TINY = {
         "hidden_size": 64,
         "intermediate_size": 128,
         "max_position_embeddings": 1024,
+        "initializer_range": 0.125,
     },
 }
 
