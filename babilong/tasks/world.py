@@ -188,11 +188,14 @@ class World:
             ]
         raise ValueError(kind)
 
-    def random_action(self, weights: Mapping[tuple[str, ...], float]) -> None:
-        """Pick a group of action kinds by weight, then one valid action of the group uniformly.
+    def random_action(
+        self, weights: Mapping[tuple[str, ...], float], bias: Callable[[str, tuple[str, ...]], float] | None = None
+    ) -> None:
+        """Pick a group of action kinds by weight, then one valid action of the group.
 
         A group with no valid action is drawn again (like the reference generator, whose
         "pick-up or drop" draw is one group: every valid pick-up and drop equally likely).
+        Within the group the choice is uniform, or weighted by ``bias(kind, args)`` if given.
         """
         groups = list(weights)
         while True:
@@ -200,7 +203,10 @@ class World:
             options = [(kind, args) for kind in group for args in self.options(kind)]
             if options:
                 break
-        kind, args = self.rng.choice(options)
+        if bias is None:
+            kind, args = self.rng.choice(options)
+        else:
+            kind, args = self.rng.weighted(options, [bias(kind, args) for kind, args in options])
         if kind == "move":
             self.move(args[0], args[1], say_move(self.rng, args[0], args[1]))
         elif kind == "pick":
