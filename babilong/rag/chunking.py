@@ -1,0 +1,99 @@
+"""Cutting a context into chunks that keep their exact character spans.
+
+``sentence`` (default) splits offline with the same Punkt setup as the haystack builder but
+keeps every sentence, short ones included; ``tokens:N`` cuts windows of N tokens of a
+babilong tokenizer (GPT-2 by default).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from babilong.errors import BabilongError
+from babilong.tokens import Tokenizer
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """``text == context[start:end]``."""
+
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Chunking:
+    """A parsed chunking spec: ``sentence`` or ``tokens:N``."""
+
+    kind: str
+    size: int = 0
+
+    @property
+    def spec(self) -> str:
+        return "sentence" if self.kind == "sentence" else f"tokens:{self.size}"
+
+
+def parse_chunking(spec: str) -> Chunking:
+    """``sentence`` | ``tokens:N``; anything else is a user error."""
+    spec = spec.strip()
+    if spec == "sentence":
+        return Chunking("sentence")
+    kind, _, size = spec.partition(":")
+    if kind == "tokens" and size.isdigit() and int(size) > 0:
+        return Chunking("tokens", int(size))
+    raise BabilongError(f"unknown chunking {spec!r}: use chunk=sentence or chunk=tokens:N (e.g. tokens:512)")
+
+
+def chunk_text(text: str, chunking: Chunking, tokenizer: Tokenizer | None = None) -> list[Chunk]:
+    """The chunks of ``text`` in reading order; an empty context is a user error."""
+    if not text.strip():
+        raise BabilongError("the context is empty: RAG needs a sample with background text to retrieve from")
+    if chunking.kind == "sentence":
+        return sentence_chunks(text)
+    if tokenizer is None:
+        from babilong.tokens import get_tokenizer
+
+        tokenizer = get_tokenizer()
+    return token_chunks(text, chunking.size, tokenizer)
+
+
+def sentence_chunks(text: str) -> list[Chunk]:
+    """Every sentence with its span; a blank line always ends a sentence."""
+    from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
+
+    from babilong.haystack import _ABBREVIATIONS
+
+    parameters = PunktParameters()
+    parameters.abbrev_types = set(_ABBREVIATIONS)
+    splitter = PunktSentenceTokenizer(parameters)
+    chunks = []
+    for paragraph in _paragraphs(text):
+        offset = paragraph.start()
+        for start, end in splitter.span_tokenize(paragraph.group()):
+            chunks.append(Chunk(offset + start, offset + end, text[offset + start:offset + end]))
+    return chunks
+
+
+def _paragraphs(text: str):
+    """Matches of the non-blank stretches between blank lines."""
+    return re.finditer(r"\S(?:.*?\S)?(?=\n\s*\n|\s*\Z)", text, flags=re.DOTALL)
+
+
+def token_chunks(text: str, size: int, tokenizer: Tokenizer) -> list[Chunk]:
+    """Windows of ``size`` tokens; a window grows by a token when cutting would split a character."""
+    ids = tokenizer.encode(text)
+    chunks, position, first = [], 0, 0
+    while first < len(ids):
+        last = min(first + size, len(ids))
+        piece = tokenizer.decode(ids[first:last])
+        while not text.startswith(piece, position) and last < len(ids):
+            last += 1  # a multi-byte character was cut: take its remaining bytes too
+            piece = tokenizer.decode(ids[first:last])
+        if not text.startswith(piece, position):
+            raise BabilongError(f"tokenizer {getattr(tokenizer, 'name', '?')!r} does not decode back to the context: use chunk=sentence or the gpt2 tokenizer")
+        chunks.append(Chunk(position, position + len(piece), piece))
+        position += len(piece)
+        first = last
+    return chunks
