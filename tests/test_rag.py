@@ -129,8 +129,14 @@ def test_cache_hit_on_rerun_skips_the_embedder(tmp_path, story):
     assert second.calls == 0
     np.testing.assert_array_equal(vectors, again)
     np.testing.assert_array_equal(vectors[-1], vectors[texts.index("Ok.")])
+    shard = next(tmp_path.glob("*/shard-*.npz"))
+    shard.write_bytes(b"torn")
+    with pytest.warns(UserWarning, match="unreadable"):
+        recomputed = embed(texts, second, EmbeddingCache(tmp_path))
+    assert second.calls == 1
+    np.testing.assert_array_equal(recomputed, vectors)
     mixed = embed(texts + ["A brand new sentence."], second, EmbeddingCache(tmp_path))
-    assert second.calls == 1 and len(mixed) == len(texts) + 1
+    assert second.calls == 2 and len(mixed) == len(texts) + 1
     np.testing.assert_array_equal(mixed[:-1], vectors)
 
 

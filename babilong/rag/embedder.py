@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -114,11 +115,8 @@ class EmbeddingCache:
         table = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
         if len(blocks) > 1:
             blocks[:] = [table]  # later lookups index one array
-        found = np.zeros((len(keys), table.shape[1]), dtype=np.float32)
-        for i, key in enumerate(keys):
-            row = rows.get(key)
-            if row is not None:
-                found[i] = table[row]
+        found = table[[rows.get(key, 0) for key in keys]]
+        found[missing] = 0.0
         return found, missing
 
     def store(self, fingerprint: str, keys: Sequence[bytes], vectors: np.ndarray) -> None:
@@ -138,8 +136,11 @@ class EmbeddingCache:
             blocks: list[np.ndarray] = []
             folder = self._model_folder(fingerprint)
             for shard in sorted(folder.glob("shard-*.npz")) if folder.is_dir() else []:
-                with np.load(shard) as data:
-                    self._remember(rows, blocks, [bytes(k) for k in data["keys"]], data["vectors"])
+                try:
+                    with np.load(shard) as data:
+                        self._remember(rows, blocks, [bytes(k) for k in data["keys"]], data["vectors"])
+                except (OSError, ValueError, KeyError) as error:
+                    warnings.warn(f"embedding cache shard {shard} is unreadable ({type(error).__name__}); its vectors will be computed again", stacklevel=2)
             self._loaded[fingerprint] = (rows, blocks)
         return self._loaded[fingerprint]
 
