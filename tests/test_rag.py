@@ -195,3 +195,15 @@ def test_default_embedder_finds_the_fact(tmp_path):
     _, info = Retriever(Embedder(), top_k=1, cache=EmbeddingCache(tmp_path)).rewrite_sample(sample)
     assert sample.input[slice(*info["chunks"][0])] == "Sandra journeyed to the bathroom."
     assert info["recall"] == 1.0
+
+
+def test_long_texts_are_split_in_windows_with_the_same_boundaries(story):
+    from nltk.tokenize.punkt import PunktSentenceTokenizer
+
+    from babilong.rag.chunking import _windowed_spans
+
+    splitter = PunktSentenceTokenizer()
+    text = story.input + " " + "A very long sentence without any stop " * 5 + "ends here. Short one."
+    whole = list(splitter.span_tokenize(text))
+    assert list(_windowed_spans(splitter, text, 40)) == whole  # windows shorter than many sentences
+    assert list(_windowed_spans(splitter, text, 7)) == whole

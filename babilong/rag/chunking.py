@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from babilong.errors import BabilongError
 from babilong.tokens import Tokenizer
 
+WINDOW_CHARS = 20_000  # text handed to Punkt at once
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -70,10 +72,30 @@ def sentence_chunks(text: str) -> list[Chunk]:
     splitter = PunktSentenceTokenizer(parameters)
     chunks = []
     for paragraph in _paragraphs(text):
-        offset = paragraph.start()
-        for start, end in splitter.span_tokenize(paragraph.group()):
-            chunks.append(Chunk(offset + start, offset + end, text[offset + start:offset + end]))
+        for start, end in _windowed_spans(splitter, paragraph.group()):
+            start, end = start + paragraph.start(), end + paragraph.start()
+            chunks.append(Chunk(start, end, text[start:end]))
     return chunks
+
+
+def _windowed_spans(splitter, text: str, window: int = WINDOW_CHARS):
+    """Punkt spans over a long text, a window at a time (nltk stops regexes running past 5 s).
+
+    Each window's last sentence may be cut by the window's end, so it is dropped and the next
+    window starts where it started: every boundary is decided with the text that follows it.
+    """
+    position = 0
+    while position < len(text):
+        end = position + window
+        spans = list(splitter.span_tokenize(text[position:end]))
+        if end >= len(text) or len(spans) < 2:
+            if end < len(text):
+                window *= 2  # one sentence longer than the window: look further
+                continue
+            yield from ((position + a, position + b) for a, b in spans)
+            return
+        yield from ((position + a, position + b) for a, b in spans[:-1])
+        position += spans[-1][0]
 
 
 def _paragraphs(text: str):
