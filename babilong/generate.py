@@ -33,6 +33,7 @@ class GenerationConfig:
     reserve: int = 0  # tokens of each length kept free for the prompt
     depth: tuple[float, float] = (0.0, 100.0)
     allow_reuse: bool = True
+    babi: str | None = None  # a folder or file of released bAbI stories to use instead of our generator
 
 
 def make_story(task: str, seed: int, index: int, attempt: int = 0) -> Story:
@@ -73,8 +74,8 @@ def build_sample(task: str, length: str, index: int, config: GenerationConfig) -
     tokenizer = get_tokenizer(config.tokenizer)
     corpus = _corpus(config.haystack, config.split, config.tokenizer) if budget else None
     extra: dict = {}
-    for attempt in range(MAX_STORY_TRIES):
-        story = make_story(task, config.seed, index, attempt)
+    for attempt in range(1 if config.babi else MAX_STORY_TRIES):
+        story = babi_story(config.babi, config.split, task, index) if config.babi else make_story(task, config.seed, index, attempt)
         try:
             built = build_input(
                 story.facts, corpus, tokenizer, budget, (config.seed, task, length, index, attempt),
@@ -94,6 +95,29 @@ def build_sample(task: str, length: str, index: int, config: GenerationConfig) -
         supporting=story.supporting, fact_positions=built.fact_positions,
         background_reused=built.background_reused, extra=extra,
     )
+
+
+def babi_story(source: str, split: str, task: str, index: int) -> Story:
+    """The ``index``-th question of a released bAbI file, with the facts before it."""
+    stories = _babi_stories(source, split, task)
+    if index >= len(stories):
+        raise BabilongError(f"the bAbI {task} data in {source} has {len(stories)} questions: sample {index} does not exist")
+    return stories[index]
+
+
+@cache
+def _babi_stories(source: str, split: str, task: str) -> list[Story]:
+    from babilong.babi_format import read_babi
+
+    path = Path(source).expanduser()
+    if path.is_file():
+        return read_babi(path, task)
+    number = task.removeprefix("qa")
+    files = sorted(path.glob(f"qa{number}_*.txt"))
+    preferred = [f for f in files if f.stem.endswith(f"_{split}")] or files
+    if not preferred:
+        raise BabilongError(f"no qa{number}_*.txt file in {path}: point --babi at the released bAbI folder (e.g. tasks_1-20_v1-2/en)")
+    return read_babi(preferred[0], task)
 
 
 @cache
@@ -122,6 +146,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reserve", type=int, default=0, help="tokens of each length kept free for the prompt (the reference data keeps about 300)")
     parser.add_argument("--depth", default="0,100", help="START,END: facts only between these percentages of the context")
     parser.add_argument("--no-reuse", action="store_true", help="fail instead of reading the books again when a sample needs more text than the corpus has")
+    parser.add_argument("--babi", help="use the stories of released bAbI files (a folder of qaN_*.txt or one file) instead of generating them")
     parser.add_argument("--format", default="jsonl,parquet", help="jsonl, parquet or both (default both)")
     parser.add_argument("--out", type=Path, required=True, help="output folder: OUT/{length}/{task}.jsonl|.parquet + manifest.json")
     parser.add_argument("--overwrite", action="store_true", help="replace files already in --out")
@@ -136,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     formats = _formats(args.format)
     if args.samples < 1 or args.start < 0:
         raise BabilongError("--samples must be at least 1 and --start at least 0")
-    config = GenerationConfig(args.seed, args.haystack, args.split, args.tokenizer, args.reserve, _parse_depth(args.depth), not args.no_reuse)
+    config = GenerationConfig(args.seed, args.haystack, args.split, args.tokenizer, args.reserve, _parse_depth(args.depth), not args.no_reuse, args.babi)
     planned = [args.out / length / f"{task}.{fmt}" for length in lengths for task in tasks for fmt in formats]
     clashes = [str(p) for p in planned if p.exists()] + ([str(args.out / "manifest.json")] if (args.out / "manifest.json").exists() else [])
     if clashes and not args.overwrite:
@@ -159,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
         "babilong_version": __version__, "tasks": tasks, "lengths": lengths, "samples": args.samples,
         "start": args.start, "seed": args.seed, "haystack": args.haystack, "split": args.split,
         "tokenizer": args.tokenizer, "reserve": args.reserve, "depth": list(config.depth),
-        "allow_reuse": config.allow_reuse, "files": files,
+        "allow_reuse": config.allow_reuse, "babi": args.babi, "files": files,
     }
     write_manifest(manifest, args.out / "manifest.json")
     print(f"wrote {len(files)} files for {len(tasks)} tasks x {len(lengths)} lengths x {args.samples} samples to {args.out}")

@@ -1,9 +1,10 @@
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = Path(os.environ.get("BABILONG_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 GUTENBERG = SHARED / "data" / "gutenberg"
 
 

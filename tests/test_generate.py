@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import GUTENBERG
 
 from babilong.cli import main
 from babilong.datasets import load_samples, read_file
@@ -91,3 +92,18 @@ def test_interrupted_generation_leaves_no_half_files(small_books, tmp_path):
     assert not list(out.rglob("*.partial"))
     for path in out.rglob("*.jsonl"):
         assert len(read_file(path)) == 2
+
+
+def test_released_babi_stories_can_replace_the_generator(small_books, tmp_path, capsys):
+    reference = GUTENBERG.parent / "babi-reference"
+    out = tmp_path / "from-babi"
+    assert main(["generate", "--tasks", "qa1", "--lengths", "1k", "--samples", "3", "--babi", str(reference),
+                 "--haystack", str(small_books), "--split", "all", "--out", str(out)]) == 0
+    first = read_file(out / "1k" / "qa1.jsonl")[0]
+    assert first.facts == ("Sandra journeyed to the bathroom.", "John travelled to the office.")
+    assert first.question == "Where is Sandra?" and first.target == "bathroom" and first.supporting == (0,)
+    bad = tmp_path / "qa1_bad.txt"
+    bad.write_text("1 Mary went to the kitchen.\n3 Where is Mary?\tkitchen\t1\n")
+    assert main(["generate", "--tasks", "qa1", "--lengths", "1k", "--samples", "1", "--babi", str(bad),
+                 "--haystack", str(small_books), "--split", "all", "--out", str(tmp_path / "y")]) == 2
+    assert "qa1_bad.txt: line 2" in capsys.readouterr().err

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SHARED
 from babilong.rng import Rng
 from babilong.tasks import get_task
 from babilong.tasks.world_checks import Unanswerable
 
 WORLD_TASKS = ["qa1", "qa2", "qa3", "qa6", "qa7", "qa8", "qa9", "qa10", "qa11", "qa12", "qa13", "qa14"]
 STORIES = 2000
-REFERENCE = Path("/work/shared/data/babi-reference")
+REFERENCE = SHARED / "data" / "babi-reference"
 
 
 def _stories(name: str, count: int = STORIES):

@@ -6,6 +6,7 @@ from babilong.rng import Rng
 from babilong.tasks import world_checks
 from babilong.tasks.base import Story, Task
 from babilong.tasks.world import (
+    ACTOR_HOMES,
     ACTORS,
     MOVE_VERBS,
     NUMBER_WORDS,
@@ -19,10 +20,14 @@ from babilong.tasks.world import (
 )
 
 QUESTIONS_PER_STORY = 5
-MOVES_ONLY = {"move": 1.0}
-OBJECT_ACTIONS = {"move": 1.0, "pick": 1.0, "drop": 1.0}
-# qa7/qa8 stories in the reference are mostly moves, then picks, drops and gifts.
-CARRY_ACTIONS = {"move": 4.0, "pick": 2.5, "drop": 1.5, "give": 1.5}
+# Action mixes of the reference generator (a group with nothing valid is drawn again):
+# qa2/qa3 draw a move one time in three, else a pick-up or drop; qa7/qa8 draw a move or a
+# pick-up/drop one time in four each and a gift otherwise.
+MOVES_ONLY = {("move",): 1.0}
+OBJECT_ACTIONS = {("move",): 1.0, ("pick", "drop"): 2.0}
+CARRY_ACTIONS = {("move",): 1.0, ("pick", "drop"): 1.0, ("give",): 2.0}
+# qa2/qa3 consider a question after each fact (once three follow the last one) with even odds.
+ASK_CHANCE = 0.5
 
 
 def _located_actor(world: World) -> str | None:
@@ -59,27 +64,31 @@ def generate_qa6(rng: Rng) -> Story:
 
 
 def generate_qa2(rng: Rng) -> Story:
-    world = World.start(rng)
+    """Ask where a carried object is, once the story places its carrier."""
+    world = World.start(rng, homes=ACTOR_HOMES)
 
     def ask() -> Asked | None:
-        obj = rng.choice(OBJECTS)
-        if (known := world.object_known(obj)) is None:
+        known = [obj for obj in OBJECTS if world.carried_known(obj)]
+        if not known or not rng.chance(ASK_CHANCE):
             return None
-        return Asked(len(world.facts), f"Where is the {obj}?", known[0], known[1])
+        obj = rng.choice(known)
+        place, support = world.carried_known(obj)
+        return Asked(len(world.facts), f"Where is the {obj}?", place, support)
 
     asked = interleave(QUESTIONS_PER_STORY, 3, lambda: world.random_action(OBJECT_ACTIONS), ask, world.facts)
     return one_question("qa2", rng, world.facts, asked)
 
 
 def generate_qa3(rng: Rng) -> Story:
-    world = World.start(rng)
+    """Ask where an object was before its latest told trip."""
+    world = World.start(rng, homes=ACTOR_HOMES)
 
     def ask() -> Asked | None:
-        obj = rng.choice(OBJECTS)
-        told = [(place, came) for place, came in world.arrivals[obj].items() if came is not None]
-        if not told:
+        known = [obj for obj in OBJECTS if world.arrival_told(obj)]
+        if not known or not rng.chance(ASK_CHANCE):
             return None
-        place, (came_from, support) = max(told, key=lambda item: item[1][1][-1])
+        obj = rng.choice(known)
+        place, (came_from, support) = world.arrival_told(obj)
         return Asked(len(world.facts), f"Where was the {obj} before the {place}?", came_from, support)
 
     asked = interleave(QUESTIONS_PER_STORY, 3, lambda: world.random_action(OBJECT_ACTIONS), ask, world.facts)
@@ -88,7 +97,7 @@ def generate_qa3(rng: Rng) -> Story:
 
 def _carrying_story(task: str, rng: Rng, question: str, answer) -> Story:
     """qa7/qa8: ask about someone who has picked up, dropped, given or received something."""
-    world = World.start(rng)
+    world = World.start(rng, homes=ACTOR_HOMES)
 
     def ask() -> Asked | None:
         busy = [actor for actor in ACTORS if world.deeds[actor]]

@@ -1,0 +1,130 @@
+"""ARMT: an associative memory in every layer, written with the delta rule.
+
+Each layer ``l`` keeps a matrix ``A`` (d x F) and a normaliser ``z`` (F), F = 6 * memory_dim.
+Read, for every hidden state ``x`` entering the layer: ``x + A phi(Wq x) / (z . phi(Wq x))``.
+Write, from the layer's outputs ``m`` at the memory tokens closing each segment:
+``k = phi(Wk m)``, ``v = Wv m``, ``beta = sigmoid(Wb m)``, ``v_old = A k / (z . k)``,
+``A += beta (v - v_old) k^T``, ``z += gamma k`` with ``gamma = clip(1 - z.k / |k|^2, 0, 1)``
+(no gradient through gamma). All memory tokens of a segment write at once against the same
+``A`` and ``z``. ``phi`` is DPFP-3. ``Wv`` starts at zero, so an untrained ARMT is its backbone.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from babilong.memory.recurrence import MemoryConfig, RecurrentMemory, State, gather_positions
+
+EPS = 1e-5  # keeps the read defined while the memory is still empty (z = 0)
+DPFP_ORDER = 3
+
+
+def dpfp(x: Tensor, order: int = DPFP_ORDER) -> Tensor:
+    """DPFP: r = [relu(x), relu(-x)]; features r_j * r_{j+i} (indices mod 2n) for i = 1..order."""
+    r = torch.cat([torch.relu(x), torch.relu(-x)], dim=-1)
+    return torch.cat([r * torch.roll(r, shifts=-i, dims=-1) for i in range(1, order + 1)], dim=-1)
+
+
+class AssociativeMemory(nn.Module):
+    """The projections of one layer's associative memory."""
+
+    def __init__(self, width: int, memory_dim: int) -> None:
+        super().__init__()
+        self.query = nn.Linear(width, memory_dim, bias=False)
+        self.key = nn.Linear(width, memory_dim, bias=False)
+        self.value = nn.Linear(width, width, bias=False)
+        self.beta = nn.Linear(width, 1)
+        nn.init.zeros_(self.value.weight)
+
+    def read(self, x: Tensor, matrix: Tensor, norm: Tensor) -> Tensor:
+        """x (B, T, d), matrix (B, d, F), norm (B, F) -> (B, T, d)."""
+        q = dpfp(self.query(x)).to(matrix.dtype)
+        return ((q @ matrix.transpose(1, 2)) / (q @ norm.unsqueeze(-1) + EPS)).to(x.dtype)
+
+    def write(self, m: Tensor, matrix: Tensor, norm: Tensor) -> tuple[Tensor, Tensor]:
+        """Delta-rule update from the memory-token outputs m (B, w, d)."""
+        k = dpfp(self.key(m)).to(matrix.dtype)  # (B, w, F)
+        v = self.value(m).to(matrix.dtype)  # (B, w, d)
+        beta = torch.sigmoid(self.beta(m)).to(matrix.dtype)  # (B, w, 1)
+        v_old = (k @ matrix.transpose(1, 2)) / (k @ norm.unsqueeze(-1) + EPS)
+        matrix = matrix + ((beta * (v - v_old)).transpose(1, 2) @ k)
+        with torch.no_grad():
+            gamma = (1 - (k @ norm.unsqueeze(-1)) / (k.pow(2).sum(-1, keepdim=True) + EPS)).clamp(0, 1)
+        return matrix, norm + (gamma * k).sum(1)
+
+
+def decoder_layers(base: nn.Module, count: int) -> nn.ModuleList:
+    """The backbone's list of transformer blocks (GPT-2 ``h``, Llama ``layers`` ...)."""
+    for module in base.children():
+        if isinstance(module, nn.ModuleList) and len(module) == count:
+            return module
+    raise ValueError(f"{type(base).__name__} has no list of {count} layers")
+
+
+class ARMT(RecurrentMemory):
+    """Associative Recurrent Memory Transformer around any HF causal LM."""
+
+    def __init__(self, backbone: nn.Module, config: MemoryConfig) -> None:
+        super().__init__(backbone, config)
+        width = self.hidden_size
+        layers = decoder_layers(self.base, backbone.config.num_hidden_layers)
+        scale = backbone.get_input_embeddings().weight.detach().float().std()
+        self.memory = nn.Parameter(torch.randn(config.memory_tokens, width) * scale)
+        self.associative = nn.ModuleList(AssociativeMemory(width, config.memory_dim) for _ in layers)
+        self._live: State | None = None  # the state the current backbone pass reads
+        self._outputs: list[Tensor | None] = [None] * len(layers)
+        for i, layer in enumerate(layers):
+            layer.register_forward_pre_hook(self._read_hook(i), with_kwargs=True)
+            layer.register_forward_hook(self._capture_hook(i))
+
+    @property
+    def features(self) -> int:
+        return 2 * self.config.memory_dim * DPFP_ORDER
+
+    def initial_state(self, batch: int) -> State:
+        weight = self.memory
+        layers = len(self.associative)
+        return {
+            "matrix": weight.new_zeros((batch, layers, weight.shape[1], self.features)),
+            "norm": weight.new_zeros((batch, layers, self.features)),
+        }
+
+    def read_tokens(self, state: State) -> Tensor:
+        return self.memory.new_zeros((state["norm"].shape[0], 0, self.memory.shape[1]))
+
+    def write_tokens(self, state: State) -> Tensor:
+        return self.memory.unsqueeze(0).expand(state["norm"].shape[0], -1, -1)
+
+    def enter(self, state: State | None) -> None:
+        self._live = state
+
+    def next_state(self, state: State, written: Tensor, write_index: Tensor) -> State:
+        matrices, norms = [], []
+        for i, memory in enumerate(self.associative):
+            m = gather_positions(self._outputs[i], write_index)
+            matrix, norm = memory.write(m, state["matrix"][:, i], state["norm"][:, i])
+            matrices.append(matrix)
+            norms.append(norm)
+        self._outputs = [None] * len(self.associative)
+        return {"matrix": torch.stack(matrices, 1), "norm": torch.stack(norms, 1)}
+
+    def _read_hook(self, i: int):
+        def hook(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
+            if self._live is None:
+                return None
+            memory = self.associative[i]
+            if args:
+                x = args[0]
+                return (x + memory.read(x, self._live["matrix"][:, i], self._live["norm"][:, i]), *args[1:]), kwargs
+            x = kwargs["hidden_states"]
+            kwargs = {**kwargs, "hidden_states": x + memory.read(x, self._live["matrix"][:, i], self._live["norm"][:, i])}
+            return args, kwargs
+
+        return hook
+
+    def _capture_hook(self, i: int):
+        def hook(module: nn.Module, args: tuple, output: Tensor | tuple) -> None:
+            self._outputs[i] = output[0] if isinstance(output, tuple) else output
+
+        return hook

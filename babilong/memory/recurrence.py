@@ -1,0 +1,266 @@
+"""The segment loop every memory model shares: split, pad, run the backbone, carry a state.
+
+A memory architecture says only how a state is read into a segment and what the segment
+writes back (``initial_state``, ``read_tokens``, ``write_tokens``, ``next_state``); this
+module runs any number of segments for a batch whose rows have different lengths.
+
+Layout of one segment row: ``[read tokens, segment tokens, write tokens, padding]``. Padding
+sits at the end so every query has something to attend to; positions are explicit.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+State = dict[str, Tensor]  # every tensor is batch-first
+
+
+@dataclass
+class MemoryConfig:
+    """What a memory model is, apart from its backbone."""
+
+    arch: str = "rmt"  # rmt | rmt-r | armt
+    memory_tokens: int = 16
+    segment_size: int = 512
+    bptt_depth: int | None = None  # None: backpropagate through every segment
+    memory_dim: int = 64  # ARMT: size of keys and queries before the feature map
+
+
+@dataclass
+class Packed:
+    """One segment for a batch, laid out for the backbone."""
+
+    embeds: Tensor  # (B, T, d)
+    mask: Tensor  # (B, T) 1 for real positions
+    positions: Tensor  # (B, T)
+    token_start: int  # index of the first segment token (after the read tokens)
+    lengths: Tensor  # (B,) segment tokens per row
+    write_index: Tensor  # (B, w) positions of the write tokens
+
+
+def split_segments(ids: Sequence[int], size: int) -> list[list[int]]:
+    """Consecutive chunks of ``size`` tokens (the last may be shorter)."""
+    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+
+
+def gather_positions(hidden: Tensor, index: Tensor) -> Tensor:
+    """``hidden[b, index[b, j]]`` for every row: (B, T, d), (B, k) -> (B, k, d)."""
+    return hidden.gather(1, index.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))
+
+
+def select_rows(state: State, rows: Tensor) -> State:
+    return {name: value.index_select(0, rows) for name, value in state.items()}
+
+
+def merge_rows(state: State, rows: Tensor, update: State) -> State:
+    """``state`` with ``rows`` replaced by ``update``.
+
+    A tensor that grew along dim 1 (RMT-R's list of past memories) is zero-padded for the
+    rows that did not step; their mask entries are therefore 0.
+    """
+    merged = {}
+    for name, new in update.items():
+        old = state[name]
+        if old.shape[1:] != new.shape[1:]:
+            old = _pad_dim1(old, new.shape[1])
+        merged[name] = old.index_copy(0, rows, new)
+    return merged
+
+
+def _pad_dim1(value: Tensor, size: int) -> Tensor:
+    extra = value.new_zeros((value.shape[0], size - value.shape[1], *value.shape[2:]))
+    return torch.cat([value, extra], dim=1)
+
+
+def detach_rows(state: State, rows: Tensor) -> State:
+    """Cut the gradient of the state for the rows where ``rows`` is True."""
+    if not bool(rows.any()):
+        return state
+    out = {}
+    for name, value in state.items():
+        shape = (-1,) + (1,) * (value.dim() - 1)
+        out[name] = torch.where(rows.view(shape).to(value.device), value.detach(), value)
+    return out
+
+
+class RecurrentMemory(nn.Module):
+    """A backbone run segment by segment with a state carried between segments."""
+
+    def __init__(self, backbone: nn.Module, config: MemoryConfig) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.config = config
+
+    # ----- what an architecture provides -------------------------------------------------
+    def initial_state(self, batch: int) -> State:
+        raise NotImplementedError
+
+    def read_tokens(self, state: State) -> Tensor:
+        """(B, r, d) embeddings placed before the segment tokens."""
+        raise NotImplementedError
+
+    def write_tokens(self, state: State) -> Tensor:
+        """(B, w, d) embeddings placed after the segment tokens."""
+        raise NotImplementedError
+
+    def next_state(self, state: State, written: Tensor, write_index: Tensor) -> State:
+        """The state after a segment, from the last hidden states at the write tokens."""
+        raise NotImplementedError
+
+    def enter(self, state: State | None) -> None:
+        """Called before each backbone pass (ARMT installs its per-layer memory here)."""
+
+    # ----- shared machinery --------------------------------------------------------------
+    @property
+    def base(self) -> nn.Module:
+        """The backbone without its LM head."""
+        return getattr(self.backbone, self.backbone.base_model_prefix)
+
+    @property
+    def embed(self) -> nn.Module:
+        return self.backbone.get_input_embeddings()
+
+    @property
+    def hidden_size(self) -> int:
+        return self.embed.embedding_dim
+
+    def _device(self) -> torch.device:
+        return self.embed.weight.device
+
+    def pack(self, state: State, segments: Sequence[Sequence[int]], write: bool = True) -> Packed:
+        """Lay out ``[read, tokens, write, pad]`` for every row."""
+        device = self._device()
+        read = self.read_tokens(state)
+        suffix = self.write_tokens(state) if write else read[:, :0]
+        batch, r, w = read.shape[0], read.shape[1], suffix.shape[1]
+        lengths = torch.tensor([len(s) for s in segments], device=device)
+        width = int(lengths.max()) if len(segments) else 0
+        ids = torch.zeros((batch, width), dtype=torch.long, device=device)
+        for row, segment in enumerate(segments):
+            ids[row, : len(segment)] = torch.tensor(segment, dtype=torch.long, device=device)
+        tokens = self.embed(ids)
+        # Each row's write tokens follow its own last token; the rest of the width is padding.
+        slot = torch.arange(width + w, device=device).unsqueeze(0)
+        write_index = r + lengths.unsqueeze(1) + torch.arange(w, device=device).unsqueeze(0)
+        body = torch.cat([tokens, suffix.new_zeros((batch, w, tokens.shape[-1]))], dim=1)
+        body = body.scatter(1, (write_index - r).unsqueeze(-1).expand(-1, -1, body.shape[-1]), suffix.to(body.dtype))
+        embeds = torch.cat([read.to(body.dtype), body], dim=1)
+        real = torch.cat([torch.ones((batch, r), dtype=torch.bool, device=device), slot < (lengths + w).unsqueeze(1)], 1)
+        positions = torch.arange(r + width + w, device=device).unsqueeze(0).expand(batch, -1)
+        return Packed(embeds, real.long(), positions, r, lengths, write_index)
+
+    def run(self, packed: Packed, **extra: object) -> Tensor:
+        """Last-layer hidden states of the backbone for a packed segment."""
+        out = self.base(
+            inputs_embeds=packed.embeds, attention_mask=packed.mask, position_ids=packed.positions, **extra
+        )
+        return out.last_hidden_state
+
+    def step(self, state: State, segments: Sequence[Sequence[int]]) -> State:
+        """Read ``state`` into one segment per row and return what the segment wrote."""
+        packed = self.pack(state, segments)
+        self.enter(state)
+        hidden = self.run(packed, use_cache=False)
+        written = gather_positions(hidden, packed.write_index)
+        return self.next_state(state, written, packed.write_index)
+
+    def read_context(self, contexts: Sequence[Iterable[Sequence[int]]], counts: Sequence[int] | None = None) -> State:
+        """Feed each row its segments in order; rows that run out wait for the others.
+
+        ``counts`` (segments per row, known in training) enables truncated BPTT: the state
+        entering a segment more than ``bptt_depth`` segments before the final one is detached.
+        """
+        batch = len(contexts)
+        streams: list[Iterator[Sequence[int]]] = [iter(c) for c in contexts]
+        pending = [next(s, None) for s in streams]
+        state = self.initial_state(batch)
+        step = 0
+        while any(p is not None for p in pending):
+            rows = [i for i, p in enumerate(pending) if p is not None]
+            state = self._truncate(state, counts, step)
+            index = torch.tensor(rows, device=self._device())
+            update = self.step(select_rows(state, index), [pending[i] for i in rows])
+            state = merge_rows(state, index, update)
+            pending = [next(streams[i], None) if pending[i] is not None else None for i in range(batch)]
+            step += 1
+        return state
+
+    def _truncate(self, state: State, counts: Sequence[int] | None, step: int | None) -> State:
+        """Detach rows whose distance to the final segment is ``bptt_depth`` or more."""
+        depth = self.config.bptt_depth
+        if depth is None or counts is None or not torch.is_grad_enabled():
+            return state
+        distance = torch.tensor(counts) - (torch.tensor(counts) if step is None else step)
+        return detach_rows(state, distance >= depth)
+
+    def forward(self, contexts: Sequence[Sequence[Sequence[int]]], prompts: Sequence[Sequence[int]], answers: Sequence[Sequence[int]]) -> Tensor:
+        """The training loss (``forward`` so that DistributedDataParallel can wrap the model)."""
+        return self.loss(contexts, prompts, answers)
+
+    def loss(self, contexts: Sequence[Sequence[Sequence[int]]], prompts: Sequence[Sequence[int]], answers: Sequence[Sequence[int]]) -> Tensor:
+        """Mean cross-entropy of the answer tokens after context segments and a prompt."""
+        counts = [len(c) for c in contexts]
+        state = self._truncate(self.read_context(contexts, counts), counts, None)
+        hidden, packed = self.final(state, [list(p) + list(a) for p, a in zip(prompts, answers)])
+        rows, cols, targets = [], [], []
+        for row, (prompt, answer) in enumerate(zip(prompts, answers)):
+            for k, token in enumerate(answer):
+                rows.append(row)
+                cols.append(packed.token_start + len(prompt) + k - 1)
+                targets.append(token)
+        device = hidden.device
+        picked = hidden[torch.tensor(rows, device=device), torch.tensor(cols, device=device)]
+        logits = self.backbone.get_output_embeddings()(picked).float()
+        return nn.functional.cross_entropy(logits, torch.tensor(targets, device=device))
+
+    def final(self, state: State, tokens: Sequence[Sequence[int]]) -> tuple[Tensor, Packed]:
+        """Hidden states of the last segment (read memory only, nothing written)."""
+        packed = self.pack(state, tokens, write=False)
+        self.enter(state)
+        return self.run(packed, use_cache=False), packed
+
+    @torch.no_grad()
+    def generate(self, state: State, prompts: Sequence[Sequence[int]], max_new_tokens: int, stop_ids: set[int]) -> list[list[int]]:
+        """Greedy continuation of each prompt in the last segment, with a KV cache."""
+        packed = self.pack(state, prompts, write=False)
+        self.enter(state)
+        cache, cache_arg = _new_cache(self.base)
+        hidden = self.run(packed, use_cache=True, **{cache_arg: cache})
+        last = packed.token_start + packed.lengths - 1
+        mask, position = packed.mask, last + 1
+        outputs: list[list[int]] = [[] for _ in prompts]
+        done = torch.zeros(len(prompts), dtype=torch.bool, device=hidden.device)
+        head = self.backbone.get_output_embeddings()
+        current = hidden[torch.arange(len(prompts), device=hidden.device), last]
+        for _ in range(max_new_tokens):
+            token = head(current).argmax(-1)
+            for row, value in enumerate(token.tolist()):
+                if not done[row]:
+                    outputs[row].append(value)
+            done |= torch.tensor([t in stop_ids for t in token.tolist()], device=done.device)
+            if bool(done.all()):
+                break
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+            out = self.base(
+                inputs_embeds=self.embed(token.unsqueeze(1)),
+                attention_mask=mask,
+                position_ids=position.unsqueeze(1),
+                use_cache=True,
+                **{cache_arg: cache},
+            )
+            current, position = out.last_hidden_state[:, -1], position + 1
+        self.enter(None)
+        return outputs
+
+
+def _new_cache(base: nn.Module) -> tuple[object, str]:
+    """An empty KV cache and the keyword the installed transformers version takes it by."""
+    from transformers import DynamicCache
+
+    parameters = inspect.signature(base.forward).parameters
+    return DynamicCache(), "cache" if "cache" in parameters else "past_key_values"

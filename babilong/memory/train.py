@@ -1,0 +1,311 @@
+"""``babilong train``: fine-tune a memory model on bAbI tasks with a curriculum over segments.
+
+Samples are made on the fly by our generator from the training books (``split="train"``)
+with seeds disjoint from evaluation seeds. In a stage of ``n`` segments every sample holds
+1..n segments of context (drawn uniformly); the loss covers the answer tokens only. Each
+stage starts from the previous stage's best checkpoint and stops early when validation
+accuracy stops improving. Runs as is on one device, or under ``torchrun`` / ``accelerate
+launch`` on several (DistributedDataParallel; each rank draws its own rows).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from babilong.errors import BabilongError
+from babilong.rng import Rng, derive_seed
+
+HELP = "train a recurrent memory model (RMT, RMT-R, ARMT) on bAbI tasks hidden in books"
+MAX_SEED = 2**31
+
+
+def train_seed(seed: int) -> int:
+    """Story seed for training samples; evaluation uses small seeds (default 0)."""
+    return 1_000_000 + derive_seed("memory-train", seed) % MAX_SEED
+
+
+def valid_seed(seed: int) -> int:
+    return 1_000_000 + derive_seed("memory-valid", seed) % MAX_SEED
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--arch", choices=["rmt", "rmt-r", "armt"], default="rmt")
+    parser.add_argument("--backbone", default="tiny", help="hub id, local model folder, 'tiny' or 'tiny-llama'")
+    parser.add_argument("--tasks", default="qa1", help="tasks trained together, e.g. qa1 (the papers train one at a time)")
+    parser.add_argument("--segment", type=int, default=512, help="tokens per segment")
+    parser.add_argument("--memory", type=int, default=None, help="memory tokens (default 16; ARMT 10)")
+    parser.add_argument("--memory-dim", type=int, default=64, help="ARMT key size before DPFP-3")
+    parser.add_argument("--bptt-depth", type=int, default=None, help="segments to backpropagate through (default all)")
+    parser.add_argument("--curriculum", default="1,2,4,6,8,16,32", help="segments per stage")
+    parser.add_argument("--max-steps", type=int, default=5000, help="optimizer steps per stage at most")
+    parser.add_argument("--batch-size", type=int, default=8, help="rows per step on each device")
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--weight-decay", type=float, default=0.01)
+    parser.add_argument("--warmup", type=int, default=100, help="warm-up steps of each stage's linear schedule")
+    parser.add_argument("--eval-every", type=int, default=200, help="steps between validations")
+    parser.add_argument("--val-samples", type=int, default=64)
+    parser.add_argument("--patience", type=int, default=5, help="validations without improvement that end a stage")
+    parser.add_argument("--target-accuracy", type=float, default=1.0, help="end a stage once validation reaches this")
+    parser.add_argument("--haystack", default="gutenberg", help="background source (its training books are used)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--grad-checkpointing", action="store_true", help="recompute activations to save memory")
+    parser.add_argument("--output", required=True, help="folder for checkpoints and the log")
+    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.pt")
+
+
+@dataclass
+class Progress:
+    """Where training stands; saved in ``last.pt`` for ``--resume``."""
+
+    stage: int = 0
+    step: int = 0
+    best: float = -1.0
+    stale: int = 0  # validations since the best one
+
+
+def run(args: argparse.Namespace) -> int:
+    from babilong.tasks import parse_tasks
+
+    tasks = parse_tasks(args.tasks)
+    curriculum = _parse_curriculum(args.curriculum)
+    output = Path(args.output)
+    if (output / "last.pt").exists() and not args.resume:
+        raise BabilongError(f"{output} already holds a training run: add --resume to continue it or pick another --output")
+    if args.resume and not (output / "last.pt").exists():
+        raise BabilongError(f"nothing to resume in {output} (no last.pt): drop --resume to start a new run")
+    Trainer(args, tasks, curriculum, output).fit()
+    return 0
+
+
+def _parse_curriculum(spec: str) -> list[int]:
+    try:
+        stages = [int(part) for part in spec.split(",") if part.strip()]
+    except ValueError:
+        stages = []
+    if not stages or min(stages) < 1:
+        raise BabilongError(f"bad --curriculum {spec!r}: give segment counts like 1,2,4,8")
+    return stages
+
+
+class Trainer:
+    """One training run: the model, the data it draws and the curriculum it walks."""
+
+    def __init__(self, args: argparse.Namespace, tasks: list[str], curriculum: list[int], output: Path) -> None:
+        import torch
+
+        from babilong.memory.backbone import load_backbone
+        from babilong.memory.checkpoint import build_model, model_from_checkpoint, read_checkpoint
+        from babilong.memory.recurrence import MemoryConfig
+
+        self.args, self.tasks, self.curriculum, self.output = args, tasks, curriculum, output
+        self.rank, self.world = _init_distributed()
+        local = int(os.environ.get("LOCAL_RANK", 0))
+        self.device = torch.device(f"cuda:{local}" if torch.cuda.is_available() else "cpu")
+        if args.resume:
+            payload = read_checkpoint(output / "last.pt")
+            self.model = model_from_checkpoint(payload)
+            self.tokenizer_name = payload["tokenizer"]
+            self.progress = Progress(**payload["progress"])
+            self.resumed: dict[str, Any] | None = payload
+        else:
+            backbone, self.tokenizer_name = load_backbone(args.backbone)
+            memory = args.memory or (10 if args.arch == "armt" else 16)
+            config = MemoryConfig(args.arch, memory, args.segment, args.bptt_depth, args.memory_dim)
+            torch.manual_seed(args.seed)
+            self.model = build_model(backbone, config)
+            self.progress, self.resumed = Progress(), None
+        from babilong.tokens import get_tokenizer
+
+        self.tokenizer = get_tokenizer(self.tokenizer_name)
+        self.model.to(self.device)
+        if args.grad_checkpointing:
+            self.model.backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.wrapped = self.model
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.wrapped = DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
+        self._read_checkpoint = read_checkpoint
+
+    # ----- the curriculum ----------------------------------------------------------------
+    def fit(self) -> None:
+        while self.progress.stage < len(self.curriculum):
+            if self.progress.stage > 0 and self.progress.step == 0:
+                self._load_weights(self._stage_dir(self.progress.stage - 1) / "best.pt")
+            self.fit_stage()
+            if self.rank == 0:
+                shutil.copyfile(self._stage_dir(self.progress.stage) / "best.pt", self.output / "best.pt")
+            self.progress = Progress(stage=self.progress.stage + 1)
+            self._save(self.output / "last.pt")
+        self._log({"event": "done", "best": str(self.output / "best.pt")})
+
+    def fit_stage(self) -> None:
+        import torch
+
+        args, segments = self.args, self.curriculum[self.progress.stage]
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_warmup(args.warmup, args.max_steps))
+        if self.resumed is not None and "optimizer" in self.resumed:
+            optimizer.load_state_dict(self.resumed["optimizer"])
+            schedule.load_state_dict(self.resumed["schedule"])
+        self.resumed = None
+        self.model.train()
+        losses: list[float] = []
+        started = time.time()
+        while self.progress.step < args.max_steps:
+            contexts, prompts, answers = self.batch(segments, self.progress.step)
+            with self._autocast():
+                loss = self.wrapped(contexts, prompts, answers)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            losses.append(loss.item())
+            self.progress.step += 1
+            if self.progress.step % args.eval_every == 0 or self.progress.step == args.max_steps:
+                if self.validate_and_save(segments, losses, started, optimizer, schedule):
+                    break
+                losses = []
+
+    def validate_and_save(self, segments: int, losses: list[float], started: float, optimizer, schedule) -> bool:
+        """Validate, keep the best checkpoint, save ``last.pt``; True when the stage is over."""
+        accuracy = self.validate(segments)
+        progress = self.progress
+        improved = accuracy > progress.best
+        progress.best, progress.stale = (accuracy, 0) if improved else (progress.best, progress.stale + 1)
+        if improved:
+            self._save(self._stage_dir(progress.stage) / "best.pt")
+        self._save(self.output / "last.pt", optimizer, schedule)
+        self._log({
+            "stage": progress.stage, "segments": segments, "step": progress.step,
+            "loss": round(sum(losses) / max(len(losses), 1), 4), "val_accuracy": round(accuracy, 4),
+            "best": round(progress.best, 4), "seconds": round(time.time() - started, 1),
+        })
+        return progress.best >= self.args.target_accuracy or progress.stale >= self.args.patience
+
+    # ----- data --------------------------------------------------------------------------
+    def batch(self, segments: int, step: int) -> tuple[list, list, list]:
+        """This rank's rows for one step: contexts of 1..``segments`` segments."""
+        size = self.args.batch_size
+        first = (step * self.world + self.rank) * size
+        rows = [self._row(segments, index, train_seed(self.args.seed), "train") for index in range(first, first + size)]
+        return _columns(rows)
+
+    def _row(self, segments: int, index: int, seed: int, purpose: str, count: int | None = None) -> tuple:
+        from babilong.generate import generate_samples
+        from babilong.memory.prompt import answer_ids, question_ids
+        from babilong.memory.recurrence import split_segments
+
+        rng = Rng(seed, purpose, segments, index)
+        task = rng.choice(self.tasks)
+        count = count or rng.randint(1, segments)
+        size = self.model.config.segment_size
+        sample = generate_samples(
+            task, str(count * size), 1, seed=seed, haystack=self.args.haystack,
+            tokenizer=self.tokenizer_name, split="train", start=index,
+        )[0]
+        context = split_segments(self.tokenizer.encode(sample.input), size)
+        return context, question_ids(self.tokenizer, sample.question), answer_ids(self.tokenizer, sample.target), sample.target
+
+    def validate(self, segments: int) -> float:
+        """Exact-match accuracy on held-out samples spread over 1..``segments`` segments."""
+        import torch
+
+        from babilong.memory.prompt import clean_answer, stop_ids
+
+        seed, total = valid_seed(self.args.seed), self.args.val_samples
+        mine = list(range(self.rank, total, self.world))
+        rows = [self._row(segments, i, seed, "valid", 1 + i % segments) for i in mine]
+        correct = 0
+        self.model.eval()
+        with torch.no_grad(), self._autocast():
+            for start in range(0, len(rows), self.args.batch_size):
+                chunk = rows[start : start + self.args.batch_size]
+                state = self.model.read_context([r[0] for r in chunk])
+                outputs = self.model.generate(state, [r[1] for r in chunk], 8, stop_ids(self.tokenizer))
+                correct += sum(clean_answer(self.tokenizer, o).lower() == r[3].lower() for o, r in zip(outputs, chunk))
+        self.model.train()
+        return _all_sum(correct, self.device) / total
+
+    # ----- files -------------------------------------------------------------------------
+    def _stage_dir(self, stage: int) -> Path:
+        return self.output / f"stage-{stage + 1}-{self.curriculum[stage]}seg"
+
+    def _save(self, path: Path, optimizer=None, schedule=None) -> None:
+        from babilong.memory.checkpoint import save_checkpoint
+
+        if self.rank == 0:
+            extra: dict[str, Any] = {"progress": vars(self.progress), "curriculum": self.curriculum}
+            if optimizer is not None:
+                extra.update(optimizer=optimizer.state_dict(), schedule=schedule.state_dict())
+            save_checkpoint(self.model, path, self.tokenizer_name, extra)
+        _barrier()
+
+    def _load_weights(self, path: Path) -> None:
+        self.model.load_state_dict(self._read_checkpoint(path)["weights"])
+
+    def _log(self, record: dict[str, Any]) -> None:
+        if self.rank == 0:
+            print(json.dumps(record), flush=True)
+            with open(self.output / "log.jsonl", "a") as log:
+                log.write(json.dumps(record) + "\n")
+
+    def _autocast(self):
+        import torch
+
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+
+
+def _columns(rows: list[tuple]) -> tuple[list, list, list]:
+    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+
+
+def _linear_warmup(warmup: int, total: int):
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(total - warmup, 1))
+
+    return factor
+
+
+def _init_distributed() -> tuple[int, int]:
+    """Rank and world size; joins the process group under torchrun / accelerate launch."""
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world == 1:
+        return 0, 1
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    return dist.get_rank(), world
+
+
+def _all_sum(value: int, device) -> int:
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        return value
+    tensor = torch.tensor([value], device=device)
+    dist.all_reduce(tensor)
+    return int(tensor.item())
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.barrier()

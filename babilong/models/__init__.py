@@ -1,0 +1,77 @@
+"""Model backends, chosen lm-eval style: ``--model NAME --model-args key=value,...``.
+
+Each backend module exposes ``ARGS`` (the keys it accepts, with a one-line meaning) and
+``load(args) -> Model``; modules are imported only when chosen, so heavy libraries load lazily.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from babilong.errors import BabilongError
+from babilong.models.base import Generation, Model, Prompt
+
+__all__ = ["BACKENDS", "DEFAULT_MODEL", "Generation", "Model", "Prompt", "load_model", "parse_model_args"]
+
+BACKENDS = {
+    "smollm2": "babilong.models.smollm2",
+    "hf": "babilong.models.hf",
+    "openai": "babilong.models.openai",
+    "vllm": "babilong.models.vllm",
+    "echo": "babilong.models.echo",
+}
+DEFAULT_MODEL = "smollm2"
+
+
+def parse_model_args(text: str | None) -> dict[str, str]:
+    """``"a=1,b=x"`` -> ``{"a": "1", "b": "x"}``; a malformed pair is a user error."""
+    args: dict[str, str] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise BabilongError(f"bad --model-args item {part.strip()!r}: write key=value pairs separated by commas, e.g. pretrained=PATH,batch_size=4")
+        if key in args:
+            raise BabilongError(f"--model-args gives {key!r} twice: keep one")
+        args[key] = value.strip()
+    return args
+
+
+def load_model(name: str, args: dict[str, str]) -> Model:
+    """The backend ``name`` built from its ``--model-args``."""
+    if name not in BACKENDS:
+        raise BabilongError(f"unknown model backend {name!r}: use one of {', '.join(BACKENDS)}")
+    module = importlib.import_module(BACKENDS[name])
+    unknown = sorted(set(args) - set(module.ARGS))
+    if unknown:
+        known = ", ".join(f"{key} ({meaning})" for key, meaning in module.ARGS.items())
+        raise BabilongError(f"--model {name} does not take {', '.join(unknown)}: it takes {known}")
+    return module.load(args)
+
+
+def int_arg(args: dict[str, str], key: str, default: int | None, low: int = 1) -> int | None:
+    """An integer model arg, checked."""
+    if key not in args:
+        return default
+    try:
+        value = int(args[key])
+    except ValueError:
+        raise BabilongError(f"--model-args {key}={args[key]!r} is not a whole number") from None
+    if value < low:
+        raise BabilongError(f"--model-args {key}={value} must be at least {low}")
+    return value
+
+
+def float_arg(args: dict[str, str], key: str, default: float, low: float = 0.0) -> float:
+    """A number model arg, checked."""
+    if key not in args:
+        return default
+    try:
+        value = float(args[key])
+    except ValueError:
+        raise BabilongError(f"--model-args {key}={args[key]!r} is not a number") from None
+    if value < low:
+        raise BabilongError(f"--model-args {key}={value} must be at least {low}")
+    return value

@@ -1,0 +1,135 @@
+"""``hf``: a transformers causal LM from a hub id or local folder, greedy decoding."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from babilong.errors import BabilongError
+from babilong.models import int_arg
+from babilong.models.base import Generation, Prompt, timed_share
+
+ARGS = {
+    "pretrained": "hub id or local folder of the model (required)",
+    "dtype": "float32 | bfloat16 | float16 | auto (default float32 on cpu, bfloat16 on cuda)",
+    "device": "cpu | cuda | cuda:N | mps (default: cuda if available, else cpu)",
+    "batch_size": "prompts generated together (default 1)",
+    "attn_implementation": "eager | sdpa | flash_attention_2 ... (default: transformers' choice)",
+    "context_window": "override the model's context window in tokens",
+    "trust_remote_code": "true to run code shipped with the model (default false)",
+}
+DTYPES = ("float32", "bfloat16", "float16", "auto")
+
+
+class HFModel:
+    """A loaded transformers model and tokenizer."""
+
+    def __init__(self, name: str, pretrained: str, model: Any, tokenizer: Any, settings: dict[str, Any],
+                 batch_size: int, context_window: int | None) -> None:
+        self.name = name
+        self.pretrained = pretrained
+        self.model = model
+        self.tokenizer = tokenizer
+        self._settings = settings
+        self.batch_size = batch_size
+        self.context_window = context_window
+        self.has_chat_template = bool(getattr(tokenizer, "chat_template", None))
+
+    @classmethod
+    def from_args(cls, args: dict[str, str], name: str = "hf") -> HFModel:
+        pretrained = args.get("pretrained")
+        if not pretrained:
+            raise BabilongError("--model hf needs --model-args pretrained=HUB_ID_OR_FOLDER")
+        dtype = args.get("dtype")
+        if dtype is not None and dtype not in DTYPES:
+            raise BabilongError(f"--model-args dtype={dtype!r}: use one of {', '.join(DTYPES)}")
+        batch_size = int_arg(args, "batch_size", 1)
+        context_window = int_arg(args, "context_window", None)
+        trust = args.get("trust_remote_code", "false").lower() in ("1", "true", "yes")
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        device = args.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = dtype or ("float32" if device == "cpu" else "bfloat16")
+        extra = {"attn_implementation": args["attn_implementation"]} if "attn_implementation" in args else {}
+        local = Path(pretrained).exists()
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(pretrained, trust_remote_code=trust, local_files_only=local)
+            model = AutoModelForCausalLM.from_pretrained(
+                pretrained, dtype=dtype if dtype == "auto" else getattr(torch, dtype),
+                trust_remote_code=trust, local_files_only=local, **extra)
+        except (OSError, ValueError) as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise BabilongError(f"cannot load model {pretrained!r}: {first}") from None
+        model.to(device).eval()
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        window = context_window or _context_window(model.config)
+        settings = {"pretrained": _identity(pretrained), "dtype": dtype, **extra}
+        return cls(name, pretrained, model, tokenizer, settings, batch_size, window)
+
+    def settings(self) -> dict[str, Any]:
+        return dict(self._settings)
+
+    def render(self, prompt: Prompt) -> str:
+        if prompt.chat and self.has_chat_template:
+            return self.tokenizer.apply_chat_template(prompt.messages(), tokenize=False, add_generation_prompt=True)
+        return prompt.plain_text()
+
+    def _encode(self, prompt: Prompt) -> list[int]:
+        templated = prompt.chat and self.has_chat_template
+        # A chat template writes its own special tokens; plain text gets the tokenizer's.
+        return self.tokenizer(self.render(prompt), add_special_tokens=not templated)["input_ids"]
+
+    def count_tokens(self, prompt: Prompt) -> int:
+        return len(self._encode(prompt))
+
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> Iterator[tuple[int, Generation]]:
+        for start in range(0, len(prompts), self.batch_size):
+            batch = [self._encode(p) for p in prompts[start:start + self.batch_size]]
+            began = time.perf_counter()
+            answers = self._generate_batch(batch, max_new_tokens)
+            latency = timed_share(time.perf_counter() - began, len(batch))
+            for offset, (ids, answer) in enumerate(zip(batch, answers)):
+                text = self.tokenizer.decode(answer, skip_special_tokens=True).strip()
+                yield start + offset, Generation(text, latency, len(ids), len(answer))
+
+    def _generate_batch(self, batch: list[list[int]], max_new_tokens: int) -> list[list[int]]:
+        import torch
+
+        padded = self.tokenizer.pad({"input_ids": batch}, return_tensors="pt").to(self.model.device)
+        with torch.inference_mode():
+            out = self.model.generate(**padded, max_new_tokens=max_new_tokens, do_sample=False,
+                                      temperature=None, top_p=None, top_k=None,
+                                      pad_token_id=self.tokenizer.pad_token_id)
+        width = padded["input_ids"].shape[1]
+        eos = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
+        return [[t for t in row[width:].tolist() if t not in eos] for row in out]
+
+    def close(self) -> None:
+        self.model = None
+
+
+def _context_window(config: Any) -> int | None:
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def _identity(pretrained: str) -> str:
+    """A hub id as given; a local folder by its name, so moving the folder keeps the run's hash."""
+    path = Path(pretrained)
+    return path.name if path.exists() else pretrained
+
+
+def load(args: dict[str, str]) -> HFModel:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return HFModel.from_args(args)

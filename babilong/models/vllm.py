@@ -1,0 +1,71 @@
+"""``vllm``: vLLM's offline engine, for GPUs. Imported only when chosen."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from babilong.errors import BabilongError
+from babilong.models import float_arg, int_arg
+from babilong.models.base import Generation, Prompt, timed_share
+
+ARGS = {
+    "pretrained": "hub id or local folder of the model (required)",
+    "dtype": "auto | float16 | bfloat16 | float32 (default auto)",
+    "tensor_parallel_size": "GPUs to shard over (default 1)",
+    "gpu_memory_utilization": "fraction of GPU memory vLLM may take (default 0.9)",
+    "max_model_len": "context window to allocate (default: the model's)",
+}
+
+
+class VLLMModel:
+    """A vLLM ``LLM`` engine; all prompts go to it at once and it batches them itself."""
+
+    name = "vllm"
+
+    def __init__(self, args: dict[str, str]) -> None:
+        try:
+            from vllm import LLM
+        except ImportError:
+            raise BabilongError("--model vllm needs vLLM: 'pip install vllm' on a machine with a GPU, or use --model hf") from None
+        pretrained = args.get("pretrained")
+        if not pretrained:
+            raise BabilongError("--model vllm needs --model-args pretrained=HUB_ID_OR_FOLDER")
+        self._settings = {"pretrained": pretrained, "dtype": args.get("dtype", "auto")}
+        self.engine = LLM(
+            model=pretrained, dtype=self._settings["dtype"],
+            tensor_parallel_size=int_arg(args, "tensor_parallel_size", 1),
+            gpu_memory_utilization=float_arg(args, "gpu_memory_utilization", 0.9),
+            max_model_len=int_arg(args, "max_model_len", None))
+        self.tokenizer = self.engine.get_tokenizer()
+        self.context_window = self.engine.llm_engine.model_config.max_model_len
+
+    def settings(self) -> dict[str, Any]:
+        return dict(self._settings)
+
+    def render(self, prompt: Prompt) -> str:
+        if prompt.chat and getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(prompt.messages(), tokenize=False, add_generation_prompt=True)
+        return prompt.plain_text()
+
+    def count_tokens(self, prompt: Prompt) -> int:
+        templated = prompt.chat and bool(getattr(self.tokenizer, "chat_template", None))
+        return len(self.tokenizer(self.render(prompt), add_special_tokens=not templated)["input_ids"])
+
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> Iterator[tuple[int, Generation]]:
+        from vllm import SamplingParams
+
+        began = time.perf_counter()
+        outputs = self.engine.generate([self.render(p) for p in prompts], SamplingParams(temperature=0.0, max_tokens=max_new_tokens))
+        latency = timed_share(time.perf_counter() - began, len(prompts))
+        for position, result in enumerate(outputs):
+            answer = result.outputs[0]
+            yield position, Generation(answer.text.strip(), latency, len(result.prompt_token_ids), len(answer.token_ids))
+
+    def close(self) -> None:
+        self.engine = None
+
+
+def load(args: dict[str, str]) -> VLLMModel:
+    return VLLMModel(args)

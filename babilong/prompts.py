@@ -1,0 +1,160 @@
+"""How a sample becomes a prompt: instruction, few-shot examples, post-prompt, context, question.
+
+Every part can be switched off; a configuration's name spells its toggles the way the public
+leaderboard names prediction files. Few-shot examples come from our own task generators with
+fixed seeds, never from test samples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from functools import cache
+
+from babilong.errors import BabilongError
+from babilong.models.base import Prompt
+from babilong.rng import Rng
+from babilong.sample import Sample
+
+PARTS = ("instruction", "examples", "post_prompt", "chat_template", "system_prompt")
+DEFAULT_SYSTEM_PROMPT = "You are a careful reader who answers questions about a text exactly as asked."
+EXAMPLE_COUNT = 2
+EXAMPLE_MAX_FACTS = 10  # few-shot stories are kept short
+
+_READ = (
+    "Below is a long text. A handful of short factual sentences about people, objects and places "
+    "are scattered through it; the rest is unrelated prose that you should ignore. "
+    "Answer the question using only those facts."
+)
+_MOVES = " When someone moves more than once, only the latest place counts."
+_CARRY = " An object someone holds goes wherever that person goes, until it is put down."
+_HINTS = {
+    "qa1": _MOVES,
+    "qa2": _MOVES + _CARRY,
+    "qa3": " The question asks where an object was just before a place; follow its path step by step." + _CARRY,
+    "qa4": " The facts say how rooms lie relative to each other; read the direction carefully.",
+    "qa5": " The facts say who handed which object to whom; mind the giver, the receiver and the object.",
+    "qa6": _MOVES,
+    "qa7": " Count what the person holds at the end: things picked up minus things put down or handed over.",
+    "qa8": " List what the person holds at the end: things picked up minus things put down or handed over.",
+    "qa9": " A sentence may say where someone is not; the latest statement about a person counts.",
+    "qa10": " A sentence may leave a person in one of two places; then the answer can be uncertain.",
+    "qa11": " 'He' or 'she' refers to the person named just before.",
+    "qa12": " A sentence may move two people together.",
+    "qa13": " 'They' refers to the people named just before.",
+    "qa14": " Events are placed in time (yesterday, this morning, this afternoon, this evening); order them by time, not by sentence.",
+    "qa15": " What holds for a kind of animal holds for every member of that kind.",
+    "qa16": " Animals of the same kind tend to share a colour.",
+    "qa17": " The facts place shapes relative to each other; combine them.",
+    "qa18": " The facts compare sizes; a bigger thing can hold a smaller one, and size order carries over.",
+    "qa19": " The facts say how places lie relative to each other; find the way between two of them.",
+    "qa20": " Think about why people go to places and what they want there.",
+}
+_PLACE = "Answer with one word only: the name of the place."
+_YES_NO = "Answer with one word only: yes or no."
+_POST_PROMPTS = {
+    **{task: _PLACE for task in ("qa1", "qa2", "qa3", "qa4", "qa11", "qa12", "qa13", "qa14")},
+    "qa5": "Answer with one word only: the name of the person or of the object.",
+    **{task: _YES_NO for task in ("qa6", "qa9", "qa17", "qa18")},
+    "qa7": "Answer with one word only: how many objects, written as none, one, two or three.",
+    "qa8": "Answer with the objects separated by commas (e.g. apple,milk), or the word nothing if there are none.",
+    "qa10": "Answer with one word only: yes, no or maybe.",
+    "qa15": "Answer with one word only: the kind of animal.",
+    "qa16": "Answer with one word only: the colour.",
+    "qa19": "Answer with the two steps of the way as direction letters n, s, e or w, separated by a comma (e.g. n,w).",
+    "qa20": "Answer with one word only: the place, or the feeling that explains the action.",
+}
+_EXAMPLES_HEAD = "Here are worked examples:"
+
+
+@dataclass(frozen=True)
+class PromptConfig:
+    """Which prompt parts are on, and the system prompt's text."""
+
+    instruction: bool = True
+    examples: bool = True
+    post_prompt: bool = True
+    chat_template: bool = True
+    system_prompt: bool = True
+    system_text: str = DEFAULT_SYSTEM_PROMPT
+
+    @property
+    def name(self) -> str:
+        """``instruction_yes_examples_yes_post_prompt_yes_chat_template_yes_system_prompt_yes``."""
+        return "_".join(f"{part}_{'yes' if getattr(self, part) else 'no'}" for part in PARTS)
+
+    def fingerprint(self) -> str:
+        """Changes whenever the toggles or any fixed wording of the prompts changes."""
+        texts = [_READ, _HINTS, _POST_PROMPTS, _EXAMPLES_HEAD, EXAMPLE_COUNT, EXAMPLE_MAX_FACTS, asdict(self)]
+        return hashlib.sha256(json.dumps(texts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def parse_prompt_config(name: str, system_text: str | None = None) -> PromptConfig:
+    """A config from a leaderboard-style name, ``full`` (all on) or ``bare`` (all off)."""
+    text = system_text or DEFAULT_SYSTEM_PROMPT
+    if name in ("full", "default"):
+        return PromptConfig(system_text=text)
+    if name == "bare":
+        return PromptConfig(*(False,) * len(PARTS), system_text=text)
+    expected = " ".join(f"{part}_yes|no" for part in PARTS).replace(" ", "_")
+    values: dict[str, bool] = {}
+    rest = name
+    for part in PARTS:
+        for answer in ("yes", "no"):
+            token = f"{part}_{answer}"
+            if rest == token or rest.startswith(token + "_"):
+                values[part] = answer == "yes"
+                rest = rest[len(token) + 1:]
+                break
+        else:
+            raise BabilongError(f"bad --prompt {name!r}: use full, bare, or a name like {expected}")
+    if rest:
+        raise BabilongError(f"bad --prompt {name!r}: unexpected {rest!r} at the end; the form is {expected}")
+    return PromptConfig(**values, system_text=text)
+
+
+def build_prompt(sample: Sample, config: PromptConfig) -> Prompt:
+    """The prompt for one sample: the parts switched on, then the context, the question last."""
+    parts = []
+    if config.instruction:
+        parts.append(instruction(sample.task))
+    if config.examples:
+        parts.append(examples_block(sample.task))
+    if config.post_prompt:
+        parts.append(post_prompt(sample.task))
+    parts.append(f"<context>\n{sample.input.strip()}\n</context>\n\nQuestion: {sample.question.strip()}")
+    system = config.system_text if config.system_prompt else None
+    return Prompt("\n\n".join(parts), system=system, chat=config.chat_template)
+
+
+def instruction(task: str) -> str:
+    return _READ + _HINTS.get(task, "")
+
+
+def post_prompt(task: str) -> str:
+    return _POST_PROMPTS[task]
+
+
+@cache
+def examples_block(task: str) -> str:
+    """Short solved stories from our generator (seeds ``("fewshot", task, i)``)."""
+    shown = "\n\n".join(
+        f"<example>\n<context>\n{' '.join(story.facts)}\n</context>\n\nQuestion: {story.question}\nAnswer: {story.answer}\n</example>"
+        for story in few_shot_stories(task)
+    )
+    return f"{_EXAMPLES_HEAD}\n\n{shown}"
+
+
+def few_shot_stories(task: str) -> list:
+    """The first ``EXAMPLE_COUNT`` generated stories with at most ``EXAMPLE_MAX_FACTS`` facts."""
+    from babilong.tasks import get_task
+
+    generator = get_task(task)
+    chosen, fallback = [], []
+    for i in range(200):
+        story = generator.generate(Rng("fewshot", task, i))
+        (chosen if len(story.facts) <= EXAMPLE_MAX_FACTS else fallback).append(story)
+        if len(chosen) == EXAMPLE_COUNT:
+            return chosen
+    return (chosen + sorted(fallback, key=lambda s: len(s.facts)))[:EXAMPLE_COUNT]

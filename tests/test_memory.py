@@ -1,0 +1,228 @@
+"""Recurrent memory models on tiny random backbones (CPU, fast)."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from babilong.memory.armt import ARMT, AssociativeMemory, dpfp  # noqa: E402
+from babilong.memory.backbone import tiny_backbone  # noqa: E402
+from babilong.memory.checkpoint import build_model, model_from_checkpoint, read_checkpoint, save_checkpoint  # noqa: E402
+from babilong.memory.recurrence import MemoryConfig  # noqa: E402
+from babilong.memory.rmt import RMT  # noqa: E402
+from babilong.memory.rmt_r import RMTR  # noqa: E402
+
+VOCAB = 64
+KINDS = ["tiny", "tiny-llama"]
+ARCHS = ["rmt", "rmt-r", "armt"]
+
+
+def make(arch: str = "rmt", kind: str = "tiny", **config: object):
+    torch.manual_seed(1)
+    settings = {"memory_tokens": 4, "segment_size": 6, **config}
+    return build_model(tiny_backbone(kind, vocab_size=VOCAB), MemoryConfig(arch=arch, **settings))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_rmt_one_segment_logits_equal_backbone_with_memory_prefix(kind: str) -> None:
+    model = make("rmt", kind).eval()
+    segments = [[1, 2, 3, 4, 5], [7, 8]]  # different lengths: padding must not leak
+    with torch.no_grad():
+        hidden, packed = model.final(model.initial_state(2), segments)
+        for row, segment in enumerate(segments):
+            embeds = torch.cat([model.memory, model.embed(torch.tensor(segment))]).unsqueeze(0)
+            expected = model.backbone(inputs_embeds=embeds).logits[0, 4:]
+            start = packed.token_start
+            got = model.backbone.get_output_embeddings()(hidden[row, start : start + len(segment)])
+            torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def _segment_grads(arch: str, depth: int | None) -> tuple[list[float], torch.Tensor | None]:
+    """Gradient norm reaching each segment's token embeddings, and the memory's gradient."""
+    model = make(arch, bptt_depth=depth)
+    if isinstance(model, ARMT):  # W_v starts at zero, which blocks every path through A
+        for layer in model.associative:
+            torch.nn.init.normal_(layer.value.weight, std=0.1)
+    seen: list[torch.Tensor] = []
+
+    def keep(module, args, output):
+        output.retain_grad()
+        seen.append(output)
+
+    model.embed.register_forward_hook(keep)
+    contexts = [[[10, 11, 12], [20, 21, 22], [23], [30, 31, 32]]]
+    model.loss(contexts, [[40, 41]], [[50, 51]]).backward()
+    return [float(t.grad.norm()) for t in seen[:4]], model.memory.grad
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_full_bptt_reaches_memory_and_first_segment(arch: str) -> None:
+    grads, memory_grad = _segment_grads(arch, None)
+    assert all(g > 0 for g in grads)
+    assert memory_grad is not None and memory_grad.norm() > 0
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_truncated_bptt_stops_where_told(arch: str) -> None:
+    grads, memory_grad = _segment_grads(arch, 2)  # only the last two context segments
+    assert grads[0] == 0 and grads[1] == 0
+    assert grads[2] > 0 and grads[3] > 0
+    if arch != "armt":  # ARMT's memory tokens are also written by the last segments
+        assert memory_grad is None or memory_grad.norm() == 0
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_rows_in_a_batch_match_rows_alone(arch: str) -> None:
+    model = make(arch).eval()
+    contexts = [[[1, 2, 3], [4, 5, 6], [7]], [[8, 9]], []]
+    with torch.no_grad():
+        together = model.read_context(contexts)
+        for row, context in enumerate(contexts):
+            alone = model.read_context([context])
+            for name in ("memory", "matrix", "norm"):
+                if name in alone:
+                    torch.testing.assert_close(together[name][row : row + 1], alone[name], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("arch", ARCHS)
+def test_generate_with_cache_equals_plain_greedy(arch: str, kind: str) -> None:
+    model = make(arch, kind).eval()
+    contexts, prompts = [[[1, 2, 3], [4]], [[5]]], [[9, 10, 11], [12]]
+    with torch.no_grad():
+        state = model.read_context(contexts)
+        fast = model.generate(state, prompts, 4, stop_ids=set())
+        for row, prompt in enumerate(prompts):
+            ids = list(prompt)
+            for _ in range(4):
+                row_state = {k: v[row : row + 1] for k, v in state.items()}
+                hidden, packed = model.final(row_state, [ids])
+                logits = model.backbone.get_output_embeddings()(hidden[0, packed.token_start + len(ids) - 1])
+                ids.append(int(logits.argmax()))
+            assert fast[row] == ids[len(prompt) :]
+
+
+def test_dpfp_matches_its_definition() -> None:
+    x = torch.randn(2, 5)
+    r = torch.cat([x.clamp(min=0), (-x).clamp(min=0)], dim=-1)
+    n = r.shape[-1]
+    expected = torch.tensor([[r[b, j] * r[b, (j + i) % n] for i in (1, 2, 3) for j in range(n)] for b in range(2)])
+    torch.testing.assert_close(dpfp(x), expected)
+
+
+def test_armt_write_and_read_follow_the_equations() -> None:
+    torch.manual_seed(0)
+    width, dim, tokens = 8, 4, 3
+    memory = AssociativeMemory(width, dim)
+    torch.nn.init.normal_(memory.value.weight)
+    features = 6 * dim
+    matrix, norm = torch.randn(1, width, features), torch.rand(1, features)
+    m = torch.randn(1, tokens, width)
+    new_matrix, new_norm = memory.write(m, matrix, norm)
+
+    expected_matrix, expected_norm = matrix[0].clone(), norm[0].clone()
+    for j in range(tokens):
+        k = dpfp(memory.key.weight @ m[0, j])
+        v = memory.value.weight @ m[0, j]
+        beta = torch.sigmoid(memory.beta.weight @ m[0, j] + memory.beta.bias)
+        v_old = matrix[0] @ k / (norm[0] @ k + 1e-5)
+        expected_matrix += beta * torch.outer(v - v_old, k)
+        gamma = torch.clamp(1 - (norm[0] @ k) / (k @ k + 1e-5), 0, 1)
+        expected_norm += gamma * k
+    torch.testing.assert_close(new_matrix[0], expected_matrix, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(new_norm[0], expected_norm, atol=1e-4, rtol=1e-4)
+
+    x = torch.randn(1, 2, width)
+    q = dpfp(x[0] @ memory.query.weight.T)
+    expected_read = (q @ new_matrix[0].T) / (q @ new_norm[0] + 1e-5).unsqueeze(-1)
+    torch.testing.assert_close(memory.read(x, new_matrix, new_norm)[0], expected_read, atol=1e-4, rtol=1e-4)
+
+
+def test_armt_starts_as_its_backbone_and_its_state_then_changes_outputs() -> None:
+    model = make("armt").eval()
+    assert isinstance(model, ARMT)
+    tokens = [1, 2, 3]
+    with torch.no_grad():
+        hidden, _ = model.final(model.initial_state(1), [tokens])
+        plain = model.base(inputs_embeds=model.embed(torch.tensor([tokens]))).last_hidden_state
+        torch.testing.assert_close(hidden, plain)
+        for layer in model.associative:
+            torch.nn.init.normal_(layer.value.weight, std=0.5)
+        state = model.read_context([[[4, 5, 6], [7, 8]]])
+        assert state["matrix"].abs().sum() > 0 and state["norm"].abs().sum() > 0
+        remembered, _ = model.final(state, [tokens])
+        assert not torch.allclose(remembered, plain)
+
+
+def test_rmt_r_attends_over_exactly_the_past_memories() -> None:
+    model = make("rmt-r").eval()
+    assert isinstance(model, RMTR)
+    with torch.no_grad():
+        state = model.read_context([[[1, 2], [3, 4], [5]], [[6]]])
+        assert state["past"].shape[:2] == (2, 3)
+        assert state["past_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+        # The past of row 0 is the memory entering each of its segments, in order.
+        entering = model.initial_state(1)
+        for k, segment in enumerate([[1, 2], [3, 4], [5]]):
+            torch.testing.assert_close(state["past"][0, k], entering["memory"][0])
+            entering = model.step(entering, [segment])
+        retrieved = model.retrieve(state)
+        masked = dict(state, past=state["past"].clone())
+        masked["past"][1, 1:] = 5.0  # entries row 1 never had: must be ignored
+        torch.testing.assert_close(model.retrieve(masked), retrieved)
+        real = dict(state, past=state["past"].clone())
+        real["past"][1, 0] += 1.0
+        assert not torch.allclose(model.retrieve(real)[1], retrieved[1])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("arch", ARCHS)
+def test_save_load_gives_identical_outputs(arch: str, kind: str, tmp_path) -> None:
+    model = make(arch, kind).eval()
+    for parameter in model.parameters():  # move away from the deterministic init
+        parameter.data.add_(0.01 * torch.randn_like(parameter))
+    save_checkpoint(model, tmp_path / "m.pt", tokenizer="gpt2")
+    loaded = model_from_checkpoint(read_checkpoint(tmp_path / "m.pt"))
+    assert loaded.config == model.config and type(loaded) is type(model)
+    contexts, prompts, answers = [[[1, 2, 3], [4]], [[5]]], [[9, 10], [11]], [[12], [13, 14]]
+    with torch.no_grad():
+        assert torch.equal(model.loss(contexts, prompts, answers), loaded.loss(contexts, prompts, answers))
+        assert model.generate(model.read_context(contexts), prompts, 3, set()) == loaded.generate(
+            loaded.read_context(contexts), prompts, 3, set()
+        )
+
+
+def test_stream_segments_equal_whole_text_tokenisation() -> None:
+    from babilong.memory.inference import stream_segments, text_pieces
+    from babilong.tokens import get_tokenizer
+
+    tokenizer = get_tokenizer("gpt2")
+    text = "Mary went to the kitchen.  It was a dark night;\n\nthe end. " * 300
+    assert len(list(text_pieces(text, size=500))) > 10
+    whole = tokenizer.encode(text)
+    pieces = list(stream_segments(text, tokenizer, 64, piece_chars=500))
+    assert all(len(p) == 64 for p in pieces[:-1])
+    assert [t for p in pieces for t in p] == whole
+
+
+def test_train_command_writes_a_checkpoint_that_answers_and_resumes(tmp_path, capsys) -> None:
+    import json
+
+    from babilong.cli import main
+    from babilong.memory.inference import answer, load_checkpoint
+
+    out = tmp_path / "run"
+    common = ["train", "--backbone", "tiny", "--tasks", "qa1", "--segment", "48", "--memory", "4", "--max-steps", "2",
+              "--eval-every", "2", "--val-samples", "2", "--batch-size", "2", "--output", str(out)]
+    assert main([*common, "--curriculum", "1"]) == 0
+    assert (out / "best.pt").exists() and (out / "stage-1-1seg" / "best.pt").exists()
+    assert main([*common, "--curriculum", "1"]) == 2  # refuses to overwrite a run
+    assert main([*common, "--curriculum", "1,2", "--resume"]) == 0  # continues with the next stage
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["segments"] for r in log if "segments" in r] == [1, 2]
+    model, tokenizer = load_checkpoint(out, device="cpu")
+    assert model.config.segment_size == 48 and model.config.memory_tokens == 4
+    replies = answer(model, tokenizer, ["Mary went to the kitchen. " * 30, "John moved to the hallway."],
+                     ["Where is Mary?", "Where is John?"], max_new_tokens=3)
+    assert len(replies) == 2 and all(isinstance(r, str) for r in replies)
