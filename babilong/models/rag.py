@@ -83,6 +83,7 @@ def load(args: dict[str, str]) -> RagModel:
         chunking=args.get("chunk", "sentence"), top_k=int_arg(args, "top_k", 5), order=args.get("order", "similarity"),
         index=args.get("index", "flat"), cache=EmbeddingCache(),
     )
+    retriever.embedder.load()  # a missing embedder fails here, before any run folder is written
     try:
         reader = load_model(reader_name, parse_reader_args(args.get("reader_args")))
     except BabilongError as error:

