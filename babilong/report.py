@@ -28,10 +28,17 @@ class Cell:
     scored: int = 0
     too_long: int = 0
     errors: int = 0
+    retrieved: int = 0  # samples whose retrieval held every supporting fact (RAG runs)
+    with_recall: int = 0
 
     @property
     def accuracy(self) -> float | None:
         return 100.0 * self.correct / self.scored if self.scored else None
+
+    @property
+    def recall(self) -> float | None:
+        """Retrieval recall %: samples whose retrieved chunks held every supporting fact."""
+        return 100.0 * self.retrieved / self.with_recall if self.with_recall else None
 
 
 @dataclass
@@ -76,6 +83,10 @@ def build_table(records: dict[str, dict[str, Any]], scorer: str, title: str) -> 
     table = Table(title, scorer)
     for record in records.values():
         cell = table.cells.setdefault((record["task"], record["length"]), Cell())
+        recall = (record.get("retrieval") or {}).get("recall")
+        if recall is not None:
+            cell.with_recall += 1
+            cell.retrieved += bool(recall)
         status = record.get("status")
         if status == "ok":
             cell.scored += 1
@@ -97,8 +108,15 @@ def markdown(table: Table) -> str:
     if any(c.too_long or c.errors for c in table.cells.values()):
         notes.append("\n`*` some samples of this cell were not scored (too_long: the prompt exceeds the model's "
                      "context window; error: the model failed); accuracy is over the scored ones.")
+    recall = [f"| {task} | " + " | ".join(_recall(table.cells.get((task, n))) for n in lengths) + " |" for task in table.tasks]
+    if any(c.with_recall for c in table.cells.values()):
+        notes.append("\nRetrieval recall % (top-k chunks held every supporting fact):\n\n" + "\n".join([*head, *recall]))
     return "\n".join([f"### {table.title} — accuracy %, scorer `{table.scorer}`", "", *head, *accuracy, "",
                       "Samples scored (not scored):", "", *head, *counts, *notes])
+
+
+def _recall(cell: Cell | None) -> str:
+    return "" if cell is None or cell.recall is None else f"{cell.recall:.1f}"
 
 
 def _format(table: Table, row: str, length: str) -> str:
@@ -153,6 +171,9 @@ def heatmap(tables: list[Table], path: Path) -> None:
         for i in range(len(rows)):
             for j in range(len(lengths)):
                 text = "—" if np.isnan(values[i, j]) else f"{values[i, j]:.0f}"
+                cell = table.cells.get((rows[i], lengths[j]))
+                if cell is not None and cell.recall is not None:
+                    text += f"\nr{cell.recall:.0f}"  # retrieval recall under the accuracy
                 axis.text(j, i, text, ha="center", va="center", fontsize=8)
     figure.colorbar(image, ax=axes[0].tolist(), label="accuracy %")
     figure.savefig(path, dpi=120, bbox_inches="tight")

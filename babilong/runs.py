@@ -239,39 +239,46 @@ def _check_unique(samples: Sequence[Sample]) -> None:
 
 def _run_chunk(samples: Sequence[Sample], model: Model, config: RunConfig) -> Iterator[dict[str, Any]]:
     """Records for one chunk: too-long ones at once, the rest as the model answers them."""
-    prompts, counts, runnable = [], [], []
+    prompts, counts, runnable, retrievals = [], [], [], []
+    rewrite = getattr(model, "rewrite_sample", None)  # retrieval models choose the context themselves
     for sample in samples:
-        prompt = build_prompt(sample, config.prompt)
+        shown, retrieval = rewrite(sample) if rewrite else (sample, None)
+        prompt = build_prompt(shown, config.prompt)
         tokens = model.count_tokens(prompt)
         if tokens is not None and model.context_window and tokens + config.max_new_tokens > model.context_window:
-            yield _record(sample, config, model.render(prompt), "too_long", prompt_tokens=tokens,
+            yield _record(sample, config, model.render(prompt), "too_long", prompt_tokens=tokens, retrieval=retrieval,
                           error=f"prompt {tokens} + {config.max_new_tokens} new tokens > context window {model.context_window}")
             continue
         prompts.append(prompt)
         counts.append(tokens)
         runnable.append(sample)
+        retrievals.append(retrieval)
     for position, generation in model.generate(prompts, config.max_new_tokens):
-        sample = runnable[position]
+        sample, retrieval = runnable[position], retrievals[position]
         rendered = model.render(prompts[position])
         tokens = generation.prompt_tokens if generation.prompt_tokens is not None else counts[position]
         if generation.error is not None:
             yield _record(sample, config, rendered, "error", prompt_tokens=tokens, latency=generation.latency,
-                          error=generation.error)
+                          error=generation.error, retrieval=retrieval)
             continue
         yield _record(sample, config, rendered, "ok", output=generation.output, prompt_tokens=tokens,
-                      output_tokens=generation.output_tokens, latency=generation.latency,
+                      output_tokens=generation.output_tokens, latency=generation.latency, retrieval=retrieval,
                       scores=score(generation.output, sample.target, sample.question, sample.task))
 
 
 def _record(sample: Sample, config: RunConfig, prompt: str, status: str, *, output: str | None = None,
             prompt_tokens: int | None = None, output_tokens: int | None = None, latency: float | None = None,
-            scores: dict[str, bool] | None = None, error: str | None = None) -> dict[str, Any]:
-    return {
+            scores: dict[str, bool] | None = None, error: str | None = None,
+            retrieval: dict[str, Any] | None = None) -> dict[str, Any]:
+    record = {
         "key": sample.key, "task": sample.task, "length": sample.length, "index": sample.index,
         "config_hash": config.hash, "status": status, "target": sample.target, "question": sample.question,
         "output": output, "scores": scores, "prompt_tokens": prompt_tokens, "output_tokens": output_tokens,
         "latency": latency, "error": error, "prompt": prompt,
     }
+    if retrieval is not None:
+        record["retrieval"] = retrieval
+    return record
 
 
 def _progress_bar(total: int, initial: int, enabled: bool) -> Any:

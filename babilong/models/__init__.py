@@ -19,6 +19,7 @@ BACKENDS = {
     "openai": "babilong.models.openai",
     "vllm": "babilong.models.vllm",
     "echo": "babilong.models.echo",
+    "rag": "babilong.models.rag",
 }
 DEFAULT_MODEL = "smollm2"
 

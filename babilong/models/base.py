@@ -39,7 +39,11 @@ class Generation:
 
 
 class Model(Protocol):
-    """A backend: renders and counts prompts, answers them greedily."""
+    """A backend: renders and counts prompts, answers them greedily.
+
+    Optional: ``rewrite_sample(sample) -> (sample, info)``, called before the prompt is built
+    (retrieval models replace the context); ``info`` is stored in the record as ``retrieval``.
+    """
 
     name: str
     context_window: int | None  # tokens of prompt + answer the model takes; None = unknown

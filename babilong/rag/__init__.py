@@ -1,0 +1,1 @@
+"""Retrieval baseline: chunk a long context, embed it, search it, and measure retrieval recall."""
