@@ -239,6 +239,10 @@ def _check_unique(samples: Sequence[Sample]) -> None:
 
 def _run_chunk(samples: Sequence[Sample], model: Model, config: RunConfig) -> Iterator[dict[str, Any]]:
     """Records for one chunk: too-long ones at once, the rest as the model answers them."""
+    answer_samples = getattr(model, "answer_samples", None)  # memory models read raw samples, no prompt
+    if answer_samples:
+        yield from _answer_directly(samples, answer_samples, config)
+        return
     prompts, counts, runnable, retrievals = [], [], [], []
     rewrite = getattr(model, "rewrite_sample", None)  # retrieval models choose the context themselves
     for sample in samples:
@@ -263,6 +267,18 @@ def _run_chunk(samples: Sequence[Sample], model: Model, config: RunConfig) -> It
             continue
         yield _record(sample, config, rendered, "ok", output=generation.output, prompt_tokens=tokens,
                       output_tokens=generation.output_tokens, latency=generation.latency, retrieval=retrieval,
+                      scores=score(generation.output, sample.target, sample.question, sample.task))
+
+
+def _answer_directly(samples: Sequence[Sample], answer_samples: Any, config: RunConfig) -> Iterator[dict[str, Any]]:
+    """Records for a model that answers samples itself (it reads the raw context, unlimited)."""
+    for position, generation in answer_samples(samples, config.max_new_tokens):
+        sample = samples[position]
+        shown = f"[{len(sample.input):,} characters of context, read segment by segment]\nQuestion: {sample.question}"
+        if generation.error is not None:
+            yield _record(sample, config, shown, "error", latency=generation.latency, error=generation.error)
+            continue
+        yield _record(sample, config, shown, "ok", output=generation.output, latency=generation.latency,
                       scores=score(generation.output, sample.target, sample.question, sample.task))
 
 

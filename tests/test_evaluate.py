@@ -5,7 +5,7 @@ import json
 import pytest
 
 from babilong.cli import main
-from babilong.models import parse_model_args
+from babilong.models import BACKENDS, parse_model_args
 
 
 def eval_args(tmp_path, *extra):
@@ -34,7 +34,7 @@ def test_rerun_resumes_and_a_changed_prompt_is_refused(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--model", "gpt5"], "unknown model backend 'gpt5': use one of smollm2, hf, openai, vllm, echo"),
+    (["--model", "gpt5"], "unknown model backend 'gpt5': use one of " + ", ".join(BACKENDS)),
     (["--model-args", "reply"], "bad --model-args item 'reply': write key=value pairs"),
     (["--model-args", "colour=red"], "--model echo does not take colour: it takes reply"),
     (["--model-args", "context_window=lots"], "--model-args context_window='lots' is not a whole number"),

@@ -226,3 +226,22 @@ def test_train_command_writes_a_checkpoint_that_answers_and_resumes(tmp_path, ca
     replies = answer(model, tokenizer, ["Mary went to the kitchen. " * 30, "John moved to the hallway."],
                      ["Where is Mary?", "Where is John?"], max_new_tokens=3)
     assert len(replies) == 2 and all(isinstance(r, str) for r in replies)
+
+
+def test_trained_checkpoint_is_evaluated_by_the_harness(tmp_path) -> None:
+    import json
+
+    from babilong.cli import main
+
+    out = tmp_path / "ckpt"
+    assert main(["train", "--backbone", "tiny", "--tasks", "qa1", "--segment", "48", "--memory", "4", "--max-steps", "1",
+                 "--eval-every", "1", "--val-samples", "2", "--batch-size", "2", "--curriculum", "1", "--output", str(out)]) == 0
+    run = tmp_path / "run"
+    code = main(["eval", "--model", "rmt", "--model-args", f"checkpoint={out},device=cpu,batch_size=2", "--tasks", "qa1",
+                 "--lengths", "0k,1k", "--samples", "2", "--output", str(run), "--no-progress"])
+    assert code == 0
+    records = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["key"] for r in records) == ["qa1/0k/0", "qa1/0k/1", "qa1/1k/0", "qa1/1k/1"]
+    assert all(r["status"] == "ok" and set(r["scores"]) == {"babilong", "reference"} for r in records)
+    assert "read segment by segment" in records[0]["prompt"]
+    assert main(["eval", "--model", "rmt", "--tasks", "qa1", "--output", str(tmp_path / "x")]) == 2  # no checkpoint

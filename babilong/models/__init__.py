@@ -18,6 +18,7 @@ BACKENDS = {
     "hf": "babilong.models.hf",
     "openai": "babilong.models.openai",
     "vllm": "babilong.models.vllm",
+    "rmt": "babilong.models.rmt",
     "echo": "babilong.models.echo",
     "rag": "babilong.models.rag",
 }
