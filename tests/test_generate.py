@@ -117,3 +117,14 @@ def test_reuse_warns_once_and_is_recorded(tmp_path, capsys):
     assert capsys.readouterr().err.count("books are read again") == 1
     with pytest.raises(BabilongError, match="tokens, fewer than"):
         generate_samples("qa1", "4k", 1, haystack=str(tmp_path), split="all", allow_reuse=False)
+
+
+def test_any_hf_tokenizer_gives_exact_lengths(small_books):
+    from babilong.models.smollm2 import model_folder
+    from babilong.tokens import get_tokenizer
+
+    name = f"hf:{model_folder()}"
+    tokenizer = get_tokenizer(name)
+    for sample in generate_samples("qa1", "1500", 5, haystack=str(small_books), split="all", tokenizer=name):
+        assert len(tokenizer.encode(sample.input)) == sample.token_count == 1500
+        assert sample.tokenizer == name
