@@ -140,7 +140,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=100, help="samples per task and length (default 100)")
     parser.add_argument("--start", type=int, default=0, help="index of the first sample, to shard generation (default 0)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--haystack", default="gutenberg", help="gutenberg | pg19 | pg19:FOLDER | FOLDER of .txt | FILE.parquet/.jsonl[#column]")
+    parser.add_argument("--haystack", default="gutenberg", help="gutenberg | pg19 | pg19:FOLDER | hub:DATASET[#column] | FOLDER of .txt | FILE.parquet/.jsonl[#column]")
     parser.add_argument("--split", default="test", choices=["test", "train", "all"], help="which books (train and test books are disjoint)")
     parser.add_argument("--tokenizer", default=DEFAULT_TOKENIZER, help="gpt2 (default), a tiktoken encoding, or hf:ID_OR_PATH")
     parser.add_argument("--reserve", type=int, default=0, help="tokens of each length kept free for the prompt (the reference data keeps about 300)")

@@ -45,9 +45,12 @@ class Source:
 
 
 def get_source(spec: str) -> Source:
-    """``gutenberg`` | ``pg19`` | ``pg19:FOLDER`` | a folder of .txt | a .parquet/.jsonl file[#column]."""
+    """``gutenberg`` | ``pg19`` | ``pg19:FOLDER`` | ``hub:DATASET[#column]`` | a folder of .txt | a .parquet/.jsonl file[#column]."""
     if spec == "gutenberg":
         return _gutenberg()
+    if spec.startswith("hub:"):
+        dataset_id, _, column = spec.removeprefix("hub:").partition("#")
+        return Source(f"hub:{dataset_id}#{column or 'text'}", lambda split: _hub_books(dataset_id, column or "text", split))
     if spec == "pg19" or spec.startswith("pg19:"):
         return _pg19(spec.removeprefix("pg19").removeprefix(":"))
     path_text, _, column = spec.partition("#")
@@ -96,19 +99,30 @@ def _pg19(local: str) -> Source:
 
 
 def _pg19_hub_books(split: str) -> list[Book]:
+    return _hub_books("deepmind/pg19", "text", split)
+
+
+def _hub_books(dataset_id: str, column: str, split: str) -> list[Book]:
+    """Rows of a hub dataset (or a local dataset folder) as books, one split or train+test."""
     try:
         import datasets
     except ImportError:
-        raise BabilongError("haystack 'pg19' needs the datasets package: pip install 'babilong[hub]'") from None
-    splits = ["train", "test"] if split == "all" else [split]
+        raise BabilongError(f"haystack {dataset_id!r} needs the datasets package: pip install 'babilong[hub]'") from None
     books = []
-    for name in splits:
+    for name in ["train", "test"] if split == "all" else [split]:
         try:
-            table = datasets.load_dataset("deepmind/pg19", split=name)
+            table = datasets.load_dataset(dataset_id, split=name)
         except Exception as error:
-            raise BabilongError(f"could not load deepmind/pg19 ({type(error).__name__}): check the network or use pg19:FOLDER") from None
-        for row in table:
-            books.append(Book(f"{name}/{row['short_book_title']}", lambda text=row["text"]: text))
+            first_line = (str(error).splitlines() or [type(error).__name__])[0]
+            raise BabilongError(
+                f"could not load {dataset_id} split {name}: {first_line} (a script-based dataset needs a parquet "
+                "copy: use hub:ID_OF_A_PARQUET_MIRROR, pg19:FOLDER or a local file)"
+            ) from None
+        if column not in table.column_names:
+            raise BabilongError(f"{dataset_id} has no column {column!r} (columns: {', '.join(table.column_names)}): use hub:{dataset_id}#COLUMN")
+        title = next((c for c in ("short_book_title", "title", "id") if c in table.column_names), None)
+        for index, row in enumerate(table):
+            books.append(Book(f"{name}/{row[title] if title else index}", lambda text=row[column]: text or ""))
     return books
 
 

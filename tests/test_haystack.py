@@ -74,3 +74,17 @@ def test_empty_haystack_is_a_clear_error(tmp_path, gpt2):
     (tmp_path / "tiny.txt").write_text("Hi. Yes.")
     with pytest.raises(BabilongError, match="no sentences"):
         prepare(get_source(str(tmp_path)), "all", gpt2, cache=tmp_path / "cache")
+
+
+def test_hub_style_datasets_split_by_their_own_splits(tmp_path, gpt2):
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    for split in ("train", "test"):
+        rows = [{"title": f"{split}-{i}", "body": f"A {split} book number {i} tells its story here. " * 20} for i in range(2)]
+        (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    source = get_source(f"hub:{folder}#body")
+    assert [b.name for b in source.books("test")] == ["test/test-0", "test/test-1"]
+    corpus = prepare(source, "train", gpt2, cache=tmp_path / "cache")
+    assert "train book" in corpus.text and "test book" not in corpus.text
+    with pytest.raises(BabilongError, match="no column 'text'"):
+        get_source(f"hub:{folder}").books("test")
