@@ -63,11 +63,10 @@ def build_input(
     budget = target - sum(fact_tokens)
     if budget < 0:
         raise StoryTooLong(f"the facts need {sum(fact_tokens)} tokens, more than the {target} available")
-    cumulative = np.concatenate([[0], np.cumsum(corpus.tokens, dtype=np.int64)])
     for _ in range(8):  # a second round only when the first piece's own count overshoots
         rng = Rng(*rng_keys, "background")
-        passage = _walk(corpus, cumulative, budget, rng, allow_reuse)
-        pieces, counts, fact_slots = _interleave(facts, fact_tokens, corpus, cumulative, passage, target, depth, rng)
+        passage = _walk(corpus, budget, rng, allow_reuse)
+        pieces, counts, fact_slots = _interleave(facts, fact_tokens, corpus, passage, target, depth, rng)
         counts[0] = len(tokenizer.encode(pieces[0]))  # the first piece has no space before it
         missing = target - sum(counts)
         if missing >= 0:
@@ -98,7 +97,7 @@ def _facts_only(facts: Sequence[str], fact_tokens: list[int], tokenizer: Tokeniz
     return BuiltInput(text, total, _positions(pieces, counts, list(range(len(facts))), total), False)
 
 
-def _walk(corpus: Corpus, cumulative: np.ndarray, budget: int, rng: Rng, allow_reuse: bool) -> _Passage:
+def _walk(corpus: Corpus, budget: int, rng: Rng, allow_reuse: bool) -> _Passage:
     """From a random sentence of a random book, read on through the books in a seeded order.
 
     The reading order is a cycle over every sentence, so the passage repeats text exactly
@@ -110,7 +109,7 @@ def _walk(corpus: Corpus, cumulative: np.ndarray, budget: int, rng: Rng, allow_r
             f"the haystack {corpus.name!r} has {corpus.total_tokens:,} tokens, fewer than the {budget:,} this "
             "sample needs: use a bigger corpus, or drop --no-reuse to read the books again"
         )
-    bounds = corpus.book_bounds
+    bounds, cumulative = corpus.book_bounds, corpus.cumulative
     order = [b for b in range(len(bounds) - 1) if bounds[b + 1] > bounds[b]]
     rng.shuffle(order)
     book_at = 0
@@ -143,7 +142,7 @@ def _tail(order: list[int], book_at: int, stop: int, bounds: np.ndarray, size: i
     return tail
 
 
-def _interleave(facts, fact_tokens, corpus: Corpus, cumulative: np.ndarray, passage: _Passage, target: int, depth, rng: Rng):
+def _interleave(facts, fact_tokens, corpus: Corpus, passage: _Passage, target: int, depth, rng: Rng):
     """The text in order, as pieces (runs of background sentences, and facts) with token counts."""
     sentence_tokens = [corpus.tokens[a:b] for a, b in passage.ranges]
     offsets = np.concatenate([[0], np.cumsum(np.concatenate(sentence_tokens))]) if sentence_tokens else np.zeros(1, np.int64)
@@ -159,7 +158,7 @@ def _interleave(facts, fact_tokens, corpus: Corpus, cumulative: np.ndarray, pass
     def background(first: int, last: int) -> None:
         if last > first:
             pieces.append(corpus.text[corpus.starts[first]:corpus.ends[last - 1]])
-            counts.append(int(cumulative[last] - cumulative[first]))
+            counts.append(int(corpus.cumulative[last] - corpus.cumulative[first]))
 
     def fact(index: int) -> None:
         fact_slots.append(len(pieces))

@@ -13,6 +13,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cache, cached_property
 from pathlib import Path
 
 import numpy as np
@@ -74,12 +75,16 @@ def _gutenberg() -> Source:
 
 
 def _folder(folder: Path) -> Source:
-    own_splits = {s for s in ("train", "test", "validation") if (folder / s).is_dir()}
+    own_splits = _split_folders(folder)
     if own_splits:
         return Source(f"folder:{folder}", lambda split: _own_split(folder, split, own_splits))
     if not any(folder.glob("*.txt")):
         raise BabilongError(f"haystack folder {folder} holds no .txt files")
     return Source(f"folder:{folder}", lambda split: _split_by_name(_txt_books(folder), split))
+
+
+def _split_folders(folder: Path) -> set[str]:
+    return {name for name in ("train", "test", "validation") if (folder / name).is_dir()}
 
 
 def _own_split(folder: Path, split: str, available: set[str]) -> list[Book]:
@@ -94,7 +99,7 @@ def _pg19(local: str) -> Source:
         folder = Path(local).expanduser()
         if not folder.is_dir():
             raise BabilongError(f"PG19 folder {folder} not found: give a folder with train/ and test/ subfolders of .txt books")
-        return Source(f"pg19:{folder}", lambda split: _own_split(folder, split, {s for s in ("train", "test", "validation") if (folder / s).is_dir()}))
+        return Source(f"pg19:{folder}", lambda split: _own_split(folder, split, _split_folders(folder)))
     return Source("pg19", _pg19_hub_books)
 
 
@@ -164,13 +169,19 @@ def _split_by_name(books: list[Book], split: str) -> list[Book]:
 # ---- sentences ---------------------------------------------------------------------------
 
 
-def split_sentences(text: str) -> list[str]:
-    """Sentences with whitespace folded to single spaces; short ones dropped."""
+@cache
+def sentence_splitter():
+    """NLTK Punkt with built-in parameters and common abbreviations: no downloaded data."""
     from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
 
     parameters = PunktParameters()
     parameters.abbrev_types = set(_ABBREVIATIONS)
-    splitter = PunktSentenceTokenizer(parameters)
+    return PunktSentenceTokenizer(parameters)
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences with whitespace folded to single spaces; short ones dropped."""
+    splitter = sentence_splitter()
     paragraphs = re.split(r"\n\s*\n", text)  # a blank line always ends a sentence
     sentences = (" ".join(s.split()) for p in paragraphs for s in splitter.tokenize(p))
     return [s for s in sentences if len(s.split(" ")) >= MIN_WORDS]
@@ -200,9 +211,13 @@ class Corpus:
     def total_tokens(self) -> int:
         return int(self.tokens.sum())
 
+    @cached_property
+    def cumulative(self) -> np.ndarray:
+        """``cumulative[i]`` = tokens of sentences ``0 .. i-1`` (length n + 1)."""
+        return np.concatenate([[0], np.cumsum(self.tokens, dtype=np.int64)])
+
     def book_tokens(self) -> np.ndarray:
-        cumulative = np.concatenate([[0], np.cumsum(self.tokens, dtype=np.int64)])
-        return cumulative[self.book_bounds[1:]] - cumulative[self.book_bounds[:-1]]
+        return self.cumulative[self.book_bounds[1:]] - self.cumulative[self.book_bounds[:-1]]
 
 
 def prepare(source: Source, split: str, tokenizer: Tokenizer, cache: Path | None = None, progress: bool = False) -> Corpus:

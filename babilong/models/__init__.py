@@ -27,16 +27,21 @@ DEFAULT_MODEL = "smollm2"
 
 def parse_model_args(text: str | None) -> dict[str, str]:
     """``"a=1,b=x"`` -> ``{"a": "1", "b": "x"}``; a malformed pair is a user error."""
+    return parse_pairs(text, ",", "--model-args", "pretrained=PATH,batch_size=4")
+
+
+def parse_pairs(text: str | None, separator: str, option: str, example: str) -> dict[str, str]:
+    """``key=value`` pairs joined by ``separator``; ``option`` and ``example`` go into errors."""
     args: dict[str, str] = {}
-    for part in (text or "").split(","):
+    for part in (text or "").split(separator):
         if not part.strip():
             continue
         key, sep, value = part.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise BabilongError(f"bad --model-args item {part.strip()!r}: write key=value pairs separated by commas, e.g. pretrained=PATH,batch_size=4")
+            raise BabilongError(f"bad {option} item {part.strip()!r}: write key=value pairs separated by {separator!r}, e.g. {example}")
         if key in args:
-            raise BabilongError(f"--model-args gives {key!r} twice: keep one")
+            raise BabilongError(f"{option} gives {key!r} twice: keep one")
         args[key] = value.strip()
     return args
 
@@ -55,25 +60,21 @@ def load_model(name: str, args: dict[str, str]) -> Model:
 
 def int_arg(args: dict[str, str], key: str, default: int | None, low: int = 1) -> int | None:
     """An integer model arg, checked."""
-    if key not in args:
-        return default
-    try:
-        value = int(args[key])
-    except ValueError:
-        raise BabilongError(f"--model-args {key}={args[key]!r} is not a whole number") from None
-    if value < low:
-        raise BabilongError(f"--model-args {key}={value} must be at least {low}")
-    return value
+    return _number_arg(args, key, default, low, int, "a whole number")
 
 
 def float_arg(args: dict[str, str], key: str, default: float, low: float = 0.0) -> float:
     """A number model arg, checked."""
+    return _number_arg(args, key, default, low, float, "a number")
+
+
+def _number_arg(args: dict[str, str], key: str, default, low, convert, kind: str):
     if key not in args:
         return default
     try:
-        value = float(args[key])
+        value = convert(args[key])
     except ValueError:
-        raise BabilongError(f"--model-args {key}={args[key]!r} is not a number") from None
+        raise BabilongError(f"--model-args {key}={args[key]!r} is not {kind}") from None
     if value < low:
         raise BabilongError(f"--model-args {key}={value} must be at least {low}")
     return value

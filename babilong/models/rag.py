@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from babilong.errors import BabilongError
-from babilong.models import int_arg, load_model
+from babilong.models import int_arg, load_model, parse_pairs
 from babilong.models.base import Generation, Model, Prompt
 from babilong.rag.embedder import DEFAULT_EMBEDDER, Embedder, EmbeddingCache
 from babilong.rag.retriever import Retriever
@@ -32,16 +32,8 @@ ARGS = {
 
 
 def parse_reader_args(text: str | None) -> dict[str, str]:
-    """``"a=1;b=x"`` -> ``{"a": "1", "b": "x"}``."""
-    args: dict[str, str] = {}
-    for part in (text or "").split(";"):
-        if not part.strip():
-            continue
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip():
-            raise BabilongError(f"bad reader_args item {part.strip()!r}: write key=value pairs separated by ';', e.g. reader_args=pretrained=PATH;batch_size=2")
-        args[key.strip()] = value.strip()
-    return args
+    """``"a=1;b=x"`` -> ``{"a": "1", "b": "x"}`` (``;`` because ``--model-args`` itself uses commas)."""
+    return parse_pairs(text, ";", "reader_args", "reader_args=pretrained=PATH;batch_size=2")
 
 
 class RagModel:

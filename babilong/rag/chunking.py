@@ -63,13 +63,9 @@ def chunk_text(text: str, chunking: Chunking, tokenizer: Tokenizer | None = None
 
 def sentence_chunks(text: str) -> list[Chunk]:
     """Every sentence with its span; a blank line always ends a sentence."""
-    from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
+    from babilong.haystack import sentence_splitter
 
-    from babilong.haystack import _ABBREVIATIONS
-
-    parameters = PunktParameters()
-    parameters.abbrev_types = set(_ABBREVIATIONS)
-    splitter = PunktSentenceTokenizer(parameters)
+    splitter = sentence_splitter()
     chunks = []
     for paragraph in _paragraphs(text):
         for start, end in _windowed_spans(splitter, paragraph.group()):

@@ -5,7 +5,9 @@ from __future__ import annotations
 from babilong.rng import Rng
 from babilong.tasks import world_checks
 from babilong.tasks.base import Story, Task
-from babilong.tasks.world import ACTORS, MOVE_VERBS, PLACES, PRONOUNS, Asked, one_question, say_move, say_pronoun_move
+from babilong.tasks.world import (
+    ACTORS, LOCATION_LABELS, MOVE_VERBS, PLACES, PRONOUNS, Asked, one_question, say_move, say_pronoun_move,
+)
 
 BLOCKS_PER_STORY = 5  # each block: two facts, then a question
 
@@ -66,9 +68,8 @@ def generate_qa13(rng: Rng) -> Story:
     return one_question("qa13", rng, facts, asked)
 
 
-_LOCATIONS = tuple(sorted(PLACES))
 TASKS = [
-    Task("qa11", "basic coreference", _LOCATIONS, generate_qa11, world_checks.where_is),
-    Task("qa12", "conjunction", _LOCATIONS, generate_qa12, world_checks.where_is),
-    Task("qa13", "compound coreference", _LOCATIONS, generate_qa13, world_checks.where_is),
+    Task("qa11", "basic coreference", LOCATION_LABELS, generate_qa11, world_checks.where_is),
+    Task("qa12", "conjunction", LOCATION_LABELS, generate_qa12, world_checks.where_is),
+    Task("qa13", "compound coreference", LOCATION_LABELS, generate_qa13, world_checks.where_is),
 ]

@@ -15,6 +15,18 @@ from babilong.tasks.base import Story, Task
 
 PLACES = ("bathroom", "bedroom", "garden", "hallway", "kitchen", "office")
 STEP = {"north": (0, 1), "south": (0, -1), "east": (1, 0), "west": (-1, 0)}
+
+
+def free_cell_beside(rng: Rng, position: dict[str, tuple[int, int]], anchors: Sequence[str],
+                     steps: dict[str, tuple[int, int]]) -> tuple[str, str, tuple[int, int]]:
+    """A random anchor, a random step from it, and the grid cell it reaches, which is free."""
+    while True:
+        anchor = rng.choice(anchors)
+        direction = rng.choice(tuple(steps))
+        dx, dy = steps[direction]
+        cell = (position[anchor][0] + dx, position[anchor][1] + dy)
+        if cell not in position.values():
+            return anchor, direction, cell
 OPPOSITE = {"north": "south", "south": "north", "east": "west", "west": "east"}
 PATHS = tuple(
     f"{a[0]},{b[0]}" for a in STEP for b in STEP if b != OPPOSITE[a]
@@ -57,13 +69,7 @@ def generate_qa19(rng: Rng) -> Story:
     position = {names[0]: (0, 0)}
     edges: list[Edge] = []
     for name in names[1:]:
-        while True:
-            anchor = rng.choice(list(position))
-            direction = rng.choice(tuple(STEP))
-            dx, dy = STEP[direction]
-            cell = (position[anchor][0] + dx, position[anchor][1] + dy)
-            if cell not in position.values():
-                break
+        anchor, direction, cell = free_cell_beside(rng, position, list(position), STEP)
         position[name] = cell
         edges.append((name, direction, anchor))
     routes = [

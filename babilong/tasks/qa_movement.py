@@ -10,6 +10,7 @@ from babilong.tasks.base import Story, Task
 from babilong.tasks.world import (
     ACTOR_HOMES,
     ACTORS,
+    LOCATION_LABELS,
     MOVE_VERBS,
     NUMBER_WORDS,
     OBJECTS,
@@ -188,11 +189,10 @@ def generate_qa9(rng: Rng) -> Story:
     return one_question("qa9", rng, facts, asked)
 
 
-_LOCATIONS = tuple(sorted(PLACES))
 TASKS = [
-    Task("qa1", "single supporting fact", _LOCATIONS, generate_qa1, world_checks.where_is),
-    Task("qa2", "two supporting facts", _LOCATIONS, generate_qa2, world_checks.where_is),
-    Task("qa3", "three supporting facts", _LOCATIONS, generate_qa3, world_checks.where_was_object),
+    Task("qa1", "single supporting fact", LOCATION_LABELS, generate_qa1, world_checks.where_is),
+    Task("qa2", "two supporting facts", LOCATION_LABELS, generate_qa2, world_checks.where_is),
+    Task("qa3", "three supporting facts", LOCATION_LABELS, generate_qa3, world_checks.where_was_object),
     Task("qa6", "yes/no questions", ("yes", "no"), generate_qa6, world_checks.is_in),
     Task("qa7", "counting", NUMBER_WORDS, generate_qa7, world_checks.count_carried),
     Task("qa8", "lists/sets", ("nothing", *OBJECTS), generate_qa8, world_checks.list_carried),

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from babilong.errors import BabilongError
 from babilong.rng import Rng
 from babilong.tasks.base import Story, Task
+from babilong.tasks.qa_directions import free_cell_beside
 
 SHAPES = (
     "red square", "blue square", "pink rectangle", "red sphere",
@@ -24,13 +25,7 @@ def generate(rng: Rng) -> Story:
     relation = rng.choice(tuple(STEP))
     position = {second: (0, 0), first: STEP[relation]}
     facts = [f"The {first} is {relation} the {second}."]
-    while True:
-        anchor = rng.choice((first, second))
-        relation = rng.choice(tuple(STEP))
-        dx, dy = STEP[relation]
-        cell = (position[anchor][0] + dx, position[anchor][1] + dy)
-        if cell not in position.values():
-            break
+    anchor, relation, cell = free_cell_beside(rng, position, (first, second), STEP)
     position[third] = cell
     if rng.chance(0.5):
         facts.append(f"The {third} is {relation} the {anchor}.")

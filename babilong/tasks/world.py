@@ -14,6 +14,7 @@ from babilong.tasks.base import Story
 
 ACTORS = ("Daniel", "John", "Mary", "Sandra")
 PLACES = ("bathroom", "bedroom", "garden", "hallway", "kitchen", "office")
+LOCATION_LABELS = tuple(sorted(PLACES))
 # Where each object lies before the story starts (never stated); its order is the
 # order in which a carried list is written ("football,apple,milk").
 OBJECT_HOMES = {"football": "garden", "apple": "kitchen", "milk": "kitchen"}
