@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from babilong.runs import ResultStore, RunConfig, Summary, evaluate
 from babilong.sample import Sample
 
 ROOMS = ("kitchen", "garden", "office", "hallway", "bedroom", "bathroom")
@@ -17,3 +18,12 @@ def make_samples(task: str = "qa1", length: str = "0k", count: int = 5, filler: 
         text = f"{filler}Mary went to the {room}."
         samples.append(Sample(input=text, question="Where is Mary?", target=room, task=task, length=length, index=i))
     return samples
+
+
+def run_store(directory, samples: list[Sample], model, config: RunConfig) -> Summary:
+    """Evaluate into a run folder and close its store, as the CLI does."""
+    store = ResultStore(directory, config)
+    try:
+        return evaluate(samples, model, config, store, progress=False)
+    finally:
+        store.close()

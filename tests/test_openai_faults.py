@@ -8,9 +8,9 @@ import pytest
 from babilong.errors import BabilongError
 from babilong.models import load_model
 from babilong.prompts import PromptConfig
-from babilong.runs import RESULTS, ResultStore, RunConfig, evaluate
+from babilong.runs import RESULTS, RunConfig
 from tests.fault_server import FaultServer
-from tests.helpers import make_samples
+from tests.helpers import make_samples, run_store
 
 SECRET = "sk-test-DO-NOT-STORE-4f9a1c"
 
@@ -22,12 +22,7 @@ def client(url, **extra):
 
 
 def run(model, directory, samples):
-    config = RunConfig("openai", model.settings(), PromptConfig(), 5, {"source": "hand-made"})
-    store = ResultStore(directory, config)
-    try:
-        return evaluate(samples, model, config, store, progress=False)
-    finally:
-        store.close()
+    return run_store(directory, samples, model, RunConfig("openai", model.settings(), PromptConfig(), 5, {"source": "hand-made"}))
 
 
 def records(directory):

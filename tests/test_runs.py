@@ -13,8 +13,8 @@ import pytest
 from babilong.errors import BabilongError
 from babilong.models import load_model
 from babilong.prompts import PromptConfig
-from babilong.runs import RESULTS, ResultStore, RunConfig, evaluate, read_results
-from tests.helpers import make_samples
+from babilong.runs import RESULTS, ResultStore, RunConfig, read_results
+from tests.helpers import make_samples, run_store
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,12 +26,7 @@ def config(model, **changes) -> RunConfig:
 
 
 def run_once(directory, samples, model, cfg=None):
-    cfg = cfg or config(model)
-    store = ResultStore(directory, cfg)
-    try:
-        return evaluate(samples, model, cfg, store, progress=False)
-    finally:
-        store.close()
+    return run_store(directory, samples, model, cfg or config(model))
 
 
 def lines(directory):
