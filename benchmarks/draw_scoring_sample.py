@@ -1,0 +1,159 @@
+"""Draw the outputs to label by hand: 250 where the two scorers disagree, 250 where they agree.
+
+    python benchmarks/draw_scoring_sample.py ../shared/data/leaderboard-outputs
+
+Reads every published prediction CSV (``{task}_{length}_{prompt config}.csv`` with columns
+index, target, output, question) under the folder, scores each output with the pre-rewrite
+``babilong`` scorer (frozen below, so the strata do not move when the default scorer is
+rewritten) and with ``reference``, and draws with a fixed seed at random over all outputs of
+each stratum. Writes ``tests/data/scoring/sample.jsonl`` (one output per line, unmodified)
+and ``tests/data/scoring/strata.json`` (the stratum sizes), and prints the counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import re
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from babilong.scoring import reference_correct
+
+SEED = 20261127
+PER_STRATUM = 250
+OUT_DIR = Path(__file__).resolve().parents[1] / "tests" / "data" / "scoring"
+FILE_NAME = re.compile(r"^(qa\d+)_(\d+[kM])_(.+)\.csv$")
+
+
+@dataclass(frozen=True)
+class Output:
+    """One published model output and where it came from."""
+
+    id: str
+    model: str
+    task: str
+    length: str
+    question: str
+    target: str
+    output: str
+
+
+# --- the default scorer as it was before the rewrite (babilong/scoring.py at commit 9c9f68f) ---
+
+_OLD_LOCATIONS = ("bathroom", "bedroom", "garden", "hallway", "kitchen", "office")
+_OLD_OBJECTS = ("apple", "football", "milk")
+_OLD_PLACES = ("bedroom", "cinema", "kitchen", "office", "park", "school")
+_OLD_DIRECTIONS = ("n", "s", "e", "w")
+_OLD_LABELS: dict[str, tuple[str, ...]] = {
+    **{task: _OLD_LOCATIONS for task in ("qa1", "qa2", "qa3", "qa4", "qa11", "qa12", "qa13")},
+    "qa5": ("bill", "fred", "jeff", "mary", *_OLD_OBJECTS),
+    **{task: ("yes", "no") for task in ("qa6", "qa9", "qa17", "qa18")},
+    "qa7": ("none", "one", "two", "three"),
+    "qa8": (*_OLD_OBJECTS, "nothing"),
+    "qa10": ("yes", "no", "maybe"),
+    "qa14": _OLD_PLACES,
+    "qa15": ("cat", "mouse", "sheep", "wolf"),
+    "qa16": ("gray", "green", "white", "yellow"),
+    "qa19": tuple(f"{a},{b}" for a in _OLD_DIRECTIONS for b in _OLD_DIRECTIONS),
+    "qa20": ("bedroom", "bored", "garden", "hungry", "kitchen", "thirsty", "tired"),
+}
+_OLD_SYNONYMS: dict[str, dict[str, str]] = {
+    "qa7": {"zero": "none", "0": "none", "1": "one", "2": "two", "3": "three"},
+    "qa15": {"cats": "cat", "mice": "mouse", "wolves": "wolf", "wolfs": "wolf"},
+    "qa16": {"grey": "gray"},
+    "qa19": {"north": "n", "south": "s", "east": "e", "west": "w"},
+}
+_OLD_STOP_MARKERS = ("<context>", "<example>", "</example>", "\nquestion:")
+_OLD_WORD = re.compile(r"[a-z0-9]+")
+
+
+def old_babilong_correct(output: str, target: str, question: str, task: str) -> bool:
+    """The pre-rewrite default: whole words of the text after the last 'Answer:', before echoes."""
+    text = output.lower()
+    for marker in _OLD_STOP_MARKERS:
+        text = text.split(marker)[0]
+    if "answer:" in text:
+        text = text.rsplit("answer:", 1)[1]
+    if task == "qa19":
+        said = [_OLD_SYNONYMS["qa19"].get(w, w) for w in _OLD_WORD.findall(text)]
+        said = [w for w in said if w in _OLD_DIRECTIONS]
+        path = [part.strip() for part in target.lower().split(",")]
+        if not said or not path or len(said) % len(path):
+            return False
+        return all(said[i:i + len(path)] == path for i in range(0, len(said), len(path)))
+    named = _old_labels_named(text, task) - _old_labels_named(question.lower(), task)
+    wanted = {part.strip() for part in target.lower().split(",") if part.strip()}
+    return bool(wanted) and named == wanted
+
+
+def _old_labels_named(text: str, task: str) -> set[str]:
+    labels = set(_OLD_LABELS[task])
+    synonyms = _OLD_SYNONYMS.get(task, {})
+    return {synonyms.get(w, w) for w in _OLD_WORD.findall(text)} & labels
+
+
+# --- reading and drawing ---
+
+
+def read_outputs(folder: Path) -> list[Output]:
+    """Every output of every prediction CSV under ``folder``, in a fixed order (path, row)."""
+    csv.field_size_limit(2**31 - 1)
+    outputs = []
+    for path in sorted(folder.rglob("*.csv")):
+        match = FILE_NAME.match(path.name)
+        if not match:
+            sys.exit(f"error: {path} is not named {{task}}_{{length}}_{{prompt config}}.csv; move it out of {folder}")
+        task, length, _config = match.groups()
+        model = str(path.parent.relative_to(folder))
+        with path.open(newline="", encoding="utf-8") as handle:
+            for number, row in enumerate(csv.DictReader(handle)):
+                missing = {"target", "output", "question"} - set(row)
+                if missing:
+                    sys.exit(f"error: {path} lacks the column(s) {', '.join(sorted(missing))}; it is not a prediction file")
+                outputs.append(Output(
+                    id=f"{model}/{path.stem}/{number}", model=model, task=task, length=length,
+                    question=row["question"], target=row["target"], output=row["output"],
+                ))
+    return outputs
+
+
+def scorers_agree(item: Output) -> bool:
+    args = (item.output, item.target, item.question, item.task)
+    return old_babilong_correct(*args) == reference_correct(*args)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path, help="the published predictions folder (leaderboard-outputs)")
+    parser.add_argument("--out", type=Path, default=OUT_DIR, help="where sample.jsonl and strata.json go")
+    args = parser.parse_args()
+    if not args.folder.is_dir():
+        sys.exit(f"error: {args.folder} is not a folder; pass the leaderboard-outputs folder")
+
+    outputs = read_outputs(args.folder)
+    strata: dict[str, list[Output]] = {"disagree": [], "agree": []}
+    for item in outputs:
+        strata["agree" if scorers_agree(item) else "disagree"].append(item)
+    rng = random.Random(SEED)
+    sample = []
+    for name, members in strata.items():
+        if len(members) < PER_STRATUM:
+            sys.exit(f"error: only {len(members)} outputs in the {name} stratum, {PER_STRATUM} needed")
+        sample += [{**asdict(item), "stratum": name} for item in rng.sample(members, PER_STRATUM)]
+
+    sizes = {"total": len(outputs), "disagree": len(strata["disagree"]), "agree": len(strata["agree"]),
+             "per_stratum_drawn": PER_STRATUM, "seed": SEED}
+    args.out.mkdir(parents=True, exist_ok=True)
+    lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in sample)
+    (args.out / "sample.jsonl").write_text(lines, encoding="utf-8")
+    (args.out / "strata.json").write_text(json.dumps(sizes, indent=2) + "\n", encoding="utf-8")
+    print(f"outputs {sizes['total']}, disagree {sizes['disagree']}, agree {sizes['agree']}; "
+          f"drew {PER_STRATUM} from each (seed {SEED}) into {args.out}")
+
+
+if __name__ == "__main__":
+    main()
