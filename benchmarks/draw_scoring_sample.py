@@ -8,6 +8,15 @@ index, target, output, question) under the folder, scores each output with the p
 rewritten) and with ``reference``, and draws with a fixed seed at random over all outputs of
 each stratum. Writes ``tests/data/scoring/sample.jsonl`` (one output per line, unmodified)
 and ``tests/data/scoring/strata.json`` (the stratum sizes), and prints the counts.
+
+A further, disjoint sample (a held-out set labelled blind) comes from the options:
+
+    python benchmarks/draw_scoring_sample.py ../shared/data/leaderboard-outputs --seed 7 \
+        --per-stratum 100 --exclude tests/data/scoring/labelled.jsonl \
+        --out tests/data/scoring/heldout_sample.jsonl
+
+``--exclude`` skips every id in a JSONL file before drawing; the stratum sizes then go to
+``{out stem}_strata.json`` beside ``--out`` (unless ``--strata`` names another path).
 """
 
 from __future__ import annotations
@@ -126,33 +135,83 @@ def scorers_agree(item: Output) -> bool:
     return old_babilong_correct(*args) == reference_correct(*args)
 
 
-def main() -> None:
+def read_excluded_ids(path: Path) -> set[str]:
+    """The ``id`` of every row of a JSONL file (an earlier sample not to draw again)."""
+    if not path.is_file():
+        sys.exit(f"error: {path} does not exist; pass a JSONL file of already drawn outputs to --exclude")
+    ids = set()
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            ids.add(json.loads(line)["id"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            sys.exit(f"error: line {number} of {path} is not a JSON object with an 'id'; pass a sample JSONL file to --exclude")
+    return ids
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="the published predictions folder (leaderboard-outputs)")
-    parser.add_argument("--out", type=Path, default=OUT_DIR, help="where sample.jsonl and strata.json go")
+    parser.add_argument("--seed", type=int, default=SEED, help=f"seed of the draw (default {SEED})")
+    parser.add_argument("--per-stratum", type=int, default=PER_STRATUM,
+                        help=f"outputs drawn from each stratum (default {PER_STRATUM})")
+    parser.add_argument("--exclude", type=Path, help="a JSONL file whose ids are not drawn (an earlier sample)")
+    parser.add_argument("--out", type=Path, default=OUT_DIR / "sample.jsonl",
+                        help="the sample JSONL to write (default tests/data/scoring/sample.jsonl)")
+    parser.add_argument("--strata", type=Path,
+                        help="the stratum sizes JSON to write (default strata.json beside the default "
+                             "--out, else {out stem}_strata.json beside --out)")
     args = parser.parse_args()
     if not args.folder.is_dir():
-        sys.exit(f"error: {args.folder} is not a folder; pass the leaderboard-outputs folder")
+        parser.error(f"{args.folder} is not a folder; pass the leaderboard-outputs folder")
+    if args.per_stratum < 1:
+        parser.error(f"--per-stratum must be at least 1, got {args.per_stratum}")
+    if args.out.suffix != ".jsonl":
+        parser.error(f"--out {args.out} must name a .jsonl file")
+    if args.strata is None:
+        default_out = args.out.resolve() == (OUT_DIR / "sample.jsonl").resolve()
+        args.strata = args.out.with_name("strata.json" if default_out else f"{args.out.stem}_strata.json")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    excluded = read_excluded_ids(args.exclude) if args.exclude else set()
 
     outputs = read_outputs(args.folder)
     strata: dict[str, list[Output]] = {"disagree": [], "agree": []}
     for item in outputs:
         strata["agree" if scorers_agree(item) else "disagree"].append(item)
-    rng = random.Random(SEED)
+    rng = random.Random(args.seed)
     sample = []
+    excluded_per_stratum = {}
     for name, members in strata.items():
-        if len(members) < PER_STRATUM:
-            sys.exit(f"error: only {len(members)} outputs in the {name} stratum, {PER_STRATUM} needed")
-        sample += [{**asdict(item), "stratum": name} for item in rng.sample(members, PER_STRATUM)]
+        candidates = [item for item in members if item.id not in excluded]
+        excluded_per_stratum[name] = len(members) - len(candidates)
+        if len(candidates) < args.per_stratum:
+            sys.exit(f"error: only {len(candidates)} outputs left in the {name} stratum, {args.per_stratum} needed; "
+                     f"lower --per-stratum")
+        sample += [{**asdict(item), "stratum": name} for item in rng.sample(candidates, args.per_stratum)]
 
-    sizes = {"total": len(outputs), "disagree": len(strata["disagree"]), "agree": len(strata["agree"]),
-             "per_stratum_drawn": PER_STRATUM, "seed": SEED}
-    args.out.mkdir(parents=True, exist_ok=True)
+    sizes: dict[str, object] = {"total": len(outputs), "disagree": len(strata["disagree"]),
+                                "agree": len(strata["agree"]), "per_stratum_drawn": args.per_stratum,
+                                "seed": args.seed}
+    if args.exclude:
+        sizes["excluded"] = {"file": args.exclude.name, **excluded_per_stratum}
     lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in sample)
-    (args.out / "sample.jsonl").write_text(lines, encoding="utf-8")
-    (args.out / "strata.json").write_text(json.dumps(sizes, indent=2) + "\n", encoding="utf-8")
+    write_atomically(args.out, lines)
+    write_atomically(args.strata, json.dumps(sizes, indent=2) + "\n")
     print(f"outputs {sizes['total']}, disagree {sizes['disagree']}, agree {sizes['agree']}; "
-          f"drew {PER_STRATUM} from each (seed {SEED}) into {args.out}")
+          f"drew {args.per_stratum} from each (seed {args.seed}) into {args.out} and {args.strata}")
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file, so a crash leaves no half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
 
 
 if __name__ == "__main__":
