@@ -61,19 +61,21 @@ def is_published_folder(folder: Path) -> bool:
     return folder.is_dir() and any(FILE_NAME.fullmatch(path.name) for path in folder.glob("*.csv"))
 
 
-def find_runs(folder: Path, prompt: str | None = None) -> list[PublishedRun]:
-    """Every prompt configuration in a model folder, or only ``prompt``."""
+def find_runs(folder: Path, prompts: list[str] | None = None) -> list[PublishedRun]:
+    """Every prompt configuration in a model folder, or those of ``prompts`` it has (at least one)."""
     runs: dict[str, PublishedRun] = {}
     for path in sorted(folder.glob("*.csv")):
         match = FILE_NAME.fullmatch(path.name)
         if match:
             task, length, name = match.groups()
             runs.setdefault(name, PublishedRun(folder, name)).files.append((task, length, path))
-    if prompt is None:
+    if not prompts:
         return list(runs.values())
-    if prompt not in runs:
-        raise BabilongError(f"{folder} has no prompt configuration {prompt!r}; it has: {', '.join(sorted(runs))}")
-    return [runs[prompt]]
+    chosen = [runs[name] for name in runs if name in prompts]
+    if not chosen:
+        raise BabilongError(f"{folder} has no prompt configuration {' or '.join(map(repr, prompts))}; "
+                            f"it has: {', '.join(sorted(runs))}")
+    return chosen
 
 
 def load_records(run: PublishedRun) -> dict[str, dict[str, Any]]:

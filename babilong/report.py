@@ -163,11 +163,11 @@ class Source:
     manifest: dict[str, Any] | None = None  # set for runs of ours: what an export needs
 
 
-def load_sources(paths: list[Path], prompt: str | None = None) -> list[Source]:
+def load_sources(paths: list[Path], prompts: list[str] | None = None) -> list[Source]:
     """Each path as one or more sources; the same run given twice is told apart by a number."""
     sources: list[Source] = []
     for path in paths:
-        sources.extend(_load(Path(path), prompt))
+        sources.extend(_load(Path(path), prompts))
     taken: set[str] = set()
     for source in sources:
         name, title, number = source.name, source.title, 1
@@ -178,14 +178,14 @@ def load_sources(paths: list[Path], prompt: str | None = None) -> list[Source]:
     return sources
 
 
-def _load(path: Path, prompt: str | None) -> list[Source]:
+def _load(path: Path, prompts: list[str] | None) -> list[Source]:
     from babilong import published
     from babilong.runs import MANIFEST
 
     if (path / MANIFEST).is_file():
         return [_our_run(path)]
     if published.is_published_folder(path):
-        return [_published_run(run) for run in published.find_runs(path, prompt)]
+        return [_published_run(run) for run in published.find_runs(path, prompts)]
     inner = sorted(str(p.relative_to(path)) for p in path.glob("*/*") if published.is_published_folder(p)) if path.is_dir() else []
     hint = f"; it holds published model folders, give one of them: {', '.join(inner)}" if inner else ""
     raise BabilongError(f"{path} is not a run directory (no {MANIFEST}) nor a published predictions folder "
@@ -393,7 +393,7 @@ def _write_run_files(tables: list[Table], folder: Path, notes: list[str]) -> str
 
 
 def report_runs(runs: list[Path], out: Path | None, export: Path | None, quiet: bool = False,
-                prompt: str | None = None) -> list[Table]:
+                prompts: list[str] | None = None) -> list[Table]:
     """Tables for every source and scorer, printed and written; several sources also get one comparison.
 
     One source: its files go to ``--out``, else to its run folder (``runs/report/NAME`` for a
@@ -401,7 +401,7 @@ def report_runs(runs: list[Path], out: Path | None, export: Path | None, quiet: 
     ``--out`` (default ``runs/comparison``) and each source's files in ``--out/NAME/`` (a run of
     ours without ``--out`` keeps them in its own folder).
     """
-    sources = load_sources(runs, prompt)
+    sources = load_sources(runs, prompts)
     several = len(sources) > 1
     base = out or Path("runs") / ("comparison" if several else "report")
     by_source: list[list[Table]] = []
@@ -458,11 +458,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "({task}_{length}_{prompt}.csv files, e.g. leaderboard-outputs/microsoft/Phi-3-mini-128k-instruct)")
     parser.add_argument("--out", type=Path,
                         help="folder for the files (default: a run's own folder; runs/comparison for several sources)")
-    parser.add_argument("--prompt-config", dest="prompt",
-                        help="report only this prompt configuration of published folders (default: each one as its own run)")
+    parser.add_argument("--prompt-config", dest="prompts", action="append", metavar="NAME",
+                        help="of published folders, report only this prompt configuration (repeatable; each folder "
+                             "must have one of them; default: every configuration as its own run)")
     parser.add_argument("--export", type=Path, help="also write runs of ours in the public leaderboard layout under this folder")
 
 
 def run(args: argparse.Namespace) -> int:
-    report_runs(args.runs, args.out, args.export, prompt=args.prompt)
+    report_runs(args.runs, args.out, args.export, prompts=args.prompts)
     return 0

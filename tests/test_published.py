@@ -29,7 +29,7 @@ def test_a_folder_gives_one_run_per_prompt_configuration():
 
 
 def test_predictions_are_read_by_index_and_scored_from_the_raw_output():
-    [run] = find_runs(PHI3, PHI3_CONFIGS[0])
+    [run] = find_runs(PHI3, [PHI3_CONFIGS[0]])
     records = load_records(run)
     assert len(records) == 2 * 2 * 20 and {r["status"] for r in records.values()} == {"ok"}
     right = records["qa2/32k/3"]  # read by hand: "Answer: The football is in the hallway." for "hallway"
@@ -43,9 +43,10 @@ def test_predictions_are_read_by_index_and_scored_from_the_raw_output():
 
 
 def test_unknown_prompt_configuration_lists_the_choices():
-    with pytest.raises(BabilongError, match="no prompt configuration 'chat'.*instruction_no_examples_no_post_prompt_no, "
-                                            "instruction_yes_examples_yes_post_prompt_yes"):
-        find_runs(PHI3, "chat")
+    with pytest.raises(BabilongError, match="no prompt configuration 'chat' or 'bare'; it has: "
+                                            "instruction_no_examples_no_post_prompt_no, instruction_yes_examples_yes_post_prompt_yes"):
+        find_runs(PHI3, ["chat", "bare"])
+    assert [run.prompt for run in find_runs(PHI3, ["chat", PHI3_CONFIGS[1]])] == [PHI3_CONFIGS[1]]
 
 
 def test_the_parent_folder_names_its_model_folders(tmp_path):

@@ -148,14 +148,18 @@ def test_ours_and_both_published_folders_in_one_comparison(tmp_path, capsys):
     assert "comparison of 4 runs" in errors
 
 
-def test_prompt_config_selects_one_configuration(tmp_path, capsys):
-    name = "instruction_yes_examples_yes_post_prompt_yes"
-    assert main(["report", str(PHI3), str(GEMINI), "--prompt-config", name, "--out", str(tmp_path)]) == 2
-    assert "gemini-3-flash-preview has no prompt configuration" in capsys.readouterr().err
-    assert main(["report", str(PHI3), "--prompt-config", name, "--out", str(tmp_path)]) == 0
+def test_prompt_config_selects_configurations(tmp_path, capsys):
+    phi3, gemini = "instruction_yes_examples_yes_post_prompt_yes", "instruction_yes_examples_yes_post_prompt_yes_chat_template_no"
+    assert main(["report", str(PHI3), str(GEMINI), "--prompt-config", phi3, "--out", str(tmp_path)]) == 2
+    assert f"gemini-3-flash-preview has no prompt configuration '{phi3}'; it has: {gemini}" in capsys.readouterr().err
+    assert main(["report", str(PHI3), "--prompt-config", phi3, "--out", str(tmp_path / "one")]) == 0
     printed = capsys.readouterr().out
-    assert f"[{name}] — accuracy %" in printed and "no_examples" not in printed
-    assert (tmp_path / "report.md").exists() and (tmp_path / "heatmap.png").exists()
+    assert f"[{phi3}] — accuracy %" in printed and "no_examples" not in printed
+    assert (tmp_path / "one" / "report.md").exists() and (tmp_path / "one" / "heatmap.png").exists()
+    arguments = ["--prompt-config", phi3, "--prompt-config", gemini, "--out", str(tmp_path / "two")]
+    assert main(["report", str(PHI3), str(GEMINI), *arguments]) == 0
+    header = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| task | length |"))
+    assert header.count(" [instruction_") == 2 and "no_examples" not in header
 
 
 def test_export_follows_the_leaderboard_layout(tmp_path):
