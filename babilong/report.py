@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from babilong.errors import BabilongError
+from babilong.published import (PublishedRun, export_predictions, find_runs, is_published_folder, load_records,
+                                org_and_model, safe_name)
 from babilong.scoring import DEFAULT_SCORER, SCORERS
 
 HELP = "Tables, CSV, heatmaps and comparisons of eval runs and published predictions; leaderboard export"
@@ -179,21 +181,19 @@ def load_sources(paths: list[Path], prompts: list[str] | None = None) -> list[So
 
 
 def _load(path: Path, prompts: list[str] | None) -> list[Source]:
-    from babilong import published
     from babilong.runs import MANIFEST
 
     if (path / MANIFEST).is_file():
         return [_our_run(path)]
-    if published.is_published_folder(path):
-        return [_published_run(run) for run in published.find_runs(path, prompts)]
-    inner = sorted(str(p.relative_to(path)) for p in path.glob("*/*") if published.is_published_folder(p)) if path.is_dir() else []
+    if is_published_folder(path):
+        return [_published_run(run) for run in find_runs(path, prompts)]
+    inner = sorted(str(p.relative_to(path)) for p in path.glob("*/*") if is_published_folder(p)) if path.is_dir() else []
     hint = f"; it holds published model folders, give one of them: {', '.join(inner)}" if inner else ""
     raise BabilongError(f"{path} is not a run directory (no {MANIFEST}) nor a published predictions folder "
                         f"(no {{task}}_{{length}}_{{prompt}}.csv files){hint}")
 
 
 def _our_run(path: Path) -> Source:
-    from babilong.published import org_and_model, safe_name
     from babilong.runs import load_run
 
     manifest, loaded = load_run(path)
@@ -209,13 +209,12 @@ def _our_run(path: Path) -> Source:
                   run_folder=path, manifest=manifest)
 
 
-def _published_run(run: Any) -> Source:
-    from babilong.published import load_records, safe_name
-
+def _published_run(run: PublishedRun) -> Source:
     records = load_records(run)
     notes = [f"Published predictions: `{run.folder}`, prompt configuration `{run.prompt}` "
              f"({len(run.files)} files), re-scored from the raw outputs."]
-    generation = run.settings().get("generate_kwargs") or run.settings().get("generation")
+    settings = run.settings()
+    generation = settings.get("generate_kwargs") or settings.get("generation")
     if generation:
         notes.append("Generation settings: " + ", ".join(f"{k}={v}" for k, v in generation.items()) + ".")
     title = f"{run.org}/{run.model} [{run.prompt}]"
@@ -415,9 +414,9 @@ def report_runs(runs: list[Path], out: Path | None, export: Path | None, quiet: 
         if several:
             print(f"{source.title}: {folder}", file=sys.stderr)
         if export and source.manifest is not None:
-            from babilong.published import export_predictions
-
             _write_export(export, lambda: export_predictions(source.manifest, source.records, export))
+        elif export:
+            print(f"babilong: --export skips {source.title}: it is already in the leaderboard layout", file=sys.stderr)
     if several:
         _write_comparison(by_source, sources, base, quiet)
     return [t for tables in by_source for t in tables]
