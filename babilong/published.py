@@ -87,12 +87,16 @@ def load_records(run: PublishedRun) -> dict[str, dict[str, Any]]:
             if key in records:
                 raise BabilongError(f"{path}: index {index} appears twice; each row must be one sample")
             status = UNANSWERED.get(output, "ok")
-            records[key] = {
-                "key": key, "task": task, "length": length, "index": index, "status": status,
-                "target": target, "question": question, "output": output if status == "ok" else None,
-                "scores": score(output, target, question, task) if status == "ok" else None,
-            }
+            records[key] = _scored({"key": key, "task": task, "length": length, "index": index, "status": status,
+                                    "target": target, "question": question, "output": output if status == "ok" else None})
     return records
+
+
+def _scored(record: dict[str, Any]) -> dict[str, Any]:
+    """The record with every scorer's verdict on its output (None when the model gave none)."""
+    output = record["output"]
+    verdicts = score(output, record["target"], record["question"], record["task"]) if output is not None else None
+    return {**record, "scores": verdicts}
 
 
 def _rows(path: Path) -> Iterator[tuple[int, str, str, str]]:
