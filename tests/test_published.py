@@ -88,7 +88,7 @@ def test_export_then_read_back_gives_identical_verdicts(tmp_path):
     """Awkward outputs (newlines, quotes, commas, an echoed prompt) and too-long samples survive the trip."""
     from babilong.report import report_runs
 
-    reply = 'Answer: kitchen, "quoted"\r\nQuestion: where?\n\nContext: Mary went to the garden.'
+    reply = 'Answer: kitchen.\r\n\nQuestion: "where, then?"\n\nContext: Mary went to the garden.'
     model = load_model("echo", {"reply": reply, "context_window": "300"})
     samples = [s for task in ("qa1", "qa5") for s in make_samples(task, "1k", count=6)]
     samples += make_samples("qa2", "4k", count=3, filler="word " * 400)  # too long for the window
@@ -102,7 +102,7 @@ def test_export_then_read_back_gives_identical_verdicts(tmp_path):
     for key, record in ours.items():
         assert (back.records[key]["status"], back.records[key]["scores"], back.records[key]["output"]) == \
                (record["status"], record["scores"], record["output"]), key
-    assert any(r["scores"] and r["scores"]["babilong"] for r in ours.values())  # the trip carries both verdicts
+    assert {r["scores"]["babilong"] for r in ours.values() if r["scores"]} == {True, False}  # both verdicts travel
     assert sum(r["status"] == "too_long" for r in ours.values()) == 3
     for scorer in SCORERS:
         assert build_table(back.records, scorer, "x").cells == build_table(ours, scorer, "x").cells
