@@ -103,7 +103,7 @@ def _rows(path: Path) -> Iterator[tuple[int, str, str, str]]:
     """(index, target, output, question) per row, streamed; the row number when there is no index column."""
     csv.field_size_limit(sys.maxsize)  # outputs can be long: whole echoed contexts
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:  # -sig: a spreadsheet's byte-order mark is dropped
             reader = csv.reader(handle)
             header = next(reader, None)
             if header is None:

@@ -77,6 +77,12 @@ def test_repeated_index_and_non_utf8_are_refused(tmp_path):
         load_sources([tmp_path])
 
 
+def test_byte_order_mark_is_not_part_of_the_index_header(tmp_path):
+    (tmp_path / "qa1_1k_bare.csv").write_text("\ufeff,target,output,question\n7,hallway,hallway,Where?\n", encoding="utf-8")
+    [source] = load_sources([tmp_path])
+    assert list(source.records) == ["qa1/1k/7"]
+
+
 def test_file_without_index_column_counts_rows(tmp_path):
     (tmp_path / "qa1_1k_bare.csv").write_text("target,output,question\nhallway,hallway,Where?\nkitchen,garden,Where?\n")
     [source] = load_sources([tmp_path])
