@@ -1,23 +1,45 @@
-"""Accuracy tables, CSV, heatmaps and leaderboard-layout exports from run directories."""
+"""Accuracy tables, CSV, heatmaps and comparisons from runs of ours and published predictions.
+
+A source is either a run folder written by ``babilong eval`` or a model folder in the public
+leaderboard's predictions layout (see ``babilong.published``); a published folder with
+several prompt configurations gives one source per configuration. Every cell carries a 95%
+Wilson interval, since 3-100 samples per cell is noisy.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
-import json
+import math
+import os
 import re
 import sys
+import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from babilong.errors import BabilongError
-from babilong.scoring import SCORERS
+from babilong.published import (PublishedRun, export_predictions, find_runs, is_published_folder, load_records,
+                                org_and_model, safe_name)
+from babilong.scoring import DEFAULT_SCORER, SCORERS
 
-HELP = "Tables, CSV, heatmaps and leaderboard exports from one or more eval runs"
+HELP = "Tables, CSV, heatmaps and comparisons of eval runs and published predictions; leaderboard export"
 MEAN_TASKS = ("qa1", "qa2", "qa3", "qa4", "qa5")
 MEAN_ROW = "mean qa1-qa5"
+Z_95 = 1.959964  # two-sided 95% normal quantile
 _UNITS = {"": 1, "k": 1_000, "m": 1_000_000}
+
+
+def wilson(correct: float, n: float, z: float = Z_95) -> tuple[float, float]:
+    """Wilson score interval of a proportion, in percent; ``n`` may be fractional (an effective size)."""
+    p = correct / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return 100.0 * max(centre - half, 0.0), 100.0 * min(centre + half, 1.0)
 
 
 @dataclass
@@ -36,6 +58,10 @@ class Cell:
         return 100.0 * self.correct / self.scored if self.scored else None
 
     @property
+    def interval(self) -> tuple[float, float] | None:
+        return wilson(self.correct, self.scored) if self.scored else None
+
+    @property
     def recall(self) -> float | None:
         """Retrieval recall %: samples whose retrieved chunks held every supporting fact."""
         return 100.0 * self.retrieved / self.with_recall if self.with_recall else None
@@ -51,7 +77,7 @@ class Table:
 
     @property
     def tasks(self) -> list[str]:
-        return sorted({t for t, _ in self.cells}, key=lambda t: int(t[2:]))
+        return sorted({t for t, _ in self.cells}, key=task_order)
 
     @property
     def lengths(self) -> list[str]:
@@ -63,13 +89,40 @@ class Table:
         cell = self.cells.get((task, length))
         return cell.accuracy if cell else None
 
+    def interval(self, task: str, length: str) -> tuple[float, float] | None:
+        if task == MEAN_ROW:
+            return self.mean_interval(length)
+        cell = self.cells.get((task, length))
+        return cell.interval if cell else None
+
     def mean(self, length: str) -> float | None:
         """Mean over qa1-qa5 at one length; None unless all five were scored."""
         values = [self.accuracy(task, length) for task in MEAN_TASKS]
         return None if any(v is None for v in values) else sum(values) / len(values)
 
+    def mean_interval(self, length: str) -> tuple[float, float] | None:
+        """Wilson interval of the qa1-qa5 mean, at the effective size k^2 / sum(1/n_i).
+
+        The mean of k independent proportions with sizes n_i has the variance of one proportion
+        over that many samples, so equal sizes give exactly the pooled Wilson interval.
+        """
+        mean = self.mean(length)
+        if mean is None:
+            return None
+        sizes = [self.cells[(task, length)].scored for task in MEAN_TASKS]
+        effective = len(sizes) ** 2 / sum(1 / n for n in sizes)
+        return wilson(mean / 100.0 * effective, effective)
+
     def rows(self) -> list[str]:
         return self.tasks + ([MEAN_ROW] if all(t in self.tasks for t in MEAN_TASKS) else [])
+
+    def unscored(self, task: str, length: str) -> bool:
+        cell = self.cells.get((task, length))
+        return cell is not None and bool(cell.too_long or cell.errors)
+
+
+def task_order(task: str) -> int:
+    return int(task[2:]) if task[2:].isdigit() else 10_000  # the mean row sorts last
 
 
 def length_order(label: str) -> float:
@@ -98,37 +151,130 @@ def build_table(records: dict[str, dict[str, Any]], scorer: str, title: str) -> 
     return table
 
 
+# ---- sources: runs of ours and published prediction folders ----
+
+@dataclass
+class Source:
+    """Results to report: a run of ours or one prompt configuration of a published folder."""
+
+    title: str
+    name: str  # file-system safe, unique among the sources of one report
+    records: dict[str, dict[str, Any]]
+    notes: list[str] = field(default_factory=list)  # lines for report.md: where the results come from
+    run_folder: Path | None = None  # set for runs of ours: their files go there by default
+    manifest: dict[str, Any] | None = None  # set for runs of ours: what an export needs
+
+
+def load_sources(paths: list[Path], prompts: list[str] | None = None) -> list[Source]:
+    """Each path as one or more sources; the same run given twice is told apart by a number."""
+    sources: list[Source] = []
+    for path in paths:
+        sources.extend(_load(Path(path), prompts))
+    taken: set[str] = set()
+    for source in sources:
+        name, title, number = source.name, source.title, 1
+        while source.name in taken:
+            number += 1
+            source.name, source.title = f"{name}-{number}", f"{title} #{number}"
+        taken.add(source.name)
+    return sources
+
+
+def _load(path: Path, prompts: list[str] | None) -> list[Source]:
+    from babilong.runs import MANIFEST
+
+    if (path / MANIFEST).is_file():
+        return [_our_run(path)]
+    if is_published_folder(path):
+        return [_published_run(run) for run in find_runs(path, prompts)]
+    inner = sorted(str(p.relative_to(path)) for p in path.glob("*/*") if is_published_folder(p)) if path.is_dir() else []
+    hint = f"; it holds published model folders, give one of them: {', '.join(inner)}" if inner else ""
+    raise BabilongError(f"{path} is not a run directory (no {MANIFEST}) nor a published predictions folder "
+                        f"(no {{task}}_{{length}}_{{prompt}}.csv files){hint}")
+
+
+def _our_run(path: Path) -> Source:
+    from babilong.runs import load_run
+
+    manifest, loaded = load_run(path)
+    for warning in loaded.warnings:
+        print(f"babilong: warning: {warning}", file=sys.stderr)
+    if not loaded.records:
+        raise BabilongError(f"{path} has no results yet: run 'babilong eval' with --output {path} first")
+    config = manifest["config"]
+    _, model = org_and_model(config)
+    short_hash = manifest["config_hash"][:8]
+    title = f"{model} ({config['model']}, {short_hash})"
+    return Source(title, safe_name(f"{model}-{short_hash}"), loaded.records, [f"Run folder: `{path}`."],
+                  run_folder=path, manifest=manifest)
+
+
+def _published_run(run: PublishedRun) -> Source:
+    records = load_records(run)
+    notes = [f"Published predictions: `{run.folder}`, prompt configuration `{run.prompt}` "
+             f"({len(run.files)} files), re-scored from the raw outputs."]
+    settings = run.settings()
+    generation = settings.get("generate_kwargs") or settings.get("generation")
+    if generation:
+        notes.append("Generation settings: " + ", ".join(f"{k}={v}" for k, v in generation.items()) + ".")
+    title = f"{run.org}/{run.model} [{run.prompt}]"
+    return Source(title, safe_name(f"{run.org}-{run.model}-{run.prompt}"), records, notes)
+
+
+# ---- text ----
+
+def format_value(table: Table, row: str, length: str) -> str:
+    """``97.0 (91.5-99.0)``: accuracy and its 95% interval; a marker where nothing was scored."""
+    value = table.accuracy(row, length)
+    if value is None:
+        if row == MEAN_ROW:
+            return "—" if length in table.lengths else ""
+        cell = table.cells.get((row, length))
+        return "" if cell is None else "too long" if cell.too_long else "error"
+    low, high = table.interval(row, length)
+    return f"{value:.1f} ({low:.1f}-{high:.1f})" + ("*" if table.unscored(row, length) else "")
+
+
+_UNSCORED_NOTE = ("`*` some samples of this cell were not scored (too_long: the prompt exceeds the model's "
+                  "context window; error: the model failed); accuracy is over the scored ones.")
+_INTERVAL_NOTE = "Each cell: accuracy % (95% Wilson interval)."
+
+
 def markdown(table: Table) -> str:
     """The accuracy table and, below it, how many samples each cell rests on."""
     lengths = table.lengths
     head = ["| task | " + " | ".join(lengths) + " |", "|---|" + "---:|" * len(lengths)]
-    accuracy = [f"| {row} | " + " | ".join(_format(table, row, n) for n in lengths) + " |" for row in table.rows()]
+    accuracy = [f"| {row} | " + " | ".join(format_value(table, row, n) for n in lengths) + " |" for row in table.rows()]
     counts = [f"| {task} | " + " | ".join(_count(table.cells.get((task, n))) for n in lengths) + " |" for task in table.tasks]
     notes = []
     if any(c.too_long or c.errors for c in table.cells.values()):
-        notes.append("\n`*` some samples of this cell were not scored (too_long: the prompt exceeds the model's "
-                     "context window; error: the model failed); accuracy is over the scored ones.")
+        notes.append("\n" + _UNSCORED_NOTE)
     recall = [f"| {task} | " + " | ".join(_recall(table.cells.get((task, n))) for n in lengths) + " |" for task in table.tasks]
     if any(c.with_recall for c in table.cells.values()):
         notes.append("\nRetrieval recall % (top-k chunks held every supporting fact):\n\n" + "\n".join([*head, *recall]))
-    return "\n".join([f"### {table.title} — accuracy %, scorer `{table.scorer}`", "", *head, *accuracy, "",
-                      "Samples scored (not scored):", "", *head, *counts, *notes])
+    return "\n".join([f"### {table.title} — accuracy %, scorer `{table.scorer}`", "", _INTERVAL_NOTE, "",
+                      *head, *accuracy, "", "Samples scored (not scored):", "", *head, *counts, *notes])
+
+
+def comparison_markdown(tables: list[Table]) -> str:
+    """Several sources under one scorer: the qa1-qa5 mean per length, then every task and length."""
+    lengths = sorted({n for t in tables for n in t.lengths}, key=length_order)
+    tasks = sorted({task for t in tables for task in t.tasks}, key=task_order)
+    titles = " | ".join(t.title for t in tables)
+    parts = [f"### Comparison — accuracy %, scorer `{tables[0].scorer}`", "", _INTERVAL_NOTE]
+    if any(MEAN_ROW in t.rows() for t in tables):
+        parts += ["", f"Mean over {', '.join(MEAN_TASKS)}:", "", f"| length | {titles} |", "|---|" + "---:|" * len(tables)]
+        parts += [f"| {n} | " + " | ".join(format_value(t, MEAN_ROW, n) for t in tables) + " |" for n in lengths]
+    parts += ["", "Every task:", "", f"| task | length | {titles} |", "|---|---|" + "---:|" * len(tables)]
+    parts += [f"| {task} | {n} | " + " | ".join(format_value(t, task, n) for t in tables) + " |"
+              for task in tasks for n in lengths if any((task, n) in t.cells for t in tables)]
+    if any(t.unscored(task, n) for t in tables for task, n in t.cells):
+        parts += ["", _UNSCORED_NOTE]
+    return "\n".join(parts)
 
 
 def _recall(cell: Cell | None) -> str:
     return "" if cell is None or cell.recall is None else f"{cell.recall:.1f}"
-
-
-def _format(table: Table, row: str, length: str) -> str:
-    value = table.accuracy(row, length)
-    if row == MEAN_ROW:
-        return "—" if value is None else f"{value:.1f}"
-    cell = table.cells.get((row, length))
-    if cell is None:
-        return ""
-    if value is None:
-        return "too long" if cell.too_long else "error"
-    return f"{value:.1f}" + ("*" if cell.too_long or cell.errors else "")
 
 
 def _count(cell: Cell | None) -> str:
@@ -138,137 +284,185 @@ def _count(cell: Cell | None) -> str:
     return f"{cell.scored}" + (f" ({', '.join(missing)})" if missing else "")
 
 
+# ---- files ----
+
+CSV_COLUMNS = ["run", "scorer", "task", "length", "accuracy", "ci_low", "ci_high", "correct", "scored", "too_long", "errors"]
+
+
 def write_csv(tables: list[Table], path: Path) -> None:
-    """One row per (run, scorer, task, length)."""
+    """One row per (run, scorer, task, length), then the qa1-qa5 mean per length; 95% Wilson bounds."""
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["run", "scorer", "task", "length", "accuracy", "correct", "scored", "too_long", "errors"])
+        writer.writerow(CSV_COLUMNS)
         for table in tables:
-            for (task, length), cell in sorted(table.cells.items(), key=lambda i: (int(i[0][0][2:]), length_order(i[0][1]))):
-                accuracy = "" if cell.accuracy is None else f"{cell.accuracy:.2f}"
-                writer.writerow([table.title, table.scorer, task, length, accuracy, cell.correct, cell.scored,
-                                 cell.too_long, cell.errors])
+            for task, length in sorted(table.cells, key=lambda c: (task_order(c[0]), length_order(c[1]))):
+                cell = table.cells[(task, length)]
+                writer.writerow([table.title, table.scorer, task, length, *_numbers(table, task, length),
+                                 cell.correct, cell.scored, cell.too_long, cell.errors])
+            for length in table.lengths if MEAN_ROW in table.rows() else []:
+                cells = [table.cells[(task, length)] for task in MEAN_TASKS if (task, length) in table.cells]
+                writer.writerow([table.title, table.scorer, MEAN_ROW, length, *_numbers(table, MEAN_ROW, length),
+                                 *(sum(getattr(c, name) for c in cells) for name in ("correct", "scored", "too_long", "errors"))])
+
+
+def _numbers(table: Table, row: str, length: str) -> list[str]:
+    value, interval = table.accuracy(row, length), table.interval(row, length)
+    if value is None or interval is None:
+        return ["", "", ""]
+    return [f"{value:.2f}", f"{interval[0]:.2f}", f"{interval[1]:.2f}"]
 
 
 def heatmap(tables: list[Table], path: Path) -> None:
-    """Tasks x lengths, 0-100, red to green, each cell annotated; several runs side by side."""
+    """Tasks x lengths, 0-100, red to green, each cell annotated; several runs side by side on shared axes."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    width = sum(1.2 + 0.7 * len(t.lengths) for t in tables)
-    height = 1.2 + 0.45 * max(len(t.rows()) for t in tables)
-    figure, axes = plt.subplots(1, len(tables), figsize=(max(width, 4), height), squeeze=False)
-    for axis, table in zip(axes[0], tables):
-        rows, lengths = table.rows(), table.lengths
+    lengths = sorted({n for t in tables for n in t.lengths}, key=length_order)
+    rows = sorted({r for t in tables for r in t.rows()}, key=task_order)
+    figure, axes = plt.subplots(1, len(tables), figsize=(max(len(tables) * (1.2 + 0.7 * len(lengths)), 4),
+                                                          1.4 + 0.45 * len(rows)), squeeze=False)
+    for number, (axis, table) in enumerate(zip(axes[0], tables)):
         values = np.array([[np.nan if (v := table.accuracy(r, n)) is None else v for n in lengths] for r in rows])
         image = axis.imshow(values, cmap="RdYlGn", vmin=0, vmax=100, aspect="auto")
         axis.set_xticks(range(len(lengths)), lengths)
-        axis.set_yticks(range(len(rows)), rows)
-        axis.set_title(table.title, fontsize=9)
-        for i in range(len(rows)):
-            for j in range(len(lengths)):
+        axis.set_yticks(range(len(rows)), rows if number == 0 else [])  # rows are shared: named once
+        axis.set_title(_wrapped(table.title), fontsize=8)
+        for i, row in enumerate(rows):
+            for j, length in enumerate(lengths):
+                cell = table.cells.get((row, length))
+                if cell is None and not (row == MEAN_ROW and length in table.lengths):
+                    continue  # never run: left blank
                 text = "—" if np.isnan(values[i, j]) else f"{values[i, j]:.0f}"
-                cell = table.cells.get((rows[i], lengths[j]))
                 if cell is not None and cell.recall is not None:
                     text += f"\nr{cell.recall:.0f}"  # retrieval recall under the accuracy
                 axis.text(j, i, text, ha="center", va="center", fontsize=8)
     figure.colorbar(image, ax=axes[0].tolist(), label="accuracy %")
-    figure.savefig(path, dpi=120, bbox_inches="tight")
+    figure.savefig(path, format="png", dpi=120, bbox_inches="tight")
     plt.close(figure)
 
 
-def export_predictions(manifest: dict[str, Any], records: dict[str, dict[str, Any]], root: Path) -> Path:
-    """The public leaderboard layout: ``root/{org}/{model}/{task}_{length}_{prompt}.csv`` plus a ``.json``."""
-    config = manifest["config"]
-    org, model = _org_and_model(config)
-    prompt = config["prompt"]
-    folder = root / org / model
-    folder.mkdir(parents=True, exist_ok=True)
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for record in records.values():
-        groups.setdefault((record["task"], record["length"]), []).append(record)
-    settings = {"prompt": prompt, "generation": {"max_new_tokens": config["max_new_tokens"], "do_sample": False},
-                "model": config["model"], "model_settings": config["model_settings"], "config_hash": manifest["config_hash"]}
-    for (task, length), group in groups.items():
-        stem = folder / f"{task}_{length}_{prompt['name']}"
-        with stem.with_suffix(".csv").open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["", "target", "output", "question"])
-            for record in sorted(group, key=lambda r: r["index"]):
-                writer.writerow([record["index"], record["target"], _export_output(record), record["question"]])
-        stem.with_suffix(".json").write_text(json.dumps(settings, indent=2, default=str) + "\n")
-    return folder
+def _wrapped(title: str, width: int = 44) -> str:
+    """A panel title over a few lines: the model, then its prompt configuration broken at underscores."""
+    model, _, prompt = title.partition(" [")
+    lines = textwrap.wrap(model, width)
+    if prompt:
+        lines += textwrap.wrap("[" + prompt.replace("_", "_ "), width)
+    return "\n".join(line.replace("_ ", "_") for line in lines)
 
 
-def _export_output(record: dict[str, Any]) -> str:
-    return record["output"] if record.get("status") == "ok" else f"[{record.get('status')}]"
-
-
-def _org_and_model(config: dict[str, Any]) -> tuple[str, str]:
-    settings = config.get("model_settings", {})
-    name = str(settings.get("pretrained") or settings.get("model") or config["model"])
-    org, _, model = name.rpartition("/")
-    return _safe(org or "local"), _safe(model)
-
-
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "model"
-
-
-def run_title(manifest: dict[str, Any]) -> str:
-    config = manifest["config"]
-    org, model = _org_and_model(config)
-    return f"{model} ({config['model']}, {manifest['config_hash'][:8]})"
-
-
-def report_runs(runs: list[Path], out: Path | None, export: Path | None, quiet: bool = False) -> list[Table]:
-    """Tables for every run and scorer: printed, and written as CSV and heatmaps."""
-    from babilong.runs import load_run
-
-    tables: list[Table] = []
-    for run in runs:
-        manifest, loaded = load_run(run)
-        for warning in loaded.warnings:
-            print(f"babilong: warning: {warning}", file=sys.stderr)
-        if not loaded.records:
-            raise BabilongError(f"{run} has no results yet: run 'babilong eval' with --output {run} first")
-        run_tables = [build_table(loaded.records, scorer, run_title(manifest)) for scorer in SCORERS]
-        target = out or run
-        _write(target, lambda: write_csv(run_tables, target / "accuracy.csv"))
-        _write(target, lambda: heatmap(run_tables[:1], target / "heatmap.png"))
-        text = "\n\n".join(markdown(t) for t in run_tables)
-        _write(target, lambda: (target / "report.md").write_text(text + "\n"))
-        if export:
-            _write(export, lambda: export_predictions(manifest, loaded.records, export))
-        if not quiet:
-            print(text + "\n")
-        tables.extend(run_tables)
-    if len(runs) > 1:
-        target = out or Path("runs") / "comparison"
-        default = [t for t in tables if t.scorer == "babilong"]
-        _write(target, lambda: heatmap(default, target / "comparison.png"))
-        _write(target, lambda: write_csv(tables, target / "comparison.csv"))
-        print(f"comparison of {len(runs)} runs: {target / 'comparison.png'}", file=sys.stderr)
-    return tables
-
-
-def _write(folder: Path, action: Any) -> None:
+def _write(path: Path, write: Callable[[Path], Any]) -> None:
+    """Write through a temporary name, so a failure never leaves a partial file under ``path``."""
+    partial = path.with_name(path.name + ".partial")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(partial)
+        os.replace(partial, path)
+    except OSError as error:
+        _remove(partial)
+        raise BabilongError(f"cannot write {path}: {error.strerror or error}; choose a writable --out") from None
+    except BaseException:
+        _remove(partial)
+        raise
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
+
+
+def _write_heatmap(tables: list[Table], path: Path) -> None:
+    try:
+        import matplotlib  # noqa: F401  (optional: the 'plot' extra)
+    except ModuleNotFoundError:
+        print(f"babilong: warning: no heatmap {path}: matplotlib is missing; pip install 'babilong[plot]'", file=sys.stderr)
+        return
+    _write(path, lambda partial: heatmap(tables, partial))
+
+
+def _write_run_files(tables: list[Table], folder: Path, notes: list[str]) -> str:
+    """``report.md``, ``accuracy.csv`` and ``heatmap.png`` of one source; returns the markdown."""
+    text = "\n\n".join([*notes, *(markdown(t) for t in tables)])
+    _write(folder / "report.md", lambda p: p.write_text(text + "\n"))
+    _write(folder / "accuracy.csv", lambda p: write_csv(tables, p))
+    _write_heatmap([t for t in tables if t.scorer == DEFAULT_SCORER] or tables[:1], folder / "heatmap.png")
+    return text
+
+
+def report_runs(runs: list[Path], out: Path | None, export: Path | None, quiet: bool = False,
+                prompts: list[str] | None = None) -> list[Table]:
+    """Tables for every source and scorer, printed and written; several sources also get one comparison.
+
+    One source: its files go to ``--out``, else to its run folder (``runs/report/NAME`` for a
+    published folder, which is never written to). Several: ``comparison.{md,csv,png}`` in
+    ``--out`` (default ``runs/comparison``) and each source's files in ``--out/NAME/`` (a run of
+    ours without ``--out`` keeps them in its own folder).
+    """
+    sources = load_sources(runs, prompts)
+    several = len(sources) > 1
+    base = out or Path("runs") / ("comparison" if several else "report")
+    by_source: list[list[Table]] = []
+    for source in sources:
+        tables = [build_table(source.records, scorer, source.title) for scorer in SCORERS]
+        by_source.append(tables)
+        folder = _folder(source, out, base, several)
+        text = _write_run_files(tables, folder, source.notes)
+        if not several and not quiet:
+            print(text + "\n")
+        if several:
+            print(f"{source.title}: {folder}", file=sys.stderr)
+        if export and source.manifest is not None:
+            _write_export(export, lambda: export_predictions(source.manifest, source.records, export))
+        elif export:
+            print(f"babilong: --export skips {source.title}: it is already in the leaderboard layout", file=sys.stderr)
+    if several:
+        _write_comparison(by_source, sources, base, quiet)
+    return [t for tables in by_source for t in tables]
+
+
+def _folder(source: Source, out: Path | None, base: Path, several: bool) -> Path:
+    """Where one source's files go: never into a published folder, never onto another source's names."""
+    if out is None and source.run_folder is not None:
+        return source.run_folder
+    if several or out is None:
+        return base / source.name
+    return out
+
+
+def _write_comparison(by_source: list[list[Table]], sources: list[Source], base: Path, quiet: bool) -> None:
+    by_scorer = {scorer: [tables[i] for tables in by_source] for i, scorer in enumerate(SCORERS)}
+    legend = "\n".join(f"- {note}" for source in sources for note in source.notes)
+    text = "\n\n".join([legend, *(comparison_markdown(tables) for tables in by_scorer.values())])
+    _write(base / "comparison.md", lambda p: p.write_text(text + "\n"))
+    _write(base / "comparison.csv", lambda p: write_csv([t for tables in by_source for t in tables], p))
+    _write_heatmap(by_scorer[DEFAULT_SCORER], base / "comparison.png")
+    if not quiet:
+        print(text + "\n")
+    print(f"comparison of {len(sources)} runs: {base / 'comparison.md'}, {base / 'comparison.csv'}, "
+          f"{base / 'comparison.png'}", file=sys.stderr)
+
+
+def _write_export(folder: Path, action: Callable[[], Any]) -> None:
+    try:
         action()
     except OSError as error:
-        raise BabilongError(f"cannot write report files in {folder}: {error.strerror or error}; choose a writable --out") from None
+        raise BabilongError(f"cannot write the export in {folder}: {error.strerror or error}; choose a writable --export") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="+", type=Path, help="run directories written by 'babilong eval'")
-    parser.add_argument("--out", type=Path, help="folder for CSV and figures (default: each run's folder; runs/comparison for several)")
-    parser.add_argument("--export", type=Path, help="also write predictions in the public leaderboard layout under this folder")
+    parser.add_argument("runs", nargs="+", type=Path,
+                        help="run folders written by 'babilong eval', or model folders of published predictions "
+                             "({task}_{length}_{prompt}.csv files, e.g. leaderboard-outputs/microsoft/Phi-3-mini-128k-instruct)")
+    parser.add_argument("--out", type=Path,
+                        help="folder for the files (default: a run's own folder; runs/comparison for several sources)")
+    parser.add_argument("--prompt-config", dest="prompts", action="append", metavar="NAME",
+                        help="of published folders, report only this prompt configuration (repeatable; each folder "
+                             "must have one of them; default: every configuration as its own run)")
+    parser.add_argument("--export", type=Path, help="also write runs of ours in the public leaderboard layout under this folder")
 
 
 def run(args: argparse.Namespace) -> int:
-    report_runs(args.runs, args.out, args.export)
+    report_runs(args.runs, args.out, args.export, prompts=args.prompts)
     return 0
