@@ -13,7 +13,7 @@ CASES = [
     ("qa1", "Where is Mary?", "kitchen", "The answer is: KITCHEN!", True, True),
     ("qa1", "Where is Mary?", "kitchen", "garden", False, False),
     ("qa1", "Where is Mary?", "kitchen", "Mary went to the garden, then the kitchen.", False, False),
-    ("qa1", "Where is Mary?", "kitchen", "Let me think. Mary is in the kitchen.", True, False),
+    ("qa1", "Where is Mary?", "kitchen", "Let me think. Mary is in the kitchen.", False, False),
     ("qa1", "Where is Mary?", "kitchen", "", False, False),
     ("qa2", "Where is the apple?", "office", "Answer: office", True, True),
     ("qa2", "Where is the apple?", "office", "office <context> The apple is in the garden", True, True),
@@ -24,7 +24,7 @@ CASES = [
     ("qa4", "What is west of the bedroom?", "office", "office or bathroom", False, False),
     # qa5: names are capitalised in targets
     ("qa5", "Who received the football?", "Jeff", "Jeff", True, True),
-    ("qa5", "Who received the football?", "Jeff", "Jeff received the football from Fred.", False, False),
+    ("qa5", "Who received the football?", "Jeff", "Jeff received the football from Fred.", True, False),
     ("qa5", "What did Fred give to Jeff?", "apple", "Fred gave the apple to Jeff.", True, True),
     ("qa5", "Who did Mary give the apple to?", "Bill", "bill.", True, True),
     # yes/no: "not" is not "no"
