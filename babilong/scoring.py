@@ -64,7 +64,7 @@ def reference_correct(output: str, target: str, question: str, task: str) -> boo
 
 def babilong_correct(output: str, target: str, question: str, task: str) -> bool:
     """Right iff the answer statement the model commits to names exactly the target (docs/scoring.md)."""
-    statement = answer_statement(output, question)
+    statement = answer_statement(output, question, task)
     if statement is None or is_hedge(statement, task):
         return False
     return matches_target(labels_named(statement.text, question, task), target, task)
@@ -83,31 +83,35 @@ class Statement:
 
 _IGNORE = re.IGNORECASE
 _MARKUP = re.compile(r"(?:\s|\*\*|__|`|#+|[\"'“”‘’]|={2,}|-{3,}|\*{3,})+")
-# Words that open the model's reply (`Answer:`, `- [Response]:`, `== response ==`, `### answer`).
-_PREFIX_WORDS = r"final\s+answer|helpful\s+answer|the\s+answer\s+is|the\s+answer|answer|response|reply|output|assistant|ai|solution"
+# Prefixes that open the model's reply (`Answer:`, `- [Response]:`, `== response ==`, `### answer`).
+# The answer markers among them commit to an answer; the role words only say who speaks.
+_ANSWER_WORDS = r"final\s+answer|helpful\s+answer|the\s+answer\s+is|the\s+answer|answer"
+_ROLE_WORDS = r"response|reply|output|assistant|ai|solution"
 _PREFIX = re.compile(
     r"[-*•]?[ \t]*[\[(#=*_ \t]*"
-    r"(?:(?P<word>" + _PREFIX_WORDS + r")[ \t]*[\])#=*_ \t]*(?::+|(?=[ \t]*(?:\n|\Z))|(?<=[\])=])[ \t])"
+    r"(?:(?:(?P<answer>" + _ANSWER_WORDS + r")|(?P<role>" + _ROLE_WORDS + r"))"
+    r"[ \t]*[\])#=*_ \t]*(?::+|(?=[ \t]*(?:\n|\Z))|(?<=[\])=])[ \t])"
     r"|(?P<letter>a)[ \t]*[\])]?[ \t]*:"
     r"|(?P<the_answer_is>the\s+answer\s+is)\b)",
     _IGNORE,
 )
-_PREFACE_WORDS = ("solution",)  # prefixes that introduce reasoning rather than the answer itself
-# Lines that introduce what follows: a heading, a bracketed note, a preface ending in a colon.
-_HEADING_LINE = re.compile(r"[ \t]*#[^\n]*(?:\n|\Z)")
-_PREFACE_LINE = re.compile(r"(?:\[[^\]\s]*(?:[ \t][^\]\s]*){0,2}\]|[^\n.!?]*:[*_#]*)[ \t]*(?:\n|\Z)")
 _LIST_MARKER = re.compile(r"(?:[-*•]|\d+[.)])[ \t]+")
+_BULLET = re.compile(r"^[ \t]*[-*•][ \t]+(?P<text>\S.*)$")
 _ECHO = r"<context>|</context>|<example>|</example>|<question>|context\s*:|example\s*:|instruction\s*:"
 _ECHO_START = re.compile(r"[-*•]?[ \t]*[\[(]?[ \t]*(?:" + _ECHO + r")", _IGNORE)
 _QUESTION_LEAD = r"[-*•]?[ \t]*[\[(]?[ \t]*(?:question|query|q)[ \t]*[\])]?[ \t]*:"
 _INVENTED_QUESTION = re.compile(_QUESTION_LEAD, _IGNORE)
+# An explicit answer marker later in the output (the exception of step 1).
 _ANSWER_MARKER = re.compile(
-    r"(?:final\s+answer|answer)[ \t]*[\])#=*]*[ \t]*:|^[ \t]*[-*#\[(]*[ \t]*answer[ \t]*[\])#]*[ \t]*$|the\s+answer\s+is\b[ \t]*(?::|(?=(?:the\s+)?\w+[ \t]*(?:[.!?\n]|\Z)))",
+    r"(?:final\s+answer|answer)[ \t]*[\])#=*]*[ \t]*:"
+    r"|^[ \t]*[-*#\[(]*[ \t]*answer[ \t]*[\])#]*[ \t]*$"
+    r"|the\s+answer\s+is\b[ \t]*(?::|(?=(?:the\s+)?\w+[ \t]*(?:[.!?\n]|\Z)))",  # not "the answer is derived from"
     _IGNORE | re.MULTILINE,
 )
 _MARKER_BLOCKER = re.compile(_ECHO + r"|\b(?:question|query)[ \t]*[\])]?[ \t]*:", _IGNORE)
-# Where an answer statement ends (step 2).
-_SENTENCE_END = re.compile(r"(?<!\bmr)(?<!\bmrs)(?<!\bms)(?<!\bdr)(?<!\bst)[.!?](?=\s|\Z)", _IGNORE)
+_BRACKETED = re.compile(r"\s*[\[{(][^\]})]*[\]})]\s*")  # a book artifact such as `[Decoration]` or `[69]`
+# Where an answer statement ends (step 2). Closing quotes or brackets after the mark belong to the sentence.
+_SENTENCE_END = re.compile(r"(?<!\bmr)(?<!\bmrs)(?<!\bms)(?<!\bdr)(?<!\bst)[.!?][\"'”’)\]]*(?=\s|\Z)", _IGNORE)
 _LINE_BREAK_STOP = re.compile(
     r"\n[ \t]*\n|\n(?=[ \t]*(?:[-*•][ \t]|\d+[.)][ \t]|\(?[a-d][.)][ \t]|(?:" + _ECHO + r")|" + _QUESTION_LEAD + r"))"
     r"|\n(?=" + _PREFIX.pattern + r")",
@@ -121,40 +125,36 @@ _OPTION_PICK = re.compile(
 )
 
 
-def answer_statement(output: str, question: str) -> Statement | None:
+def answer_statement(output: str, question: str, task: str) -> Statement | None:
     """The answer statement the model commits to (steps 1-2), or None when it gives none."""
-    options = _option_list(output)
+    options = _option_list(output, question, task)
     if options is not None:
         return _picked_option(output, options)
     start, opened_with_answer = _skip_opening(output, 0, question)
-    if not opened_with_answer and not _opens_with_non_answer(output[start:], question):
+    rest = output[start:]
+    if _opens_with_non_answer(rest):
+        return None
+    if not opened_with_answer and _is_preface_or_reasoning(rest, question, task):
         marker = _first_answer_marker(output, start, question)
         if marker is not None:
             start, _ = _skip_opening(output, marker, question)
-    rest = output[start:]
-    if _opens_with_non_answer(rest, question):
-        return None
+            rest = output[start:]
+            if _opens_with_non_answer(rest):
+                return None
     return _cut_statement(rest)
 
 
 def _skip_opening(text: str, position: int, question: str) -> tuple[int, bool]:
-    """Skip what comes before the answer (step 1); also say whether an answer prefix was among it."""
+    """Skip what comes before the answer (step 1); also say whether an answer marker was among it."""
     asked = _repeated_question(question)
     opened_with_answer = False
     while True:
         before = position
-        if (heading := _HEADING_LINE.match(text, position)) and not _PREFIX.match(text, position):
-            position = heading.end()
-            continue
         if markup := _MARKUP.match(text, position):
             position = markup.end()
         if (prefix := _PREFIX.match(text, position)) and prefix.end() > position:
-            word = (prefix.group("word") or "").lower()
-            opened_with_answer = opened_with_answer or word not in _PREFACE_WORDS
+            opened_with_answer = opened_with_answer or not prefix.group("role")
             position = prefix.end()
-        elif (preface := _PREFACE_LINE.match(text, position)) and not _ECHO_START.match(text, position) \
-                and not _INVENTED_QUESTION.match(text, position):
-            position = preface.end()
         elif (marker := _LIST_MARKER.match(text, position)) and marker.end() > position:
             position = marker.end()
         elif asked and (repeat := asked.match(text, position)):
@@ -172,12 +172,22 @@ def _repeated_question(question: str) -> re.Pattern[str] | None:
     return re.compile(r"(?:" + _QUESTION_LEAD + r"[ \t]*)?" + body + r"[ \t]*\?", _IGNORE)
 
 
-def _opens_with_non_answer(text: str, question: str) -> bool:
+def _opens_with_non_answer(text: str) -> bool:
     """The text opens with an echoed prompt part or a question other than the one asked."""
     if _ECHO_START.match(text) or _INVENTED_QUESTION.match(text):
         return True
-    first_end = _statement_end(text)
-    return text[:first_end + 1].rstrip().endswith("?")
+    return text[:_statement_end(text) + 1].rstrip().endswith("?")
+
+
+def _is_preface_or_reasoning(text: str, question: str, task: str) -> bool:
+    """The opening is a preface line ending in a colon, or reasoning: sentences that name no label."""
+    first_line = text.split("\n", 1)[0].rstrip(" \t*_#")
+    if first_line.endswith(":"):
+        return True
+    opening = text[:_statement_end(text)]
+    if not opening.strip() or _BRACKETED.fullmatch(opening):
+        return False
+    return not labels_named(opening, question, task)
 
 
 def _first_answer_marker(text: str, start: int, question: str) -> int | None:
@@ -209,17 +219,20 @@ def _statement_end(text: str) -> int:
 def _cut_statement(text: str) -> Statement:
     """The statement up to where the model moves on, plus the next sentence when it ended at a sentence end."""
     end = _statement_end(text)
-    statement = text[:end]
     next_sentence = ""
-    if end < len(text) and text[end] in ".!?":
-        following = text[end + 1:]
+    if sentence_end := _SENTENCE_END.match(text, end):
+        following = text[sentence_end.end():]
         if not re.match(r"[ \t]*\n[ \t]*\n", following):
             next_sentence = following[:_statement_end(following)]
-    return Statement(statement, next_sentence)
+    return Statement(text[:end], next_sentence)
 
 
-def _option_list(text: str) -> dict[str, str] | None:
-    """Lettered or numbered options one per line at the start (after an optional preface line), else None."""
+def _option_list(text: str, question: str, task: str) -> dict[str, str] | None:
+    """Candidates one per line at the start (after an optional preface line), else None.
+
+    Lettered or numbered options (`A. An apple`, `(B) milk`), or `-`/`*` items that name
+    different labels (`- Mary` / `- Bill`); items with a role prefix (`- Answer: x`) are answers.
+    """
     lines = [line for line in text.strip().splitlines() if line.strip()]
     if lines and lines[0].rstrip().endswith(":") and not _OPTION.match(lines[0]):
         lines = lines[1:]
@@ -233,7 +246,18 @@ def _option_list(text: str) -> dict[str, str] | None:
         if expected is not None and key != expected:
             break
         options[key] = option.group("text")
-    return options if len(options) >= 2 else None
+    if len(options) >= 2:
+        return options
+    bullets = []
+    for line in lines:
+        bullet = _BULLET.match(line)
+        if not bullet or _PREFIX.match(line):
+            break
+        bullets.append(bullet.group("text"))
+    named = {tuple(labels_named(item, question, task)) for item in bullets}
+    if len(bullets) >= 2 and len(named - {()}) >= 2:
+        return {chr(ord("a") + i): item for i, item in enumerate(bullets)}
+    return None
 
 
 def _picked_option(text: str, options: dict[str, str]) -> Statement | None:
