@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 LOCATIONS = ("bathroom", "bedroom", "garden", "hallway", "kitchen", "office")
 OBJECTS = ("apple", "football", "milk")
@@ -163,6 +164,7 @@ def _skip_opening(text: str, position: int, question: str) -> tuple[int, bool]:
             return position, opened_with_answer
 
 
+@lru_cache(maxsize=4096)
 def _repeated_question(question: str) -> re.Pattern[str] | None:
     """A pattern for the asked question repeated by the model, with or without `Question:`."""
     words = question.strip().rstrip("?").split()
@@ -294,6 +296,7 @@ def is_hedge(statement: Statement, task: str) -> bool:
 # Step 3: the labels the statement names.
 
 _WORD = re.compile(r"[a-z0-9]+")
+_POSSESSIVE = re.compile(r"[’']s\b")
 _NEGATION = r"(?:\bnot|\bno\s+longer|n[’']t|\bnever)\s+(?:(?:in|at|inside|to|carrying|holding)\s+)?(?:the\s+)?"
 _OPPOSITE = {"north": "south", "south": "north", "east": "west", "west": "east"}
 _QA4_FACT = re.compile(r"\b(?:the\s+)?(\w+)\s+is\s+(?:to\s+the\s+)?(north|south|east|west)\s+of\s+(?:the\s+)?(\w+)")
@@ -342,19 +345,24 @@ def labels_named(statement: str, question: str, task: str) -> list[str]:
 def _words(text: str, task: str) -> list[str]:
     """Whole words, each synonym replaced by its label (a possessive `'s` is not the direction `s`)."""
     synonyms = SYNONYMS.get(task, {})
-    text = re.sub(r"[’']s\b", "", text)
+    text = _POSSESSIVE.sub("", text)
     return [synonyms.get(word, word) for word in _WORD.findall(text)]
 
 
-def _label_words(task: str) -> set[str]:
-    return set(DIRECTIONS) if task == "qa19" else set(LABELS[task])
+@lru_cache(maxsize=None)
+def _label_words(task: str) -> frozenset[str]:
+    return frozenset(DIRECTIONS if task == "qa19" else LABELS[task])
 
 
 def _drop_negated(text: str, task: str) -> str:
     """Remove the labels the statement negates (`not in the kitchen`, `no longer in the kitchen`)."""
+    return _negated_labels(task).sub(" ", text)
+
+
+@lru_cache(maxsize=None)
+def _negated_labels(task: str) -> re.Pattern[str]:
     spellings = set(LABELS[task]) | set(SYNONYMS.get(task, {}))
-    pattern = _NEGATION + r"(" + "|".join(sorted(map(re.escape, spellings), key=len, reverse=True)) + r")\b"
-    return re.sub(pattern, " ", text)
+    return re.compile(_NEGATION + r"(" + "|".join(sorted(map(re.escape, spellings), key=len, reverse=True)) + r")\b")
 
 
 def _restated_fact(text: str, question: str, task: str) -> list[str] | None:
