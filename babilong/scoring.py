@@ -230,36 +230,39 @@ def _cut_statement(text: str) -> Statement:
 
 
 def _option_list(text: str, question: str, task: str) -> dict[str, str] | None:
-    """Candidates one per line at the start (after an optional preface line), else None.
-
-    Lettered or numbered options (`A. An apple`, `(B) milk`), or `-`/`*` items that name
-    different labels (`- Mary` / `- Bill`); items with a role prefix (`- Answer: x`) are answers.
-    """
+    """Candidates one per line at the start (after an optional preface line ending in a colon), else None."""
     lines = [line for line in text.strip().splitlines() if line.strip()]
     if lines and lines[0].rstrip().endswith(":") and not _OPTION.match(lines[0]):
         lines = lines[1:]
+    return _lettered_options(lines) or _bulleted_options(lines, question, task)
+
+
+def _lettered_options(lines: list[str]) -> dict[str, str] | None:
+    """`A. An apple` / `(B) milk` / `C: ...` (or 1., 2., ...), consecutive keys from the first line on."""
     options: dict[str, str] = {}
     for line in lines:
         option = _OPTION.match(line)
         if not option:
             break
         key = option.group("key").lower()
-        expected = chr(ord(next(iter(options))) + len(options)) if options else None
-        if expected is not None and key != expected:
+        if options and key != chr(ord(next(iter(options))) + len(options)):
             break
         options[key] = option.group("text")
-    if len(options) >= 2:
-        return options
-    bullets = []
+    return options if len(options) >= 2 else None
+
+
+def _bulleted_options(lines: list[str], question: str, task: str) -> dict[str, str] | None:
+    """`- Mary` / `- Bill`: dash or star items naming different labels; an item with a prefix is an answer."""
+    items = []
     for line in lines:
         bullet = _BULLET.match(line)
         if not bullet or _PREFIX.match(line):
             break
-        bullets.append(bullet.group("text"))
-    named = {tuple(labels_named(item, question, task)) for item in bullets}
-    if len(bullets) >= 2 and len(named - {()}) >= 2:
-        return {chr(ord("a") + i): item for i, item in enumerate(bullets)}
-    return None
+        items.append(bullet.group("text"))
+    if len(items) < 2:
+        return None
+    named = {tuple(labels_named(item, question, task)) for item in items} - {()}
+    return {chr(ord("a") + i): item for i, item in enumerate(items)} if len(named) >= 2 else None
 
 
 def _picked_option(text: str, options: dict[str, str]) -> Statement | None:
