@@ -47,6 +47,7 @@ PHRASE_SYNONYMS: dict[str, dict[str, str]] = {
     "qa8": {"not carrying anything": "nothing"},
 }
 
+# Stored verdicts carry these: bump a scorer's version whenever any of its verdicts can change.
 SCORER_VERSIONS: dict[str, str] = {"babilong": "2", "reference": "1"}
 
 
