@@ -1,14 +1,17 @@
 """Whether a model's answer is right. Two scorers:
 
-``babilong`` (default) reads whole words, the whole answer, lists in any order, and is strict
-otherwise: naming two different labels is wrong. ``reference`` reproduces the published
-procedure exactly, defects included, so numbers line up with the public leaderboard.
+``babilong`` (default) finds the answer statement the model commits to and compares the labels
+it names with the target, as written in docs/scoring.md (the code follows that document, step
+by step). ``reference`` reproduces the published procedure exactly, defects included, so
+numbers line up with the public leaderboard.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
 
 LOCATIONS = ("bathroom", "bedroom", "garden", "hallway", "kitchen", "office")
 OBJECTS = ("apple", "football", "milk")
@@ -32,14 +35,20 @@ LABELS: dict[str, tuple[str, ...]] = {
 
 # Other spellings of a label the babilong scorer accepts (word -> label).
 SYNONYMS: dict[str, dict[str, str]] = {
-    "qa7": {"zero": "none", "0": "none", "1": "one", "2": "two", "3": "three"},
+    "qa7": {"zero": "none", "0": "none", "nothing": "none", "1": "one", "2": "two", "3": "three"},
+    "qa8": {"none": "nothing"},
     "qa15": {"cats": "cat", "mice": "mouse", "wolves": "wolf", "wolfs": "wolf"},
     "qa16": {"grey": "gray"},
     "qa19": {"north": "n", "south": "s", "east": "e", "west": "w"},
 }
-_STOP_MARKERS = ("<context>", "<example>", "</example>", "\nquestion:")
-_WORD = re.compile(r"[a-z0-9]+")
-_ANSWER_MARKER = "answer:"
+# Several-word spellings, replaced by their label before words are read.
+PHRASE_SYNONYMS: dict[str, dict[str, str]] = {
+    "qa7": {"no objects": "none", "no object": "none", "not carrying anything": "none"},
+    "qa8": {"not carrying anything": "nothing"},
+}
+
+# Stored verdicts carry these: bump a scorer's version whenever any of its verdicts can change.
+SCORER_VERSIONS: dict[str, str] = {"babilong": "2", "reference": "1"}
 
 
 def reference_correct(output: str, target: str, question: str, task: str) -> bool:
@@ -56,47 +65,388 @@ def reference_correct(output: str, target: str, question: str, task: str) -> boo
 
 
 def babilong_correct(output: str, target: str, question: str, task: str) -> bool:
-    """Right iff the answer names exactly the target's labels (as whole words) and nothing else."""
-    text = _answer_text(output)
+    """Right iff the answer statement the model commits to names exactly the target (docs/scoring.md)."""
+    statement = answer_statement(output, question, task)
+    if statement is None or is_hedge(statement, task):
+        return False
+    return matches_target(labels_named(statement.text, question, task), target, task)
+
+
+# ---------------------------------------------------------------------------------------------
+# Steps 1 and 2: where the answer starts, and the answer statement.
+
+@dataclass(frozen=True)
+class Statement:
+    """The answer statement, and the sentence after it when the statement ended at a sentence end."""
+
+    text: str
+    next_sentence: str = ""
+
+
+_IGNORE = re.IGNORECASE
+_MARKUP = re.compile(r"(?:\s|\*\*|__|`|#+|[\"'“”‘’]|={2,}|-{3,}|\*{3,})+")
+# Prefixes that open the model's reply (`Answer:`, `- [Response]:`, `== response ==`, `### answer`).
+# The answer markers among them commit to an answer; the role words only say who speaks.
+_ANSWER_WORDS = r"final\s+answer|helpful\s+answer|the\s+answer\s+is|the\s+answer|answer"
+_ROLE_WORDS = r"response|reply|output|assistant|ai|solution"
+_PREFIX = re.compile(
+    r"[-*•]?[ \t]*[\[(#=*_ \t]*"
+    r"(?:(?:(?P<answer>" + _ANSWER_WORDS + r")|(?P<role>" + _ROLE_WORDS + r"))"
+    r"[ \t]*[\])#=*_ \t]*(?::+|(?=[ \t]*(?:\n|\Z))|(?<=[\])=])[ \t])"
+    r"|(?P<letter>a)[ \t]*[\])]?[ \t]*:"
+    r"|(?P<the_answer_is>the\s+answer\s+is)\b)",
+    _IGNORE,
+)
+_LIST_MARKER = re.compile(r"(?:[-*•]|\d+[.)])[ \t]+")
+_BULLET = re.compile(r"^[ \t]*[-*•][ \t]+(?P<text>\S.*)$")
+_ECHO = r"<context>|</context>|<example>|</example>|<question>|context\s*:|example\s*:|instruction\s*:"
+_ECHO_START = re.compile(r"[-*•]?[ \t]*[\[(]?[ \t]*(?:" + _ECHO + r")", _IGNORE)
+_QUESTION_LEAD = r"[-*•]?[ \t]*[\[(]?[ \t]*(?:question|query|q)[ \t]*[\])]?[ \t]*:"
+_INVENTED_QUESTION = re.compile(_QUESTION_LEAD, _IGNORE)
+# An explicit answer marker later in the output (the exception of step 1).
+_ANSWER_MARKER = re.compile(
+    r"(?:final\s+answer|answer)[ \t]*[\])#=*]*[ \t]*:"
+    r"|^[ \t]*[-*#\[(]*[ \t]*answer[ \t]*[\])#]*[ \t]*$"
+    r"|the\s+answer\s+is\b[ \t]*(?::|(?=(?:the\s+)?\w+[ \t]*(?:[.!?\n]|\Z)))",  # not "the answer is derived from"
+    _IGNORE | re.MULTILINE,
+)
+_MARKER_BLOCKER = re.compile(_ECHO + r"|\b(?:question|query)[ \t]*[\])]?[ \t]*:", _IGNORE)
+_BRACKETED = re.compile(r"\s*[\[{(][^\]})]*[\]})]\s*")  # a book artifact such as `[Decoration]` or `[69]`
+# Where an answer statement ends (step 2). Closing quotes or brackets after the mark belong to the sentence.
+_SENTENCE_END = re.compile(r"(?<!\bmr)(?<!\bmrs)(?<!\bms)(?<!\bdr)(?<!\bst)[.!?][\"'”’)\]]*(?=\s|\Z)", _IGNORE)
+_LINE_BREAK_STOP = re.compile(
+    r"\n[ \t]*\n|\n(?=[ \t]*(?:[-*•][ \t]|\d+[.)][ \t]|\(?[a-d][.)][ \t]|(?:" + _ECHO + r")|" + _QUESTION_LEAD + r"))"
+    r"|\n(?=" + _PREFIX.pattern + r")",
+    _IGNORE,
+)
+_INLINE_STOP = re.compile(_ECHO + r"|question\s*:|answer\s*:", _IGNORE)
+_OPTION = re.compile(r"^[ \t]*\(?(?P<key>[a-d]|[1-9])[.):][ \t]+(?P<text>\S.*)$", _IGNORE)
+_OPTION_PICK = re.compile(
+    r"(?:final\s+answer|answer)(?:\s+is)?[ \t]*[\])#=*]*[ \t]*:?[ \t]*(?:option[ \t]+)?\(?(?P<key>[a-d]|[1-9])(?:[.):]|[ \t]*$)",
+    _IGNORE | re.MULTILINE,
+)
+
+
+def answer_statement(output: str, question: str, task: str) -> Statement | None:
+    """The answer statement the model commits to (steps 1-2), or None when it gives none."""
+    options = _option_list(output, question, task)
+    if options is not None:
+        return _picked_option(output, options)
+    start, opened_with_answer = _skip_opening(output, 0, question)
+    rest = output[start:]
+    if _opens_with_non_answer(rest):
+        return None
+    if not opened_with_answer and _is_preface_or_reasoning(rest, question, task):
+        marker = _first_answer_marker(output, start, question)
+        if marker is not None:
+            start, _ = _skip_opening(output, marker, question)
+            rest = output[start:]
+            if _opens_with_non_answer(rest):
+                return None
+    return _cut_statement(rest)
+
+
+def _skip_opening(text: str, position: int, question: str) -> tuple[int, bool]:
+    """Skip what comes before the answer (step 1); also say whether an answer marker was among it."""
+    asked = _repeated_question(question)
+    opened_with_answer = False
+    while True:
+        before = position
+        if markup := _MARKUP.match(text, position):
+            position = markup.end()
+        if (prefix := _PREFIX.match(text, position)) and prefix.end() > position:
+            opened_with_answer = opened_with_answer or not prefix.group("role")
+            position = prefix.end()
+        elif (marker := _LIST_MARKER.match(text, position)) and marker.end() > position:
+            position = marker.end()
+        elif asked and (repeat := asked.match(text, position)):
+            position = repeat.end()
+        if position == before:
+            return position, opened_with_answer
+
+
+@lru_cache(maxsize=4096)
+def _repeated_question(question: str) -> re.Pattern[str] | None:
+    """A pattern for the asked question repeated by the model, with or without `Question:`."""
+    words = question.strip().rstrip("?").split()
+    if not words:
+        return None
+    body = r"\s+".join(re.escape(word) for word in words)
+    return re.compile(r"(?:" + _QUESTION_LEAD + r"[ \t]*)?" + body + r"[ \t]*\?", _IGNORE)
+
+
+def _opens_with_non_answer(text: str) -> bool:
+    """The text opens with an echoed prompt part or a question other than the one asked."""
+    if _ECHO_START.match(text) or _INVENTED_QUESTION.match(text):
+        return True
+    return text[:_statement_end(text) + 1].rstrip().endswith("?")
+
+
+def _is_preface_or_reasoning(text: str, question: str, task: str) -> bool:
+    """The opening is a preface line ending in a colon, or reasoning: sentences that name no label."""
+    first_line = text.split("\n", 1)[0].rstrip(" \t*_#")
+    if first_line.endswith(":"):
+        return True
+    opening = text[:_statement_end(text)]
+    if not opening.strip() or _BRACKETED.fullmatch(opening):
+        return False
+    return not labels_named(opening, question, task)
+
+
+def _first_answer_marker(text: str, start: int, question: str) -> int | None:
+    """Where the text after the first explicit answer marker starts, if one comes before any echo or invented question."""
+    marker = _ANSWER_MARKER.search(text, start)
+    if marker is None:
+        return None
+    asked = _repeated_question(question)
+    for blocker in _MARKER_BLOCKER.finditer(text, start, marker.start()):
+        if blocker.group(0).lower().startswith("q") and asked and asked.match(text, blocker.start()):
+            continue  # the asked question, repeated: not an invented one
+        return None
+    return marker.end()
+
+
+def _statement_end(text: str) -> int:
+    """Index of the first character after the answer statement."""
+    ends = [len(text)]
+    for pattern in (_LINE_BREAK_STOP, _INLINE_STOP):
+        found = pattern.search(text)
+        if found:
+            ends.append(found.start())
+    sentence = _SENTENCE_END.search(text)
+    if sentence:
+        ends.append(sentence.start())
+    return min(ends)
+
+
+def _cut_statement(text: str) -> Statement:
+    """The statement up to where the model moves on, plus the next sentence when it ended at a sentence end."""
+    end = _statement_end(text)
+    next_sentence = ""
+    if sentence_end := _SENTENCE_END.match(text, end):
+        following = text[sentence_end.end():]
+        if not re.match(r"[ \t]*\n[ \t]*\n", following):
+            next_sentence = following[:_statement_end(following)]
+    return Statement(text[:end], next_sentence)
+
+
+def _option_list(text: str, question: str, task: str) -> dict[str, str] | None:
+    """Candidates one per line at the start (after an optional preface line ending in a colon), else None."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    if lines and lines[0].rstrip().endswith(":") and not _OPTION.match(lines[0]):
+        lines = lines[1:]
+    return _lettered_options(lines) or _bulleted_options(lines, question, task)
+
+
+def _lettered_options(lines: list[str]) -> dict[str, str] | None:
+    """`A. An apple` / `(B) milk` / `C: ...` (or 1., 2., ...), consecutive keys from the first line on."""
+    options: dict[str, str] = {}
+    for line in lines:
+        option = _OPTION.match(line)
+        if not option:
+            break
+        key = option.group("key").lower()
+        if options and key != chr(ord(next(iter(options))) + len(options)):
+            break
+        options[key] = option.group("text")
+    return options if len(options) >= 2 else None
+
+
+def _bulleted_options(lines: list[str], question: str, task: str) -> dict[str, str] | None:
+    """`- Mary` / `- Bill`: dash or star items naming different labels; an item with a prefix is an answer."""
+    items = []
+    for line in lines:
+        bullet = _BULLET.match(line)
+        if not bullet or _PREFIX.match(line):
+            break
+        items.append(bullet.group("text"))
+    if len(items) < 2:
+        return None
+    named = {tuple(labels_named(item, question, task)) for item in items} - {()}
+    return {chr(ord("a") + i): item for i, item in enumerate(items)} if len(named) >= 2 else None
+
+
+def _picked_option(text: str, options: dict[str, str]) -> Statement | None:
+    """The option the model picks after listing them (`Answer: A` or `Answer: the apple`), else None."""
+    last_option = text.lower().rfind(list(options.values())[-1].lower())
+    after = text[last_option:]
+    pick = _OPTION_PICK.search(after)
+    if pick and pick.group("key").lower() in options:
+        return _cut_statement(options[pick.group("key").lower()])
+    marker = _ANSWER_MARKER.search(after)
+    if marker is None:
+        return None
+    rest = after[marker.end():]
+    rest = rest[_MARKUP.match(rest).end() if _MARKUP.match(rest) else 0:]
+    return _cut_statement(rest) if rest.strip() else None
+
+
+def is_hedge(statement: Statement, task: str) -> bool:
+    """Two different labels joined by `or`, or a next sentence offering another label as a possibility."""
+    words = _words(statement.text.lower(), task)
+    labels_at = [i for i, word in enumerate(words) if word in _label_words(task)]
+    for first, second in zip(labels_at, labels_at[1:]):
+        if words[first] != words[second] and "or" in words[first:second]:
+            return True
+    following = statement.next_sentence.lower()
+    if re.search(r"\b(?:maybe|perhaps|possibly|or)\b", following):
+        said = {words[i] for i in labels_at}
+        offered = {word for word in _words(following, task) if word in _label_words(task) and word != "maybe"}
+        return bool(offered - said)
+    return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Step 3: the labels the statement names.
+
+_WORD = re.compile(r"[a-z0-9]+")
+_POSSESSIVE = re.compile(r"[’']s\b")
+_NEGATION = r"(?:\bnot|\bno\s+longer|n[’']t|\bnever)\s+(?:(?:in|at|inside|to|carrying|holding)\s+)?(?:the\s+)?"
+_OPPOSITE = {"north": "south", "south": "north", "east": "west", "west": "east"}
+_QA4_FACT = re.compile(r"\b(?:the\s+)?(\w+)\s+is\s+(?:to\s+the\s+)?(north|south|east|west)\s+of\s+(?:the\s+)?(\w+)")
+_QA4_WHAT_IS_A_DIR_OF = re.compile(r"what\s+is\s+the\s+(\w+)\s+(north|south|east|west)\s+of")
+_QA4_WHAT_IS_DIR_OF_A = re.compile(r"what\s+is\s+(north|south|east|west)\s+of\s+the\s+(\w+)")
+_ARTICLE = r"(?:(?:the|an?)\s+)?"
+# A role filler: a name, or a name and surname ("Fred Shackelford", "Brindle Bill").
+_SLOT = r"(\w+(?:\s+(?!(?:by|from|to|and|but|was|is|in|at|with|then|after|before|because|who)\b)\w+)?)"
+_THING = _ARTICLE + r"(?:\w+\s+of\s+(?:the\s+)?)?(\w+)"  # "the milk", "a glass of milk"
+# Words that stand for someone without naming them: a fact with one in the asked role is not read by roles.
+_UNNAMED = {"who", "whom", "that", "which", "he", "she", "it", "they", "someone", "somebody", "person"}
+_GIVE = r"(?:gave|passed|handed)"
+# qa5 facts restated, each with the roles its groups fill, in order.
+_QA5_FACTS = (
+    (re.compile(_SLOT + r"\s+" + _GIVE + r"\s+" + _THING + r"\s+to\s+" + _SLOT), ("giver", "object", "receiver")),
+    (re.compile(_SLOT + r"\s+" + _GIVE + r"\s+(\w+)\s+(?=the\s|an?\s)" + _THING), ("giver", "receiver", "object")),
+    (re.compile(r"(\w+)\s+(?:was|were)\s+" + _GIVE.replace("gave", "given") + r"\s+to\s+" + _SLOT + r"(?:\s+by\s+" + _SLOT + r")?"),
+     ("object", "receiver", "giver")),
+    (re.compile(r"(\w+)\s+(?:was|were)\s+received\s+by\s+" + _SLOT + r"(?:\s+from\s+" + _SLOT + r")?"), ("object", "receiver", "giver")),
+    (re.compile(_SLOT + r"\s+received\s+" + _THING + r"(?:\s+from\s+" + _SLOT + r")?"), ("receiver", "object", "giver")),
+)
+_QA5_ROLES = (  # question -> the role it asks for
+    (re.compile(r"^who\s+gave\b"), "giver"),
+    (re.compile(r"^who\s+received\b"), "receiver"),
+    (re.compile(r"^who\s+did\s+\w+\s+give\b"), "receiver"),
+    (re.compile(r"^what\s+did\s+\w+\s+give\b"), "object"),
+)
+
+
+def labels_named(statement: str, question: str, task: str) -> list[str]:
+    """The labels the statement names, in order (step 3): synonyms, negation, question labels, restated facts."""
+    text = statement.lower()
+    for phrase, label in PHRASE_SYNONYMS.get(task, {}).items():
+        text = re.sub(r"\b" + re.escape(phrase) + r"\b", label, text)
+    restated = _restated_fact(text, question.lower().strip(), task)
+    if restated is not None:
+        return restated
     if task == "qa19":
-        return _is_repeats(_directions(text), [part.strip() for part in target.lower().split(",")])
-    named = _labels_named(text, task) - _labels_named(question.lower(), task)
-    wanted = {part.strip() for part in target.lower().split(",") if part.strip()}
-    return bool(wanted) and named == wanted
+        return [word for word in _words(text, task) if word in DIRECTIONS]
+    if set(LABELS[task]) - {"yes", "no", "maybe"}:
+        text = _drop_negated(text, task)
+    in_question = set(_words(question.lower(), task))
+    return [word for word in _words(text, task) if word in _label_words(task) and word not in in_question]
 
 
-def _answer_text(output: str) -> str:
-    """The part of the output that is the answer: before any echoed prompt, after 'Answer:'."""
-    text = output.lower()
-    for marker in _STOP_MARKERS:
-        text = text.split(marker)[0]
-    if _ANSWER_MARKER in text:
-        text = text.rsplit(_ANSWER_MARKER, 1)[1]
-    return text
+def _words(text: str, task: str) -> list[str]:
+    """Whole words, each synonym replaced by its label (a possessive `'s` is not the direction `s`)."""
+    synonyms = SYNONYMS.get(task, {})
+    text = _POSSESSIVE.sub("", text)
+    return [synonyms.get(word, word) for word in _WORD.findall(text)]
+
+
+@lru_cache(maxsize=None)
+def _label_words(task: str) -> frozenset[str]:
+    return frozenset(DIRECTIONS if task == "qa19" else LABELS[task])
+
+
+def _drop_negated(text: str, task: str) -> str:
+    """Remove the labels the statement negates (`not in the kitchen`, `no longer in the kitchen`)."""
+    return _negated_labels(task).sub(" ", text)
+
+
+@lru_cache(maxsize=None)
+def _negated_labels(task: str) -> re.Pattern[str]:
+    spellings = set(LABELS[task]) | set(SYNONYMS.get(task, {}))
+    return re.compile(_NEGATION + r"(" + "|".join(sorted(map(re.escape, spellings), key=len, reverse=True)) + r")\b")
+
+
+def _restated_fact(text: str, question: str, task: str) -> list[str] | None:
+    """The label in the asked role when the statement restates a qa4/qa5 fact, else None (read words instead)."""
+    if task == "qa4":
+        return _qa4_answer(text, question)
+    if task == "qa5":
+        return _qa5_answer(text, question)
+    return None
+
+
+def _qa4_answer(text: str, question: str) -> list[str] | None:
+    fact = _QA4_FACT.search(text)
+    if fact is None or not {fact.group(1), fact.group(3)} <= set(LOCATIONS):
+        return None
+    first, direction, second = fact.groups()
+    if asked := _QA4_WHAT_IS_A_DIR_OF.search(question):  # What is the A DIR of? -> the place A is DIR of
+        place, asked_direction = asked.groups()
+        answer = _other_place(first, direction, second, place, asked_direction)
+    elif asked := _QA4_WHAT_IS_DIR_OF_A.search(question):  # What is DIR of the A? -> the place DIR of A
+        asked_direction, place = asked.groups()
+        answer = _other_place(second, _OPPOSITE[direction], first, place, _OPPOSITE[asked_direction])
+    else:
+        return None
+    return [answer] if answer else []
+
+
+def _other_place(first: str, direction: str, second: str, place: str, asked_direction: str) -> str | None:
+    """For `first is direction of second`: the place that `place` is `asked_direction` of, stated either way round."""
+    if first == place and direction == asked_direction:
+        return second
+    if second == place and direction == _OPPOSITE[asked_direction]:
+        return first
+    return None
+
+
+def _qa5_answer(text: str, question: str) -> list[str] | None:
+    """The label in the asked role of a restated transfer; None when no fact with label roles is restated."""
+    asked = next((role for pattern, role in _QA5_ROLES if pattern.search(question)), None)
+    if asked is None:
+        return None
+    for pattern, roles in _QA5_FACTS:
+        fact = pattern.search(text)
+        if fact is None:
+            continue
+        slots = {role: slot for role, slot in zip(roles, fact.groups()) if slot is not None}
+        if asked in slots and _UNNAMED & set(slots[asked].split()):
+            return None
+        fillers = {role: _label_in(slot) for role, slot in slots.items()}
+        if all(fillers[role] for role in fillers if role != asked):
+            return [fillers[asked]] if fillers.get(asked) else []
+    return None
+
+
+def _label_in(slot: str) -> str | None:
+    """The one qa5 label among a role filler's words ("fred shackelford" -> fred), else None."""
+    found = [word for word in slot.split() if word in LABELS["qa5"]]
+    return found[0] if len(found) == 1 else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Step 4: the comparison.
+
+def matches_target(named: list[str], target: str, task: str) -> bool:
+    """Compare the labels named with the target (step 4)."""
+    wanted = [part.strip() for part in target.lower().split(",") if part.strip()]
+    if not named or not wanted:
+        return False
+    if task == "qa19":
+        return _is_repeats(named, wanted)
+    if set(LABELS[task]) <= {"yes", "no", "maybe"}:
+        return named[0] == wanted[0]
+    return set(named) == set(wanted)
 
 
 def _is_repeats(said: list[str], path: list[str]) -> bool:
     """``said`` is ``path`` once, or repeated whole (an answer restated: 'south, east: s,e')."""
-    if not said or not path or len(said) % len(path):
+    if len(said) % len(path):
         return False
     return all(said[i:i + len(path)] == path for i in range(0, len(said), len(path)))
-
-
-def _labels_named(text: str, task: str) -> set[str]:
-    labels = set(LABELS[task])
-    synonyms = SYNONYMS.get(task, {})
-    named = set()
-    for word in _WORD.findall(text):
-        word = synonyms.get(word, word)
-        if word in labels:
-            named.add(word)
-    return named
-
-
-def _directions(text: str) -> list[str]:
-    """Direction words and letters in order: 's, e', 'south east' and 's,e' all give ['s', 'e']."""
-    synonyms = SYNONYMS["qa19"]
-    return [synonyms.get(word, word) for word in _WORD.findall(text) if synonyms.get(word, word) in DIRECTIONS]
 
 
 SCORERS: dict[str, Callable[[str, str, str, str], bool]] = {
