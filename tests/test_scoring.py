@@ -8,7 +8,7 @@ import pytest
 
 from babilong.scoring import DEFAULT_SCORER, LABELS, SCORER_VERSIONS, SCORERS, babilong_correct, reference_correct, score
 
-LABELLED = Path(__file__).parent / "data" / "scoring" / "labelled.jsonl"
+LABELLED_SETS = [Path(__file__).parent / "data" / "scoring" / name for name in ("labelled.jsonl", "heldout.jsonl")]
 
 # (task, question, target, output, babilong verdict, reference verdict)
 CASES = [
@@ -306,12 +306,12 @@ def test_scorers_are_versioned():
     assert set(SCORER_VERSIONS) == set(SCORERS) and DEFAULT_SCORER in SCORERS
 
 
-@pytest.mark.skipif(not LABELLED.exists(), reason=f"no labelled set at {LABELLED} (it comes with the labels branch)")
-def test_default_scorer_meets_the_bar_on_the_labelled_set():
+@pytest.mark.parametrize("labelled", LABELLED_SETS, ids=lambda path: path.name)
+def test_default_scorer_meets_the_bar_on_the_labelled_sets(labelled):
     """>= 99% agreement with the hand labels in each stratum, and better than `reference` in each."""
     agreed: Counter[tuple[str, str]] = Counter()
     counted: Counter[str] = Counter()
-    for line in LABELLED.read_text().splitlines():
+    for line in labelled.read_text().splitlines():
         row = json.loads(line)
         if row["label"] == "ambiguous":
             continue
