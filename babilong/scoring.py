@@ -282,15 +282,15 @@ def _picked_option(text: str, options: dict[str, str]) -> Statement | None:
 
 def is_hedge(statement: Statement, task: str) -> bool:
     """Two different labels joined by `or`, or a next sentence offering another label as a possibility."""
-    words = _words(statement.text.lower(), task)
-    labels_at = [i for i, word in enumerate(words) if word in _label_words(task)]
+    words, label_words = _words(statement.text.lower(), task), _label_words(task)
+    labels_at = [i for i, word in enumerate(words) if word in label_words]
     for first, second in zip(labels_at, labels_at[1:]):
         if words[first] != words[second] and "or" in words[first:second]:
             return True
     following = statement.next_sentence.lower()
     if re.search(r"\b(?:maybe|perhaps|possibly|or)\b", following):
         said = {words[i] for i in labels_at}
-        offered = {word for word in _words(following, task) if word in _label_words(task) and word != "maybe"}
+        offered = {word for word in _words(following, task) if word in label_words and word != "maybe"}
         return bool(offered - said)
     return False
 
@@ -337,12 +337,13 @@ def labels_named(statement: str, question: str, task: str) -> list[str]:
     restated = _restated_fact(text, question.lower().strip(), task)
     if restated is not None:
         return restated
+    label_words = _label_words(task)
     if task == "qa19":
-        return [word for word in _words(text, task) if word in _label_words(task)]
+        return [word for word in _words(text, task) if word in label_words]
     if set(task_labels(task)) - {"yes", "no", "maybe"}:
         text = _drop_negated(text, task)
     in_question = set(_words(question.lower(), task))
-    return [word for word in _words(text, task) if word in _label_words(task) and word not in in_question]
+    return [word for word in _words(text, task) if word in label_words and word not in in_question]
 
 
 def _words(text: str, task: str) -> list[str]:
@@ -365,11 +366,12 @@ def _words_of(labels: tuple[str, ...]) -> frozenset[str]:
 def _drop_negated(text: str, task: str) -> str:
     """Remove the labels the statement negates (`not in the kitchen`, `no longer in the kitchen`)."""
     spec = get_task(task)
-    return _negated_labels(frozenset(spec.labels) | frozenset(spec.synonyms)).sub(" ", text)
+    return _negated_labels(spec.labels, tuple(spec.synonyms)).sub(" ", text)
 
 
 @lru_cache(maxsize=None)
-def _negated_labels(spellings: frozenset[str]) -> re.Pattern[str]:
+def _negated_labels(labels: tuple[str, ...], synonyms: tuple[str, ...]) -> re.Pattern[str]:
+    spellings = set(labels) | set(synonyms)
     return re.compile(_NEGATION + r"(" + "|".join(sorted(map(re.escape, spellings), key=len, reverse=True)) + r")\b")
 
 
