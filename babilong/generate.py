@@ -13,9 +13,9 @@ from babilong.builder import StoryTooLong, build_input
 from babilong.errors import BabilongError
 from babilong.haystack import Corpus, get_source, prepare, warn_once
 from babilong.lengths import length_tokens, parse_lengths
-from babilong.rng import Rng
 from babilong.sample import Sample
-from babilong.tasks import Story, get_task, parse_tasks
+from babilong.tasks import Story, parse_tasks
+from babilong.tasks.dataset import make_story
 from babilong.tokens import DEFAULT_TOKENIZER, get_tokenizer
 
 HELP = "generate BABILong samples (tasks x lengths) as JSONL and Parquet"
@@ -34,19 +34,6 @@ class GenerationConfig:
     depth: tuple[float, float] = (0.0, 100.0)
     allow_reuse: bool = True
     babi: str | None = None  # a folder or file of released bAbI stories to use instead of our generator
-
-
-def make_story(task: str, seed: int, index: int, attempt: int = 0) -> Story:
-    """The ``index``-th story of a task: the same at every length, so lengths compare like with like."""
-    spec = get_task(task)
-    story = spec.generate(Rng(seed, task, "story", index, attempt) if attempt else Rng(seed, task, "story", index))
-    answer = spec.check(story.facts, story.question)
-    if answer != story.answer:
-        raise BabilongError(
-            f"internal error: {task} story {index} (seed {seed}) was labelled {story.answer!r} but its checker "
-            f"answers {answer!r}: please report this"
-        )
-    return story
 
 
 def generate_samples(

@@ -16,6 +16,7 @@ from babilong.errors import BabilongError
 from babilong.models.base import Prompt
 from babilong.rng import Rng
 from babilong.sample import Sample
+from babilong.tasks import all_tasks, get_task
 
 PARTS = ("instruction", "examples", "post_prompt", "chat_template", "system_prompt")
 DEFAULT_SYSTEM_PROMPT = "You are a careful reader who answers questions about a text exactly as asked."
@@ -27,44 +28,6 @@ _READ = (
     "are scattered through it; the rest is unrelated prose that you should ignore. "
     "Answer the question using only those facts."
 )
-_MOVES = " When someone moves more than once, only the latest place counts."
-_CARRY = " An object someone holds goes wherever that person goes, until it is put down."
-_HINTS = {
-    "qa1": _MOVES,
-    "qa2": _MOVES + _CARRY,
-    "qa3": " The question asks where an object was just before a place; follow its path step by step." + _CARRY,
-    "qa4": " The facts say how rooms lie relative to each other; read the direction carefully.",
-    "qa5": " The facts say who handed which object to whom; mind the giver, the receiver and the object.",
-    "qa6": _MOVES,
-    "qa7": " Count what the person holds at the end: things picked up minus things put down or handed over.",
-    "qa8": " List what the person holds at the end: things picked up minus things put down or handed over.",
-    "qa9": " A sentence may say where someone is not; the latest statement about a person counts.",
-    "qa10": " A sentence may leave a person in one of two places; then the answer can be uncertain.",
-    "qa11": " 'He' or 'she' refers to the person named just before.",
-    "qa12": " A sentence may move two people together.",
-    "qa13": " 'They' refers to the people named just before.",
-    "qa14": " Events are placed in time (yesterday, this morning, this afternoon, this evening); order them by time, not by sentence.",
-    "qa15": " What holds for a kind of animal holds for every member of that kind.",
-    "qa16": " Animals of the same kind tend to share a colour.",
-    "qa17": " The facts place shapes relative to each other; combine them.",
-    "qa18": " The facts compare sizes; a bigger thing can hold a smaller one, and size order carries over.",
-    "qa19": " The facts say how places lie relative to each other; find the way between two of them.",
-    "qa20": " Think about why people go to places and what they want there.",
-}
-_PLACE = "Answer with one word only: the name of the place."
-_YES_NO = "Answer with one word only: yes or no."
-_POST_PROMPTS = {
-    **{task: _PLACE for task in ("qa1", "qa2", "qa3", "qa4", "qa11", "qa12", "qa13", "qa14")},
-    "qa5": "Answer with one word only: the name of the person or of the object.",
-    **{task: _YES_NO for task in ("qa6", "qa9", "qa17", "qa18")},
-    "qa7": "Answer with one word only: how many objects, written as none, one, two or three.",
-    "qa8": "Answer with the objects separated by commas (e.g. apple,milk), or the word nothing if there are none.",
-    "qa10": "Answer with one word only: yes, no or maybe.",
-    "qa15": "Answer with one word only: the kind of animal.",
-    "qa16": "Answer with one word only: the colour.",
-    "qa19": "Answer with the two steps of the way as direction letters n, s, e or w, separated by a comma (e.g. n,w).",
-    "qa20": "Answer with one word only: the place, or the feeling that explains the action.",
-}
 _EXAMPLES_HEAD = "Here are worked examples:"
 
 
@@ -86,7 +49,9 @@ class PromptConfig:
 
     def fingerprint(self) -> str:
         """Changes whenever the toggles or any fixed wording of the prompts changes."""
-        texts = [_READ, _HINTS, _POST_PROMPTS, _EXAMPLES_HEAD, EXAMPLE_COUNT, EXAMPLE_MAX_FACTS, asdict(self)]
+        hints = {task: _hint(task) for task in all_tasks()}
+        post_prompts = {task: post_prompt(task) for task in all_tasks()}
+        texts = [_READ, hints, post_prompts, _EXAMPLES_HEAD, EXAMPLE_COUNT, EXAMPLE_MAX_FACTS, asdict(self)]
         return hashlib.sha256(json.dumps(texts, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -129,11 +94,17 @@ def build_prompt(sample: Sample, config: PromptConfig) -> Prompt:
 
 
 def instruction(task: str) -> str:
-    return _READ + _HINTS.get(task, "")
+    return _READ + _hint(task)
+
+
+def _hint(task: str) -> str:
+    """The task's hint (from its module in babilong/tasks) as it follows the general instruction."""
+    hint = get_task(task).hint
+    return f" {hint}" if hint else ""
 
 
 def post_prompt(task: str) -> str:
-    return _POST_PROMPTS[task]
+    return get_task(task).answer_format
 
 
 @cache

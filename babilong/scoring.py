@@ -9,43 +9,42 @@ numbers line up with the public leaderboard.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
-LOCATIONS = ("bathroom", "bedroom", "garden", "hallway", "kitchen", "office")
-OBJECTS = ("apple", "football", "milk")
-PLACES = ("bedroom", "cinema", "kitchen", "office", "park", "school")
-YES_NO = ("yes", "no")
-DIRECTIONS = ("n", "s", "e", "w")
+from babilong.tasks import all_tasks, get_task
 
-LABELS: dict[str, tuple[str, ...]] = {
-    **{task: LOCATIONS for task in ("qa1", "qa2", "qa3", "qa4", "qa11", "qa12", "qa13")},
-    "qa5": ("bill", "fred", "jeff", "mary", *OBJECTS),
-    **{task: YES_NO for task in ("qa6", "qa9", "qa17", "qa18")},
-    "qa7": ("none", "one", "two", "three"),
-    "qa8": (*OBJECTS, "nothing"),
-    "qa10": ("yes", "no", "maybe"),
-    "qa14": PLACES,
-    "qa15": ("cat", "mouse", "sheep", "wolf"),
-    "qa16": ("gray", "green", "white", "yellow"),
-    "qa19": tuple(f"{a},{b}" for a in DIRECTIONS for b in DIRECTIONS),
-    "qa20": ("bedroom", "bored", "garden", "hungry", "kitchen", "thirsty", "tired"),
-}
 
+def task_labels(task: str) -> tuple[str, ...]:
+    """The labels a task's answers are made of, from the task's own module (babilong/tasks)."""
+    return get_task(task).labels
+
+
+class _TaskTable(Mapping[str, Any]):
+    """A read-only view of one field of every task, keyed by task name (for code that wants a table)."""
+
+    def __init__(self, field: str) -> None:
+        self._field = field
+
+    def __getitem__(self, task: str) -> Any:
+        if task not in all_tasks():
+            raise KeyError(task)
+        return getattr(all_tasks()[task], self._field)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(all_tasks())
+
+    def __len__(self) -> int:
+        return len(all_tasks())
+
+
+LABELS: Mapping[str, tuple[str, ...]] = _TaskTable("labels")
 # Other spellings of a label the babilong scorer accepts (word -> label).
-SYNONYMS: dict[str, dict[str, str]] = {
-    "qa7": {"zero": "none", "0": "none", "nothing": "none", "1": "one", "2": "two", "3": "three"},
-    "qa8": {"none": "nothing"},
-    "qa15": {"cats": "cat", "mice": "mouse", "wolves": "wolf", "wolfs": "wolf"},
-    "qa16": {"grey": "gray"},
-    "qa19": {"north": "n", "south": "s", "east": "e", "west": "w"},
-}
+SYNONYMS: Mapping[str, Mapping[str, str]] = _TaskTable("synonyms")
 # Several-word spellings, replaced by their label before words are read.
-PHRASE_SYNONYMS: dict[str, dict[str, str]] = {
-    "qa7": {"no objects": "none", "no object": "none", "not carrying anything": "none"},
-    "qa8": {"not carrying anything": "nothing"},
-}
+PHRASE_SYNONYMS: Mapping[str, Mapping[str, str]] = _TaskTable("phrase_synonyms")
 
 # Stored verdicts carry these: bump a scorer's version whenever any of its verdicts can change.
 SCORER_VERSIONS: dict[str, str] = {"babilong": "2", "reference": "1"}
@@ -53,7 +52,7 @@ SCORER_VERSIONS: dict[str, str] = {"babilong": "2", "reference": "1"}
 
 def reference_correct(output: str, target: str, question: str, task: str) -> bool:
     """The published procedure (reference.md section 4), defects kept on purpose."""
-    labels = LABELS[task]
+    labels = task_labels(task)
     text = output.lower().split(".")[0].split("<context>")[0].split("<example>")[0]
     in_question = {label for label in labels if label in question.lower()}
     found = {label for label in labels if label in text} - in_question
@@ -283,15 +282,15 @@ def _picked_option(text: str, options: dict[str, str]) -> Statement | None:
 
 def is_hedge(statement: Statement, task: str) -> bool:
     """Two different labels joined by `or`, or a next sentence offering another label as a possibility."""
-    words = _words(statement.text.lower(), task)
-    labels_at = [i for i, word in enumerate(words) if word in _label_words(task)]
+    words, label_words = _words(statement.text.lower(), task), _label_words(task)
+    labels_at = [i for i, word in enumerate(words) if word in label_words]
     for first, second in zip(labels_at, labels_at[1:]):
         if words[first] != words[second] and "or" in words[first:second]:
             return True
     following = statement.next_sentence.lower()
     if re.search(r"\b(?:maybe|perhaps|possibly|or)\b", following):
         said = {words[i] for i in labels_at}
-        offered = {word for word in _words(following, task) if word in _label_words(task) and word != "maybe"}
+        offered = {word for word in _words(following, task) if word in label_words and word != "maybe"}
         return bool(offered - said)
     return False
 
@@ -333,39 +332,46 @@ _QA5_ROLES = (  # question -> the role it asks for
 def labels_named(statement: str, question: str, task: str) -> list[str]:
     """The labels the statement names, in order (step 3): synonyms, negation, question labels, restated facts."""
     text = statement.lower()
-    for phrase, label in PHRASE_SYNONYMS.get(task, {}).items():
+    for phrase, label in get_task(task).phrase_synonyms.items():
         text = re.sub(r"\b" + re.escape(phrase) + r"\b", label, text)
     restated = _restated_fact(text, question.lower().strip(), task)
     if restated is not None:
         return restated
+    label_words = _label_words(task)
     if task == "qa19":
-        return [word for word in _words(text, task) if word in DIRECTIONS]
-    if set(LABELS[task]) - {"yes", "no", "maybe"}:
+        return [word for word in _words(text, task) if word in label_words]
+    if set(task_labels(task)) - {"yes", "no", "maybe"}:
         text = _drop_negated(text, task)
     in_question = set(_words(question.lower(), task))
-    return [word for word in _words(text, task) if word in _label_words(task) and word not in in_question]
+    return [word for word in _words(text, task) if word in label_words and word not in in_question]
 
 
 def _words(text: str, task: str) -> list[str]:
     """Whole words, each synonym replaced by its label (a possessive `'s` is not the direction `s`)."""
-    synonyms = SYNONYMS.get(task, {})
+    synonyms = get_task(task).synonyms
     text = _POSSESSIVE.sub("", text)
     return [synonyms.get(word, word) for word in _WORD.findall(text)]
 
 
-@lru_cache(maxsize=None)
 def _label_words(task: str) -> frozenset[str]:
-    return frozenset(DIRECTIONS if task == "qa19" else LABELS[task])
+    """The words a task's labels are made of: the path label ``n,e`` gives the directions ``n`` and ``e``."""
+    return _words_of(task_labels(task))
+
+
+@lru_cache(maxsize=None)
+def _words_of(labels: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(word for label in labels for word in label.split(","))
 
 
 def _drop_negated(text: str, task: str) -> str:
     """Remove the labels the statement negates (`not in the kitchen`, `no longer in the kitchen`)."""
-    return _negated_labels(task).sub(" ", text)
+    spec = get_task(task)
+    return _negated_labels(spec.labels, tuple(spec.synonyms)).sub(" ", text)
 
 
 @lru_cache(maxsize=None)
-def _negated_labels(task: str) -> re.Pattern[str]:
-    spellings = set(LABELS[task]) | set(SYNONYMS.get(task, {}))
+def _negated_labels(labels: tuple[str, ...], synonyms: tuple[str, ...]) -> re.Pattern[str]:
+    spellings = set(labels) | set(synonyms)
     return re.compile(_NEGATION + r"(" + "|".join(sorted(map(re.escape, spellings), key=len, reverse=True)) + r")\b")
 
 
@@ -380,7 +386,7 @@ def _restated_fact(text: str, question: str, task: str) -> list[str] | None:
 
 def _qa4_answer(text: str, question: str) -> list[str] | None:
     fact = _QA4_FACT.search(text)
-    if fact is None or not {fact.group(1), fact.group(3)} <= set(LOCATIONS):
+    if fact is None or not {fact.group(1), fact.group(3)} <= set(task_labels("qa4")):
         return None
     first, direction, second = fact.groups()
     if asked := _QA4_WHAT_IS_A_DIR_OF.search(question):  # What is the A DIR of? -> the place A is DIR of
@@ -423,7 +429,7 @@ def _qa5_answer(text: str, question: str) -> list[str] | None:
 
 def _label_in(slot: str) -> str | None:
     """The one qa5 label among a role filler's words ("fred shackelford" -> fred), else None."""
-    found = [word for word in slot.split() if word in LABELS["qa5"]]
+    found = [word for word in slot.split() if word in task_labels("qa5")]
     return found[0] if len(found) == 1 else None
 
 
@@ -437,7 +443,7 @@ def matches_target(named: list[str], target: str, task: str) -> bool:
         return False
     if task == "qa19":
         return _is_repeats(named, wanted)
-    if set(LABELS[task]) <= {"yes", "no", "maybe"}:
+    if set(task_labels(task)) <= {"yes", "no", "maybe"}:
         return named[0] == wanted[0]
     return set(named) == set(wanted)
 

@@ -189,6 +189,7 @@ def _load_module(path: Path) -> ModuleType:
         raise BenchError(f"no scorer module at {path}; write one with git show REV:babilong/scoring.py > FILE")
     spec = importlib.util.spec_from_file_location("old_scoring", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there while it loads
     spec.loader.exec_module(module)
     return module
 

@@ -1,10 +1,13 @@
 """Prompt parts, toggles, names and few-shot examples."""
 
+from dataclasses import replace
+
 import pytest
 
 from babilong.errors import BabilongError
 from babilong.prompts import PARTS, PromptConfig, build_prompt, examples_block, few_shot_stories, parse_prompt_config
 from babilong.sample import Sample
+from babilong.tasks import all_tasks, get_task
 
 SAMPLE = Sample(input="Mary went to the office. Some book text.", question="Where is Mary?", target="office",
                 task="qa1", length="0k")
@@ -67,9 +70,11 @@ def test_examples_come_from_the_generator_with_fixed_seeds_and_are_short():
 
 
 def test_fingerprint_follows_toggles_and_wording(monkeypatch):
-    import babilong.prompts as prompts
-
     base = PromptConfig().fingerprint()
     assert PromptConfig(examples=False).fingerprint() != base
-    monkeypatch.setitem(prompts._POST_PROMPTS, "qa1", "Say the room.")
-    assert PromptConfig().fingerprint() != base
+    qa1 = get_task("qa1")
+    monkeypatch.setitem(all_tasks(), "qa1", replace(qa1, answer_format="Say the room."))
+    changed_answer_format = PromptConfig().fingerprint()
+    monkeypatch.setitem(all_tasks(), "qa1", replace(qa1, hint="Mind the moves."))
+    changed_hint = PromptConfig().fingerprint()
+    assert len({base, changed_answer_format, changed_hint}) == 3

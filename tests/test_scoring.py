@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from babilong.scoring import DEFAULT_SCORER, LABELS, SCORER_VERSIONS, SCORERS, babilong_correct, reference_correct, score
+from babilong.scoring import DEFAULT_SCORER, SCORER_VERSIONS, SCORERS, babilong_correct, reference_correct, score
 
 LABELLED_SETS = [Path(__file__).parent / "data" / "scoring" / name for name in ("labelled.jsonl", "heldout.jsonl")]
 
@@ -85,7 +85,7 @@ def test_score_reports_every_scorer():
     assert score("none", "none", "How many objects is Mary carrying?", "qa7") == {"babilong": True, "reference": False}
 
 
-def test_every_task_has_labels_that_cover_its_generated_answers():
+def test_every_generated_answer_is_scored_right_when_given_as_is():
     from babilong.rng import Rng
     from babilong.tasks import all_tasks
 
@@ -93,7 +93,6 @@ def test_every_task_has_labels_that_cover_its_generated_answers():
         for i in range(30):
             story = task.generate(Rng("scoring-test", name, i))
             assert babilong_correct(story.answer, story.answer, story.question, name), (name, story.answer)
-            assert set(story.answer.lower().split(",")) <= set(LABELS[name]) or name == "qa19", (name, story.answer)
 
 
 # The examples table of docs/scoring.md, row by row: real outputs (cut where the doc cuts them)

@@ -1,10 +1,13 @@
-"""What every bAbI task is: a seeded story generator plus an independent answer checker."""
+"""What every bAbI task is: a seeded story generator, an independent answer checker, and
+everything else the toolkit needs to know about the task (its labels, how its answers may be
+spelled, how the prompt asks for them)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
+from babilong.errors import BabilongError
 from babilong.rng import Rng
 
 
@@ -25,14 +28,32 @@ class Task:
 
     ``check`` reads only the text of the facts and the question and tracks the state
     itself, sharing no code with ``generate``, so a generator bug cannot label silently.
+    The other fields are this task's part of scoring (``labels``, ``synonyms``,
+    ``phrase_synonyms``) and of the prompt (``answer_format``, ``hint``).
     """
 
     name: str
     title: str
-    labels: tuple[str, ...]  # every answer (or list item) this task can give
+    # Every answer the scorers recognise, lower case; a list or path answer is its items
+    # comma-joined, so an answer's items (``"apple,milk"`` -> apple, milk) are labels too.
+    labels: tuple[str, ...]
     generate: Callable[[Rng], Story]
     check: Callable[[Sequence[str], str], str]
+    answer_format: str  # the post-prompt: how the model should write its answer
+    hint: str  # added to the instruction: what to mind when reading this task's facts
+    # Other spellings of a label the default scorer accepts: a word, or several words, -> label.
+    synonyms: Mapping[str, str] = field(default_factory=dict, hash=False)
+    phrase_synonyms: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def number(self) -> int:
         return int(self.name[2:])
+
+    def score(self, output: str, target: str, question: str, scorer: str | None = None) -> bool:
+        """Whether ``output`` answers ``question`` with ``target``, by the default or the named scorer."""
+        from babilong.scoring import DEFAULT_SCORER, SCORERS  # scoring reads the tasks: imported here, not at the top
+
+        name = scorer or DEFAULT_SCORER
+        if name not in SCORERS:
+            raise BabilongError(f"unknown scorer {name!r}: use one of {', '.join(SCORERS)}")
+        return SCORERS[name](output, target, question, self.name)

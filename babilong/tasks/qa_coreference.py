@@ -68,8 +68,13 @@ def generate_qa13(rng: Rng) -> Story:
     return one_question("qa13", rng, facts, asked)
 
 
+PLACE_ANSWER = "Answer with one word only: the name of the place."
+
 TASKS = [
-    Task("qa11", "basic coreference", LOCATION_LABELS, generate_qa11, world_checks.where_is),
-    Task("qa12", "conjunction", LOCATION_LABELS, generate_qa12, world_checks.where_is),
-    Task("qa13", "compound coreference", LOCATION_LABELS, generate_qa13, world_checks.where_is),
+    Task("qa11", "basic coreference", LOCATION_LABELS, generate_qa11, world_checks.where_is,
+         answer_format=PLACE_ANSWER, hint="'He' or 'she' refers to the person named just before."),
+    Task("qa12", "conjunction", LOCATION_LABELS, generate_qa12, world_checks.where_is,
+         answer_format=PLACE_ANSWER, hint="A sentence may move two people together."),
+    Task("qa13", "compound coreference", LOCATION_LABELS, generate_qa13, world_checks.where_is,
+         answer_format=PLACE_ANSWER, hint="'They' refers to the people named just before."),
 ]

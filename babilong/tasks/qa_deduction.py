@@ -50,4 +50,9 @@ def check(facts: Sequence[str], question: str) -> str:
     return afraid[is_a[m.group(1).lower()]]
 
 
-TASKS = [Task("qa15", "basic deduction", ANIMALS, generate, check)]
+TASKS = [
+    Task("qa15", "basic deduction", ANIMALS, generate, check,
+         answer_format="Answer with one word only: the kind of animal.",
+         hint="What holds for a kind of animal holds for every member of that kind.",
+         synonyms={"cats": "cat", "mice": "mouse", "wolves": "wolf", "wolfs": "wolf"}),
+]

@@ -145,7 +145,15 @@ def check_qa19(facts: Sequence[str], question: str) -> str:
     return routes[0]
 
 
+# Every two-step path the scorers recognise, turning back included (``PATHS`` are those we generate).
+PATH_LABELS = tuple(f"{a[0]},{b[0]}" for a in STEP for b in STEP)
+
 TASKS = [
-    Task("qa4", "two argument relations", PLACES, generate_qa4, check_qa4),
-    Task("qa19", "path finding", PATHS, generate_qa19, check_qa19),
+    Task("qa4", "two argument relations", PLACES, generate_qa4, check_qa4,
+         answer_format="Answer with one word only: the name of the place.",
+         hint="The facts say how rooms lie relative to each other; read the direction carefully."),
+    Task("qa19", "path finding", PATH_LABELS, generate_qa19, check_qa19,
+         answer_format="Answer with the two steps of the way as direction letters n, s, e or w, separated by a comma (e.g. n,w).",
+         hint="The facts say how places lie relative to each other; find the way between two of them.",
+         synonyms={"north": "n", "south": "s", "east": "e", "west": "w"}),
 ]

@@ -100,4 +100,8 @@ def check(facts: Sequence[str], question: str) -> str:
     raise BabilongError(f"cannot read qa5 question {question!r}")
 
 
-TASKS = [Task("qa5", "three argument relations", ACTORS + OBJECTS, generate, check)]
+TASKS = [
+    Task("qa5", "three argument relations", tuple(actor.lower() for actor in ACTORS) + OBJECTS, generate, check,
+         answer_format="Answer with one word only: the name of the person or of the object.",
+         hint="The facts say who handed which object to whom; mind the giver, the receiver and the object."),
+]

@@ -51,4 +51,8 @@ def generate_qa10(rng: Rng) -> Story:
     return one_question("qa10", rng, facts, asked)
 
 
-TASKS = [Task("qa10", "indefinite knowledge", ("yes", "no", "maybe"), generate_qa10, world_checks.is_in)]
+TASKS = [
+    Task("qa10", "indefinite knowledge", ("yes", "no", "maybe"), generate_qa10, world_checks.is_in,
+         answer_format="Answer with one word only: yes, no or maybe.",
+         hint="A sentence may leave a person in one of two places; then the answer can be uncertain."),
+]

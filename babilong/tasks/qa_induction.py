@@ -60,4 +60,9 @@ def check(facts: Sequence[str], question: str) -> str:
     return seen.most_common(1)[0][0]
 
 
-TASKS = [Task("qa16", "basic induction", COLOURS, generate, check)]
+TASKS = [
+    Task("qa16", "basic induction", COLOURS, generate, check,
+         answer_format="Answer with one word only: the colour.",
+         hint="Animals of the same kind tend to share a colour.",
+         synonyms={"grey": "gray"}),
+]

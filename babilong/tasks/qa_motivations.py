@@ -67,4 +67,8 @@ def check(facts: Sequence[str], question: str) -> str:
     raise BabilongError(f"cannot answer qa20 question {question!r}")
 
 
-TASKS = [Task("qa20", "agent's motivations", LABELS, generate, check)]
+TASKS = [
+    Task("qa20", "agent's motivations", LABELS, generate, check,
+         answer_format="Answer with one word only: the place, or the feeling that explains the action.",
+         hint="Think about why people go to places and what they want there."),
+]

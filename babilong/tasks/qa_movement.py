@@ -189,12 +189,30 @@ def generate_qa9(rng: Rng) -> Story:
     return one_question("qa9", rng, facts, asked)
 
 
+PLACE_ANSWER = "Answer with one word only: the name of the place."
+YES_NO_ANSWER = "Answer with one word only: yes or no."
+LATEST_MOVE_HINT = "When someone moves more than once, only the latest place counts."
+CARRY_HINT = "An object someone holds goes wherever that person goes, until it is put down."
+
 TASKS = [
-    Task("qa1", "single supporting fact", LOCATION_LABELS, generate_qa1, world_checks.where_is),
-    Task("qa2", "two supporting facts", LOCATION_LABELS, generate_qa2, world_checks.where_is),
-    Task("qa3", "three supporting facts", LOCATION_LABELS, generate_qa3, world_checks.where_was_object),
-    Task("qa6", "yes/no questions", ("yes", "no"), generate_qa6, world_checks.is_in),
-    Task("qa7", "counting", NUMBER_WORDS, generate_qa7, world_checks.count_carried),
-    Task("qa8", "lists/sets", ("nothing", *OBJECTS), generate_qa8, world_checks.list_carried),
-    Task("qa9", "simple negation", ("yes", "no"), generate_qa9, world_checks.is_in),
+    Task("qa1", "single supporting fact", LOCATION_LABELS, generate_qa1, world_checks.where_is,
+         answer_format=PLACE_ANSWER, hint=LATEST_MOVE_HINT),
+    Task("qa2", "two supporting facts", LOCATION_LABELS, generate_qa2, world_checks.where_is,
+         answer_format=PLACE_ANSWER, hint=f"{LATEST_MOVE_HINT} {CARRY_HINT}"),
+    Task("qa3", "three supporting facts", LOCATION_LABELS, generate_qa3, world_checks.where_was_object,
+         answer_format=PLACE_ANSWER,
+         hint=f"The question asks where an object was just before a place; follow its path step by step. {CARRY_HINT}"),
+    Task("qa6", "yes/no questions", ("yes", "no"), generate_qa6, world_checks.is_in,
+         answer_format=YES_NO_ANSWER, hint=LATEST_MOVE_HINT),
+    Task("qa7", "counting", NUMBER_WORDS, generate_qa7, world_checks.count_carried,
+         answer_format="Answer with one word only: how many objects, written as none, one, two or three.",
+         hint="Count what the person holds at the end: things picked up minus things put down or handed over.",
+         synonyms={"zero": "none", "0": "none", "nothing": "none", "1": "one", "2": "two", "3": "three"},
+         phrase_synonyms={"no objects": "none", "no object": "none", "not carrying anything": "none"}),
+    Task("qa8", "lists/sets", ("nothing", *OBJECTS), generate_qa8, world_checks.list_carried,
+         answer_format="Answer with the objects separated by commas (e.g. apple,milk), or the word nothing if there are none.",
+         hint="List what the person holds at the end: things picked up minus things put down or handed over.",
+         synonyms={"none": "nothing"}, phrase_synonyms={"not carrying anything": "nothing"}),
+    Task("qa9", "simple negation", ("yes", "no"), generate_qa9, world_checks.is_in,
+         answer_format=YES_NO_ANSWER, hint="A sentence may say where someone is not; the latest statement about a person counts."),
 ]

@@ -78,4 +78,8 @@ def check(facts: Sequence[str], question: str) -> str:
     return "yes" if (ax - bx) * dx + (ay - by) * dy > 0 else "no"
 
 
-TASKS = [Task("qa17", "positional reasoning", ("yes", "no"), generate, check)]
+TASKS = [
+    Task("qa17", "positional reasoning", ("yes", "no"), generate, check,
+         answer_format="Answer with one word only: yes or no.",
+         hint="The facts place shapes relative to each other; combine them."),
+]

@@ -86,4 +86,8 @@ def check(facts: Sequence[str], question: str) -> str:
     raise BabilongError(f"qa18 question {question!r} is not decided by the statements")
 
 
-TASKS = [Task("qa18", "size reasoning", ("yes", "no"), generate, check)]
+TASKS = [
+    Task("qa18", "size reasoning", ("yes", "no"), generate, check,
+         answer_format="Answer with one word only: yes or no.",
+         hint="The facts compare sizes; a bigger thing can hold a smaller one, and size order carries over."),
+]

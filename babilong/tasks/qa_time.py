@@ -44,4 +44,8 @@ def generate_qa14(rng: Rng) -> Story:
     return one_question("qa14", rng, facts, asked)
 
 
-TASKS = [Task("qa14", "time reasoning", tuple(ALT_PLACES), generate_qa14, world_checks.where_was_person)]
+TASKS = [
+    Task("qa14", "time reasoning", tuple(ALT_PLACES), generate_qa14, world_checks.where_was_person,
+         answer_format="Answer with one word only: the name of the place.",
+         hint="Events are placed in time (yesterday, this morning, this afternoon, this evening); order them by time, not by sentence."),
+]
