@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args) or 0)
     except BabilongError as error:
         print(f"babilong: error: {error}", file=sys.stderr)
-        return 2
+        return error.exit_code
     except KeyboardInterrupt:
         print("babilong: interrupted", file=sys.stderr)
         return 130
