@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from babilong import arguments
 from babilong.errors import BabilongError
 from babilong.scoring import SCORERS
 
@@ -264,9 +265,9 @@ def _write(folder: Path, action: Any) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="+", type=Path, help="run directories written by 'babilong eval'")
-    parser.add_argument("--out", type=Path, help="folder for CSV and figures (default: each run's folder; runs/comparison for several)")
-    parser.add_argument("--export", type=Path, help="also write predictions in the public leaderboard layout under this folder")
+    parser.add_argument("runs", nargs="+", type=arguments.existing_folder, help="run directories written by 'babilong eval'")
+    parser.add_argument("--out", type=arguments.output_folder, help="folder for CSV and figures (default: each run's folder; runs/comparison for several)")
+    parser.add_argument("--export", type=arguments.output_folder, help="also write predictions in the public leaderboard layout under this folder")
 
 
 def run(args: argparse.Namespace) -> int:
