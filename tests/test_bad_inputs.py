@@ -131,6 +131,9 @@ CASES: list[tuple] = [  # (argv, what it tries[, text the message must hold])
         "context_window=0", "trust_remote_code=perhaps")],
     *[([*ECHO, "--model", "smollm2", "--model-args", value], f"smollm2 {value}") for value in (
         "device=cuda:7", "pretrained=x", "dtype=int4", "batch_size=nan")],
+    *[([*ECHO, "--model", "rag", "--model-args", value], f"rag {value}") for value in (
+        "reader=rag", "top_k=0", "order=random", "chunk=words", "index=ivf", "reader_args=oops", "embedder_batch_size=0",
+        "embedder_device=cuda:7")],
     ([*ECHO, "--model", "openai"], "openai without model=", "model=NAME"),
     *[([*ECHO, "--model", "openai", "--model-args", f"model=m,base_url={{dead}},{value}"], f"openai {value}") for value in (
         "mode=stream", "timeout=0", "timeout=nan", "timeout=inf", "concurrency=0", "max_retries=-1", "backoff=-1",
@@ -138,6 +141,8 @@ CASES: list[tuple] = [  # (argv, what it tries[, text the message must hold])
     ([*ECHO, "--model", "openai", "--model-args", "model=m,base_url=ftp://example.org/v1"], "openai base_url= not http"),
     ([*ECHO, "--model", "openai", "--model-args", "model=m,base_url={dead}"], "openai server not reachable", "cannot reach the server"),
     ([*ECHO, "--model", "vllm", "--model-args", "pretrained=x"], "vllm not installed", "vLLM"),
+    *[([*ECHO, "--model", "vllm", "--model-args", f"pretrained=x,{value}"], f"vllm {value}") for value in (
+        "dtype=int8", "gpu_memory_utilization=1.5", "gpu_memory_utilization=0", "tensor_parallel_size=0", "max_model_len=x")],
     ([*ECHO, "--model", "rmt"], "rmt without checkpoint=", "checkpoint"),
     ([*ECHO, "--model", "rmt", "--model-args", "checkpoint={ws}/missing.pt"], "rmt checkpoint that does not exist"),
     ([*ECHO, "--model", "rmt", "--model-args", "checkpoint={ws}/empty-folder,batch_size=0"], "rmt batch_size=0"),

@@ -133,23 +133,24 @@ def check_args(args: dict[str, str]) -> None:
         check_device(args["device"])
 
 
-def check_device(device: str) -> None:
-    """A device name torch knows and this machine has."""
+def check_device(device: str, key: str = "device") -> None:
+    """A device name torch knows and this machine has (``key`` names the model arg in errors)."""
     match = re.fullmatch(r"(cpu|mps|cuda)(?::(\d+))?", device)
     if not match or (match.group(2) is not None and match.group(1) != "cuda"):
-        raise BabilongError(f"--model-args device={device!r}: use cpu, cuda, cuda:N or mps")
+        raise BabilongError(f"--model-args {key}={device!r}: use cpu, cuda, cuda:N or mps")
     kind, index = match.group(1), int(match.group(2) or 0)
     if kind == "cpu":
         return
     import torch
 
     if kind == "mps" and not torch.backends.mps.is_available():
-        raise BabilongError("--model-args device=mps: this machine has no MPS device; use device=cpu")
+        raise BabilongError(f"--model-args {key}=mps: this machine has no MPS device; use {key}=cpu")
     if kind == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if index >= count:
-            have = f"only cuda:0..cuda:{count - 1}" if count else "no CUDA device"
-            raise BabilongError(f"--model-args device={device}: this machine has {have}; use one of those or device=cpu")
+            if count:
+                raise BabilongError(f"--model-args {key}={device}: this machine has only cuda:0..cuda:{count - 1}: use one of those or {key}=cpu")
+            raise BabilongError(f"--model-args {key}={device}: this machine has no CUDA device: use {key}=cpu")
 
 
 def _looks_like_path(name: str) -> bool:
