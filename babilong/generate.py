@@ -208,5 +208,5 @@ def _parse_depth(spec: str) -> tuple[float, float]:
     except ValueError:
         raise BabilongError(f"malformed --depth {spec!r}: give START,END percentages such as 0,50") from None
     if not 0 <= low <= high <= 100:  # NaN fails this too
-        raise BabilongError(f"bad --depth {spec!r}: give START,END percentages with 0 <= START <= END <= 100")
+        raise BabilongError(f"--depth {spec!r} is a bad depth window: give START,END percentages with 0 <= START <= END <= 100")
     return low, high
