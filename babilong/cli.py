@@ -2,6 +2,8 @@
 
 A command module exposes ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args)``;
 it keeps heavy imports (torch, transformers, faiss) inside ``run`` so ``--help`` stays fast.
+Bad input of every kind ends in one line on stderr and a non-zero exit code; an unexpected
+exception (a bug) still shows its traceback.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
 from babilong import __version__
 from babilong.errors import BabilongError
@@ -21,12 +24,20 @@ COMMANDS = {
     "report": "babilong.report",
     "train": "babilong.memory.train",
 }
+USAGE_ERROR = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line that points to ``--help`` (not the whole usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="babilong", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="babilong", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"babilong {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
     for name, module_name in COMMANDS.items():
         try:
             module = importlib.import_module(module_name)
@@ -41,15 +52,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # a usage error (already printed as one line), --help or --version
+        return stop.code if isinstance(stop.code, int) else USAGE_ERROR
     try:
         return int(args.run(args) or 0)
     except BabilongError as error:
         print(f"babilong: error: {error}", file=sys.stderr)
-        return 2
+        return error.exit_code
+    except OSError as error:
+        if not error.filename:
+            raise  # not about a file we were given: a bug to see in full
+        print(f"babilong: error: {_describe(error)}", file=sys.stderr)
+        return USAGE_ERROR
     except KeyboardInterrupt:
         print("babilong: interrupted", file=sys.stderr)
         return 130
+
+
+def _describe(error: OSError) -> str:
+    """One line for a file the system refused: which file, why, and what to do."""
+    names = " -> ".join(str(name) for name in (error.filename, error.filename2) if name)
+    return f"cannot use {names}: {error.strerror or error}; check the path and its permissions"
 
 
 if __name__ == "__main__":

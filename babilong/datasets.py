@@ -93,28 +93,40 @@ def _from_hub(dataset_id: str, task: str, length: str) -> list[Sample]:
 
 
 def _to_sample(record: dict[str, Any], path: Path, index: int, task: str | None, length: str | None) -> Sample:
+    if not isinstance(record, dict):
+        raise BabilongError(f"{path} record {index + 1} is a {type(record).__name__}, not an object: not BABILong data")
     missing = [f for f in ("input", "question", "target") if f not in record]
     if missing:
         raise BabilongError(f"{path} record {index + 1} lacks the field(s) {', '.join(missing)}: not BABILong data")
+    not_text = [f for f in ("input", "question") if not isinstance(record[f], str)]
+    if not_text:
+        raise BabilongError(f"{path} record {index + 1}: {', '.join(not_text)} must be text: not BABILong data")
     record = dict(record)
     record.setdefault("task", task)
     record.setdefault("length", length)
     record.setdefault("index", index)
     if record["task"] is None or record["length"] is None:
         raise BabilongError(f"{path} does not say which task and length it holds: name them (e.g. --tasks qa1 --lengths 4k)")
-    if isinstance(record.get("extra"), str):
-        record["extra"] = json.loads(record["extra"])
-    return Sample.from_record(record)
+    try:
+        if isinstance(record.get("extra"), str):
+            record["extra"] = json.loads(record["extra"])
+        return Sample.from_record(record)
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        raise BabilongError(f"{path} record {index + 1} is malformed ({type(error).__name__}: {error}): regenerate the file") from None
 
 
 def _read_json_lines(path: Path):
     with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise BabilongError(f"{path} line {number} is not valid JSON ({error.msg})") from None
+        number = 0
+        try:
+            for number, line in enumerate(handle, 1):
+                if line.strip():
+                    try:
+                        yield json.loads(line)
+                    except json.JSONDecodeError as error:
+                        raise BabilongError(f"{path} line {number} is not valid JSON ({error.msg})") from None
+        except UnicodeDecodeError:
+            raise BabilongError(f"{path} line {number + 1} is not UTF-8 text: is it a JSONL file?") from None
 
 
 def _parquet_safe(record: dict[str, Any]) -> dict[str, Any]:

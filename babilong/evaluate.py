@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from babilong import arguments
 from babilong.errors import BabilongError
 from babilong.models import BACKENDS, DEFAULT_MODEL, load_model, parse_model_args
 from babilong.prompts import parse_prompt_config
@@ -21,23 +22,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-args", default="", help="key=value,... for the backend, e.g. pretrained=PATH,batch_size=4")
     parser.add_argument("--tasks", default="qa1-qa5", help="e.g. qa1-qa5,qa7 or all (default qa1-qa5)")
     parser.add_argument("--lengths", default="0k,1k", help="e.g. 0k,4k,128k or 0k-32k (default 0k,1k)")
-    parser.add_argument("--samples", type=int, default=100, help="samples per task and length (default 100)")
-    parser.add_argument("--data", help="read samples from a folder written by 'babilong generate' or a hub dataset id, instead of generating them")
-    parser.add_argument("--seed", type=int, default=0, help="generator seed when samples are generated (default 0)")
+    parser.add_argument("--samples", type=arguments.positive, default=100, help="samples per task and length (default 100)")
+    parser.add_argument("--data", type=arguments.data_source, help="read samples from a folder written by 'babilong generate' or a hub dataset id, instead of generating them")
+    parser.add_argument("--seed", type=arguments.seed, default=0, help="generator seed when samples are generated (default 0)")
     parser.add_argument("--haystack", default="gutenberg", help="background corpus when samples are generated (default gutenberg)")
     parser.add_argument("--tokenizer", default="gpt2", help="tokenizer that measures lengths when samples are generated (default gpt2)")
-    parser.add_argument("--reserve", type=int, default=0, help="tokens of each length kept free for the prompt when generating (the reference data keeps about 300)")
+    parser.add_argument("--reserve", type=arguments.non_negative, default=0, help="tokens of each length kept free for the prompt when generating (the reference data keeps about 300)")
     parser.add_argument("--prompt", default="full", help="full, bare, or a name like instruction_yes_examples_no_post_prompt_yes_chat_template_yes_system_prompt_no")
     parser.add_argument("--system-prompt", help="text of the system prompt (default: a short built-in one)")
-    parser.add_argument("--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS, help=f"answer length limit (default {DEFAULT_MAX_NEW_TOKENS})")
-    parser.add_argument("--output", type=Path, help="run folder (default runs/MODEL-CONFIGHASH); rerun with the same folder to resume")
-    parser.add_argument("--export", type=Path, help="also write predictions in the public leaderboard layout under this folder")
+    parser.add_argument("--max-new-tokens", type=arguments.positive, default=DEFAULT_MAX_NEW_TOKENS, help=f"answer length limit (default {DEFAULT_MAX_NEW_TOKENS})")
+    parser.add_argument("--output", type=arguments.output_folder, help="run folder (default runs/MODEL-CONFIGHASH); rerun with the same folder to resume")
+    parser.add_argument("--export", type=arguments.output_folder, help="also write predictions in the public leaderboard layout under this folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     from babilong.report import report_runs
-    from babilong.runs import ResultStore, RunConfig, evaluate
+    from babilong.runs import ResultStore, RunConfig, _check_unique, evaluate
 
     if args.samples < 1:
         raise BabilongError("--samples must be at least 1")
@@ -46,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     prompt = parse_prompt_config(args.prompt, args.system_prompt)
     model_args = parse_model_args(args.model_args)
     samples, data = _samples(args)
+    _check_unique(samples)  # before the run folder is created
     model = load_model(args.model, model_args)
     try:
         config = RunConfig(args.model, model.settings(), prompt, args.max_new_tokens, data)

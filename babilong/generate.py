@@ -10,6 +10,7 @@ from pathlib import Path
 
 from babilong import __version__
 from babilong.builder import StoryTooLong, build_input
+from babilong import arguments
 from babilong.errors import BabilongError
 from babilong.haystack import Corpus, get_source, prepare, warn_once
 from babilong.lengths import length_tokens, parse_lengths
@@ -124,18 +125,18 @@ def _check_depth(depth: tuple[float, float]) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tasks", default="qa1-qa5", help="e.g. qa1-qa5,qa7 or all (default qa1-qa5)")
     parser.add_argument("--lengths", default="0k,1k,2k,4k", help="e.g. 0k,4k,128k,1M or 0k-32k or 1500,2.5M")
-    parser.add_argument("--samples", type=int, default=100, help="samples per task and length (default 100)")
-    parser.add_argument("--start", type=int, default=0, help="index of the first sample, to shard generation (default 0)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--samples", type=arguments.positive, default=100, help="samples per task and length (default 100)")
+    parser.add_argument("--start", type=arguments.non_negative, default=0, help="index of the first sample, to shard generation (default 0)")
+    parser.add_argument("--seed", type=arguments.seed, default=0)
     parser.add_argument("--haystack", default="gutenberg", help="gutenberg | pg19 | pg19:FOLDER | hub:DATASET[#column] | FOLDER of .txt | FILE.parquet/.jsonl[#column]")
     parser.add_argument("--split", default="test", choices=["test", "train", "all"], help="which books (train and test books are disjoint)")
     parser.add_argument("--tokenizer", default=DEFAULT_TOKENIZER, help="gpt2 (default), a tiktoken encoding, or hf:ID_OR_PATH")
-    parser.add_argument("--reserve", type=int, default=0, help="tokens of each length kept free for the prompt (the reference data keeps about 300)")
+    parser.add_argument("--reserve", type=arguments.non_negative, default=0, help="tokens of each length kept free for the prompt (the reference data keeps about 300)")
     parser.add_argument("--depth", default="0,100", help="START,END: facts only between these percentages of the context")
     parser.add_argument("--no-reuse", action="store_true", help="fail instead of reading the books again when a sample needs more text than the corpus has")
-    parser.add_argument("--babi", help="use the stories of released bAbI files (a folder of qaN_*.txt or one file) instead of generating them")
+    parser.add_argument("--babi", type=arguments.existing_path, help="use the stories of released bAbI files (a folder of qaN_*.txt or one file) instead of generating them")
     parser.add_argument("--format", default="jsonl,parquet", help="jsonl, parquet or both (default both)")
-    parser.add_argument("--out", type=Path, required=True, help="output folder: OUT/{length}/{task}.jsonl|.parquet + manifest.json")
+    parser.add_argument("--out", type=arguments.output_folder, required=True, help="output folder: OUT/{length}/{task}.jsonl|.parquet + manifest.json")
     parser.add_argument("--overwrite", action="store_true", help="replace files already in --out")
 
 
@@ -155,6 +156,8 @@ def run(args: argparse.Namespace) -> int:
         raise BabilongError(f"{clashes[0]} exists ({len(clashes)} files would be replaced): pass --overwrite or choose another --out")
     if any(length_tokens(length) > args.reserve for length in lengths):
         _corpus(args.haystack, args.split, args.tokenizer)  # fail on a bad haystack before any output
+    for task in tasks if args.babi else []:
+        _babi_stories(args.babi, args.split, task)  # and on bad bAbI files
     files: dict[str, str] = {}
     with tqdm(total=len(tasks) * len(lengths) * args.samples, unit="sample", desc="generating") as bar:
         for length in lengths:
@@ -191,5 +194,6 @@ def _parse_depth(spec: str) -> tuple[float, float]:
         low, high = (float(part) for part in spec.split(","))
     except ValueError:
         raise BabilongError(f"malformed --depth {spec!r}: give START,END percentages such as 0,50") from None
-    _check_depth((low, high))
+    if not 0 <= low <= high <= 100:  # NaN fails this too
+        raise BabilongError(f"--depth {spec!r} is a bad depth window: give START,END percentages with 0 <= START <= END <= 100")
     return low, high

@@ -139,11 +139,21 @@ def _table(path: Path, column: str) -> Source:
         import pyarrow.json as pa_json
         import pyarrow.parquet as pq
 
-        table = pq.read_table(path) if path.suffix == ".parquet" else pa_json.read_json(path)
+        import pyarrow as pa
+
+        kind = "Parquet" if path.suffix == ".parquet" else "JSON Lines"
+        try:
+            table = pq.read_table(path) if path.suffix == ".parquet" else pa_json.read_json(path)
+        except pa.ArrowException as error:
+            first_line = (str(error).splitlines() or [type(error).__name__])[0]
+            raise BabilongError(f"haystack file {path} is not a readable {kind} file ({first_line})") from None
         if column not in table.column_names:
             raise BabilongError(f"haystack file {path} has no column {column!r} (columns: {', '.join(table.column_names)}); name one with FILE#COLUMN")
         names = table.column("title").to_pylist() if "title" in table.column_names else None
         texts = table.column(column).to_pylist()
+        wrong = next((i for i, t in enumerate(texts) if t is not None and not isinstance(t, str)), None)
+        if wrong is not None:
+            raise BabilongError(f"haystack file {path} row {wrong + 1}: column {column!r} holds {type(texts[wrong]).__name__}, not text; name a text column with FILE#COLUMN")
         found = [Book(str(names[i]) if names else f"row{i}", lambda t=t: t or "") for i, t in enumerate(texts)]
         return _split_by_name(found, split)
 
@@ -226,6 +236,8 @@ def prepare(source: Source, split: str, tokenizer: Tokenizer, cache: Path | None
     if not books:
         raise BabilongError(f"haystack {source.name!r} has no books in split {split!r}")
     texts = [book.read() for book in books]
+    if not any(text.strip() for text in texts):
+        raise BabilongError(f"haystack {source.name!r} ({split}): all its {len(books)} books are empty; give books with text")
     key = _corpus_key(source.name, split, tokenizer.name, [b.name for b in books], texts)
     folder = (cache or _default_cache()) / key
     if (folder / "meta.json").exists():

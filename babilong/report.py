@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from babilong import arguments
 from babilong.errors import BabilongError
 from babilong.published import (PublishedRun, export_predictions, find_runs, is_published_folder, load_records,
                                 org_and_model, safe_name)
@@ -452,15 +453,15 @@ def _write_export(folder: Path, action: Callable[[], Any]) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="+", type=Path,
+    parser.add_argument("runs", nargs="+", type=arguments.existing_folder,
                         help="run folders written by 'babilong eval', or model folders of published predictions "
                              "({task}_{length}_{prompt}.csv files, e.g. leaderboard-outputs/microsoft/Phi-3-mini-128k-instruct)")
-    parser.add_argument("--out", type=Path,
+    parser.add_argument("--out", type=arguments.output_folder,
                         help="folder for the files (default: a run's own folder; runs/comparison for several sources)")
     parser.add_argument("--prompt-config", dest="prompts", action="append", metavar="NAME",
                         help="of published folders, report only this prompt configuration (repeatable; each folder "
                              "must have one of them; default: every configuration as its own run)")
-    parser.add_argument("--export", type=Path, help="also write runs of ours in the public leaderboard layout under this folder")
+    parser.add_argument("--export", type=arguments.output_folder, help="also write runs of ours in the public leaderboard layout under this folder")
 
 
 def run(args: argparse.Namespace) -> int:

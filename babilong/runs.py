@@ -104,7 +104,7 @@ class ResultStore:
             self.directory.mkdir(parents=True, exist_ok=True)
             manifest = self.directory / MANIFEST
             if manifest.exists():
-                self._check_same_run(json.loads(manifest.read_text()))
+                self._check_same_run(read_manifest(manifest))
             else:
                 _write_atomic(manifest, json.dumps(self._manifest(), indent=2, sort_keys=True, default=str) + "\n")
             self._drop_torn_tail()
@@ -309,8 +309,15 @@ def load_run(directory: Path) -> tuple[dict[str, Any], Loaded]:
     manifest_path = Path(directory) / MANIFEST
     if not manifest_path.is_file():
         raise BabilongError(f"{directory} is not a run directory (no {MANIFEST}): give a folder written by 'babilong eval'")
+    return read_manifest(manifest_path), read_results(Path(directory) / RESULTS)
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """A run's manifest; a damaged one is a one-line error naming it."""
     try:
-        manifest = json.loads(manifest_path.read_text())
+        manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise BabilongError(f"cannot read {manifest_path}: {error}") from None
-    return manifest, read_results(Path(directory) / RESULTS)
+        raise BabilongError(f"cannot read {path} ({error}): the run folder is damaged; choose another --output or restore it") from None
+    if not isinstance(manifest, dict):
+        raise BabilongError(f"{path} is not a run manifest (a JSON object): the run folder is damaged; choose another folder")
+    return manifest

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from babilong.datasets import read_file
+from babilong import arguments
 from babilong.errors import BabilongError
 from babilong.sample import Sample
 
@@ -15,16 +15,16 @@ CONTEXT_CHARS = 160
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, help="a .jsonl or .parquet file written by 'babilong generate'")
-    parser.add_argument("--index", type=int, default=0, help="which sample (default 0)")
+    parser.add_argument("file", type=arguments.existing_file, help="a .jsonl or .parquet file written by 'babilong generate'")
+    parser.add_argument("--index", type=arguments.non_negative, default=0, help="which sample (default 0)")
     parser.add_argument("--full", action="store_true", help="print the whole input instead of the text around the facts")
     parser.add_argument("--color", choices=["auto", "always", "never"], default="auto")
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.file.exists():
-        raise BabilongError(f"{args.file} not found")
     samples = read_file(args.file)
+    if not samples:
+        raise BabilongError(f"{args.file} holds no samples: regenerate it with 'babilong generate'")
     if not 0 <= args.index < len(samples):
         raise BabilongError(f"{args.file} has {len(samples)} samples: --index must be 0..{len(samples) - 1}")
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())

@@ -1,12 +1,17 @@
 """The openai backend against a local fault-injecting server: retries, timeouts, bad replies, death."""
 
+import base64
 import json
 import socket
+import time
+from types import SimpleNamespace
+from urllib.parse import quote
 
 import pytest
 
-from babilong.errors import BabilongError
+from babilong.errors import BabilongError, ServerUnavailable
 from babilong.models import load_model
+from babilong.models.openai import key_forms, mask_secret
 from babilong.prompts import PromptConfig
 from babilong.runs import RESULTS, RunConfig
 from tests.fault_server import FaultServer
@@ -117,14 +122,115 @@ def test_the_key_is_never_written_anywhere(tmp_path, monkeypatch, capsys):
     from babilong.report import report_runs
 
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    with FaultServer(["500", "ok"]) as server:
-        model = load_model("openai", {"model": "fake", "base_url": server.url, "backoff": "0.01"})
-        run(model, tmp_path / "run", make_samples(count=3))
+    # Error texts that repeat the key: one not retried (HTTP 401), one retried until given up (HTTP 500).
+    with FaultServer(["echo-key-401", "echo-key-500"]) as server:
+        model = load_model("openai", {"model": "fake", "base_url": server.url, "backoff": "0.01", "concurrency": "1",
+                                      "max_retries": "1"})
+        summary = run(model, tmp_path / "run", make_samples(count=3))
+    assert summary.errors == 3
     report_runs([tmp_path / "run"], None, tmp_path / "export")
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert len(written) >= 6
+    forms = [SECRET, quote(SECRET, safe=""), json.dumps(SECRET)[1:-1], base64.b64encode(SECRET.encode()).decode()]
+    pieces = {form[i:i + 8] for form in forms for i in range(len(form) - 7)}
     for path in written:
-        assert SECRET.encode() not in path.read_bytes(), path
+        content = path.read_bytes()
+        assert not any(piece.encode() in content for piece in pieces), path
     captured = capsys.readouterr()
-    assert SECRET not in captured.out + captured.err
+    assert not any(piece in captured.out + captured.err for piece in pieces)
     assert SECRET not in json.dumps(model.settings())
+
+
+# ---- deadlines, circuit breaker, Retry-After, jitter, the key in error texts -------------------
+
+
+def test_a_server_dripping_one_byte_at_a_time_is_cut_off_at_the_deadline(tmp_path):
+    with FaultServer(["drip"], drip_seconds=0.05) as server:  # a whole answer would take about 6 s
+        began = time.monotonic()
+        summary = run(client(server.url, timeout="0.5", max_retries="1"), tmp_path, make_samples(count=1))
+        elapsed = time.monotonic() - began
+    assert summary.errors == 1 and elapsed < 2.5
+    assert "gave up after 2 tries: no complete answer within 0.5 s" in records(tmp_path)["qa1/0k/0"]["error"]
+
+
+def test_a_frozen_server_stops_the_run_without_recording_its_failures(tmp_path):
+    samples = make_samples(count=10)
+    with FaultServer(["ok", "ok", "hang"]) as server:
+        model = client(server.url, concurrency="1", timeout="0.3", max_retries="1", max_failures="3")
+        with pytest.raises(ServerUnavailable, match="3 requests in a row failed.*no complete answer within 0.3 s"):
+            run(model, tmp_path, samples)
+    kept = records(tmp_path)
+    assert sorted(kept) == [s.key for s in samples[:2]] and all(r["status"] == "ok" for r in kept.values())
+    with FaultServer(["ok"]) as again:
+        summary = run(client(again.url), tmp_path, samples)
+    assert (summary.skipped, summary.ok, summary.errors) == (2, 8, 0)
+
+
+def test_failures_between_answers_are_recorded_as_errors(tmp_path):
+    with FaultServer(["500", "500", "ok"]) as server:
+        summary = run(client(server.url, concurrency="1", max_retries="0"), tmp_path, make_samples(count=3))
+    assert (summary.errors, summary.ok) == (2, 1)
+
+
+def test_eval_against_a_frozen_server_exits_with_one_line(tmp_path, capsys):
+    from babilong.cli import main
+    from babilong.datasets import write_samples
+
+    write_samples(make_samples(count=6), tmp_path / "data" / "0k" / "qa1.jsonl")
+    with FaultServer(["hang"]) as server:
+        code = main(["eval", "--model", "openai", "--data", str(tmp_path / "data"), "--tasks", "qa1", "--lengths", "0k",
+                     "--samples", "6", "--output", str(tmp_path / "run"), "--no-progress", "--model-args",
+                     f"model=fake,base_url={server.url},api_key={SECRET},timeout=0.2,max_retries=0,concurrency=2"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 3 and len(err) == 1 and "stopped answering" in err[0] and "rerun the same command" in err[0]
+    assert not (tmp_path / "run" / RESULTS).exists() or not (tmp_path / "run" / RESULTS).read_text().strip()
+
+
+def test_retry_after_is_honoured(tmp_path):
+    with FaultServer(["retry-after", "ok"], retry_after="1") as server:
+        summary = run(client(server.url, backoff="0.01"), tmp_path, make_samples(count=1))
+    assert summary.ok == 1 and server.times[1] - server.times[0] >= 0.95
+
+
+def test_retry_after_as_a_date_and_nonsense():
+    from email.utils import formatdate
+
+    from babilong.models.openai import _retry_after
+
+    assert 1 <= _retry_after(formatdate(time.time() + 3, usegmt=True)) <= 3
+    assert _retry_after("7") == 7.0 and _retry_after("soon") is None and _retry_after(None) is None
+
+
+def test_retry_waits_grow_exponentially_with_jitter():
+    with FaultServer(["ok"]) as server:
+        model = client(server.url, backoff="1", max_wait="100")
+    third = [model._retry_wait(SimpleNamespace(outcome=None, attempt_number=3)) for _ in range(50)]
+    assert all(4 <= w <= 8 for w in third) and len(set(third)) > 40
+    assert model._retry_wait(SimpleNamespace(outcome=None, attempt_number=20)) == 100
+
+
+KEY_WITH_SYMBOLS = 'sk-test/DO+NOT="STORE"-4f9a1c7e2b'
+
+
+@pytest.mark.parametrize("behaviour", ["echo-key-500", "echo-key-401"])
+def test_an_error_text_repeating_the_key_leaves_none_of_it(tmp_path, behaviour):
+    with FaultServer([behaviour]) as server:
+        model = client(server.url, api_key=KEY_WITH_SYMBOLS, max_retries="0", max_failures="5")
+        summary = run(model, tmp_path, make_samples(count=2))
+    assert summary.errors == 2
+    stored = (tmp_path / RESULTS).read_text()
+    assert "invalid key" in stored  # the text is kept, the key is not
+    forms = key_forms(KEY_WITH_SYMBOLS)
+    assert len(forms) == 4
+    for form in forms:
+        json_form = json.dumps(form)[1:-1]  # as it appears inside results.jsonl
+        pieces = {json_form[i:i + 6] for i in range(len(json_form) - 5)}
+        assert not any(piece in stored for piece in pieces), form
+
+
+def test_masking_comes_before_the_cut():
+    key = "sk-live-0123456789abcdefghij"
+    text = "x" * 180 + key + " trailing " + key[:6]
+    kept = mask_secret(text, key_forms(key), 200)
+    assert kept == "x" * 180 + "***" + " trailing " + "***"
+    assert mask_secret("y" * 196 + key, key_forms(key), 200) == "y" * 196 + "***"

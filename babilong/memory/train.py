@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from babilong import arguments
 from babilong.errors import BabilongError
 from babilong.rng import Rng, derive_seed
 
@@ -39,24 +40,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", choices=["rmt", "rmt-r", "armt"], default="rmt")
     parser.add_argument("--backbone", default="tiny", help="hub id, local model folder, 'tiny' or 'tiny-llama'")
     parser.add_argument("--tasks", default="qa1", help="tasks trained together, e.g. qa1 (the papers train one at a time)")
-    parser.add_argument("--segment", type=int, default=512, help="tokens per segment")
-    parser.add_argument("--memory", type=int, default=None, help="memory tokens (default 16; ARMT 10)")
-    parser.add_argument("--memory-dim", type=int, default=64, help="ARMT key size before DPFP-3")
-    parser.add_argument("--bptt-depth", type=int, default=None, help="segments to backpropagate through (default all)")
+    parser.add_argument("--segment", type=arguments.positive, default=512, help="tokens per segment")
+    parser.add_argument("--memory", type=arguments.positive, default=None, help="memory tokens (default 16; ARMT 10)")
+    parser.add_argument("--memory-dim", type=arguments.positive, default=64, help="ARMT key size before DPFP-3")
+    parser.add_argument("--bptt-depth", type=arguments.positive, default=None, help="segments to backpropagate through (default all)")
     parser.add_argument("--curriculum", default="1,2,4,6,8,16,32", help="segments per stage")
-    parser.add_argument("--max-steps", type=int, default=5000, help="optimizer steps per stage at most")
-    parser.add_argument("--batch-size", type=int, default=8, help="rows per step on each device")
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--weight-decay", type=float, default=0.01)
-    parser.add_argument("--warmup", type=int, default=100, help="warm-up steps of each stage's linear schedule")
-    parser.add_argument("--eval-every", type=int, default=200, help="steps between validations")
-    parser.add_argument("--val-samples", type=int, default=64)
-    parser.add_argument("--patience", type=int, default=5, help="validations without improvement that end a stage")
-    parser.add_argument("--target-accuracy", type=float, default=1.0, help="end a stage once validation reaches this")
+    parser.add_argument("--max-steps", type=arguments.positive, default=5000, help="optimizer steps per stage at most")
+    parser.add_argument("--batch-size", type=arguments.positive, default=8, help="rows per step on each device")
+    parser.add_argument("--lr", type=arguments.number(0, low_open=True), default=1e-4)
+    parser.add_argument("--weight-decay", type=arguments.number(0), default=0.01)
+    parser.add_argument("--warmup", type=arguments.non_negative, default=100, help="warm-up steps of each stage's linear schedule")
+    parser.add_argument("--eval-every", type=arguments.positive, default=200, help="steps between validations")
+    parser.add_argument("--val-samples", type=arguments.positive, default=64)
+    parser.add_argument("--patience", type=arguments.positive, default=5, help="validations without improvement that end a stage")
+    parser.add_argument("--target-accuracy", type=arguments.number(0, 1), default=1.0, help="end a stage once validation reaches this")
     parser.add_argument("--haystack", default="gutenberg", help="background source (its training books are used)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=arguments.seed, default=0)
     parser.add_argument("--grad-checkpointing", action="store_true", help="recompute activations to save memory")
-    parser.add_argument("--output", required=True, help="folder for checkpoints and the log")
+    parser.add_argument("--output", type=arguments.output_folder, required=True, help="folder for checkpoints and the log")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.pt")
 
 

@@ -7,6 +7,7 @@ Each backend module exposes ``ARGS`` (the keys it accepts, with a one-line meani
 from __future__ import annotations
 
 import importlib
+import math
 
 from babilong.errors import BabilongError
 from babilong.models.base import Generation, Model, Prompt
@@ -75,6 +76,8 @@ def _number_arg(args: dict[str, str], key: str, default, low, convert, kind: str
         value = convert(args[key])
     except ValueError:
         raise BabilongError(f"--model-args {key}={args[key]!r} is not {kind}") from None
+    if not math.isfinite(value):
+        raise BabilongError(f"--model-args {key}={args[key]!r} is not a finite number: give {kind} of at least {low}")
     if value < low:
         raise BabilongError(f"--model-args {key}={value} must be at least {low}")
     return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ ARGS = {
     "trust_remote_code": "true to run code shipped with the model (default false)",
 }
 DTYPES = ("float32", "bfloat16", "float16", "auto")
+TRUE, FALSE = ("1", "true", "yes"), ("0", "false", "no")
 
 
 class HFModel:
@@ -43,12 +45,13 @@ class HFModel:
         pretrained = args.get("pretrained")
         if not pretrained:
             raise BabilongError("--model hf needs --model-args pretrained=HUB_ID_OR_FOLDER")
+        if _looks_like_path(pretrained) and not Path(pretrained).expanduser().exists():
+            raise BabilongError(f"model folder {pretrained} not found: check --model-args pretrained")
+        check_args(args)
         dtype = args.get("dtype")
-        if dtype is not None and dtype not in DTYPES:
-            raise BabilongError(f"--model-args dtype={dtype!r}: use one of {', '.join(DTYPES)}")
         batch_size = int_arg(args, "batch_size", 1)
         context_window = int_arg(args, "context_window", None)
-        trust = args.get("trust_remote_code", "false").lower() in ("1", "true", "yes")
+        trust = args.get("trust_remote_code", "false").lower() in TRUE
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -114,6 +117,45 @@ class HFModel:
 
     def close(self) -> None:
         self.model = None
+
+
+def check_args(args: dict[str, str]) -> None:
+    """Everything but ``pretrained`` checked before any model is loaded."""
+    dtype = args.get("dtype")
+    if dtype is not None and dtype not in DTYPES:
+        raise BabilongError(f"--model-args dtype={dtype!r}: use one of {', '.join(DTYPES)}")
+    int_arg(args, "batch_size", 1)
+    int_arg(args, "context_window", None)
+    trust = args.get("trust_remote_code", "false").lower()
+    if trust not in TRUE + FALSE:
+        raise BabilongError(f"--model-args trust_remote_code={trust!r}: use true or false")
+    if "device" in args:
+        check_device(args["device"])
+
+
+def check_device(device: str, key: str = "device") -> None:
+    """A device name torch knows and this machine has (``key`` names the model arg in errors)."""
+    match = re.fullmatch(r"(cpu|mps|cuda)(?::(\d+))?", device)
+    if not match or (match.group(2) is not None and match.group(1) != "cuda"):
+        raise BabilongError(f"--model-args {key}={device!r}: use cpu, cuda, cuda:N or mps")
+    kind, index = match.group(1), int(match.group(2) or 0)
+    if kind == "cpu":
+        return
+    import torch
+
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise BabilongError(f"--model-args {key}=mps: this machine has no MPS device; use {key}=cpu")
+    if kind == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if index >= count:
+            if count:
+                raise BabilongError(f"--model-args {key}={device}: this machine has only cuda:0..cuda:{count - 1}: use one of those or {key}=cpu")
+            raise BabilongError(f"--model-args {key}={device}: this machine has no CUDA device: use {key}=cpu")
+
+
+def _looks_like_path(name: str) -> bool:
+    """A local path rather than a hub id (``org/name``): absolute, relative with dots, ``~``, or deeper."""
+    return name.startswith(("/", "./", "../", "~")) or name.count("/") > 1
 
 
 def _context_window(config: Any) -> int | None:

@@ -1,21 +1,32 @@
 """``openai``: any OpenAI-compatible server (chat or completions endpoint).
 
-Requests run with bounded concurrency; 429, 5xx, timeouts, dropped connections and
-malformed replies are retried with exponential backoff. The API key is sent in a header
-and nowhere else: it is not part of ``settings()``, so it never reaches a run store,
-manifest, report or configuration hash.
+Requests run with bounded concurrency on one asyncio loop. Each attempt has a total deadline
+(``timeout`` covers connecting, sending and the whole answer, so a server that drips one byte
+at a time cannot hold a request longer). 429, 5xx, timeouts, dropped connections and malformed
+replies are retried by ``tenacity`` with exponential backoff plus jitter; a ``Retry-After``
+header is honoured and pauses every request. After ``max_failures`` requests in a row fail
+(each after its retries) the run stops with :class:`ServerUnavailable`; those failed samples are
+not recorded, so rerunning the same command retries them.
+
+The API key is sent in a header and nowhere else: it is not part of ``settings()``, so it never
+reaches a run store, manifest, report or configuration hash, and error texts that a server
+writes are scrubbed of it before they are shortened and stored.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
 import os
-import threading
+import random
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote
 
-from babilong.errors import BabilongError
+from babilong.errors import BabilongError, ServerUnavailable
 from babilong.models import float_arg, int_arg
 from babilong.models.base import Generation, Prompt
 
@@ -25,18 +36,29 @@ ARGS = {
     "api_key": "API key (default $OPENAI_API_KEY; never stored)",
     "mode": "chat | completions (default chat)",
     "concurrency": "requests in flight at once (default 4)",
-    "timeout": "seconds per request (default 120)",
+    "timeout": "seconds one try may take in all, the whole answer included (default 120)",
     "max_retries": "retries of a failed request (default 5)",
-    "backoff": "first retry delay in seconds, doubled each time (default 1)",
+    "backoff": "first retry delay in seconds, doubled each time, plus up to as much again at random (default 1)",
+    "max_wait": "longest wait before a retry, Retry-After included (default 60)",
+    "max_failures": "requests failing in a row (after their retries) that stop the run (default 3)",
     "tokenizer": "HF tokenizer id/folder to count prompt tokens (default: none, no length check)",
     "context_window": "the served model's context window in tokens (needs tokenizer)",
 }
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-DEAD_AFTER = 3  # consecutive requests that could not reach the server before the run stops
+ERROR_CHARS = 200  # how much of a server's error text is kept
+SHORTEST_KEY_PIECE = 8  # a key's first or last characters from this many on are blotted out too
 
 
 class RetryableError(Exception):
-    """A failure worth another try."""
+    """A failure worth another try; ``retry_after`` is the wait the server asked for, if any."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class _Fatal(Exception):
+    """A failure another try will not fix (e.g. HTTP 400)."""
 
 
 class OpenAIModel:
@@ -49,7 +71,12 @@ class OpenAIModel:
         if not self.model:
             raise BabilongError("--model openai needs --model-args model=NAME (the name the server serves)")
         self.base_url = (args.get("base_url") or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
+        if not self.base_url.startswith(("http://", "https://")):
+            raise BabilongError(f"--model-args base_url={self.base_url!r} is not an http(s) URL: give e.g. http://localhost:8000/v1")
         self._key = args.get("api_key") or os.environ.get("OPENAI_API_KEY") or ""
+        if self._key and not (self._key.isascii() and self._key.isprintable()):
+            raise BabilongError("the API key holds characters an HTTP header cannot carry: check --model-args api_key or $OPENAI_API_KEY")
+        self._key_forms = key_forms(self._key)
         self.mode = args.get("mode", "chat")
         if self.mode not in ("chat", "completions"):
             raise BabilongError(f"--model-args mode={self.mode!r}: use chat or completions")
@@ -57,19 +84,30 @@ class OpenAIModel:
         self.timeout = float_arg(args, "timeout", 120.0, low=0.001)
         self.max_retries = int_arg(args, "max_retries", 5, low=0)
         self.backoff = float_arg(args, "backoff", 1.0)
+        self.max_wait = float_arg(args, "max_wait", 60.0)
+        self.max_failures = int_arg(args, "max_failures", 3)
         self.tokenizer_name = args.get("tokenizer")
         self.context_window = int_arg(args, "context_window", None)
         if self.context_window and not self.tokenizer_name:
             raise BabilongError("--model-args context_window needs tokenizer=... too, to count prompt tokens")
         self._tokenizer = _load_tokenizer(self.tokenizer_name) if self.tokenizer_name else None
-        self._dead = 0
-        self._lock = threading.Lock()
+        self._failures = 0  # requests failed in a row, server side
+        self._paused_until = 0.0  # loop time before which no request is sent (Retry-After)
+        self._loop = asyncio.new_event_loop()
+        try:
+            self._client = self._loop.run_until_complete(self._open())
+            self._loop.run_until_complete(self._check_reachable())
+        except BaseException:
+            self.close()
+            raise
+
+    async def _open(self) -> Any:
         import httpx
 
+        self._slots = asyncio.Semaphore(self.concurrency)
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
         limits = httpx.Limits(max_connections=self.concurrency)
-        self._client = httpx.Client(base_url=self.base_url, headers=headers, timeout=self.timeout, limits=limits)
-        self._check_reachable()
+        return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=self.timeout, limits=limits)
 
     def settings(self) -> dict[str, Any]:
         # The server address is left out: the same model served elsewhere continues the same run.
@@ -86,52 +124,74 @@ class OpenAIModel:
         templated = prompt.chat and bool(getattr(self._tokenizer, "chat_template", None))
         return len(self._tokenizer(self.render(prompt), add_special_tokens=not templated)["input_ids"])
 
+    # ---- answering ----------------------------------------------------------------------------
+
     def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> Iterator[tuple[int, Generation]]:
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            pending: dict[Future, int] = {}
-            queue = iter(enumerate(prompts))
-            try:
-                for position, prompt in queue:
-                    pending[pool.submit(self._answer, prompt, max_new_tokens)] = position
-                    if len(pending) >= self.concurrency * 2:
-                        yield from self._drain(pending)
-                while pending:
-                    yield from self._drain(pending)
-            finally:
-                for future in pending:
-                    future.cancel()
+        """Answers as they complete. Server failures are held back until the server answers again;
+        if it does not (``max_failures`` in a row), :class:`ServerUnavailable` stops the run."""
+        pending: dict[asyncio.Task, int] = {}
+        held: list[tuple[int, Generation]] = []
+        try:
+            for position, prompt in enumerate(prompts):
+                pending[self._loop.create_task(self._answer(prompt, max_new_tokens))] = position
+                if len(pending) >= self.concurrency * 2:
+                    yield from self._drain(pending, held)
+            while pending:
+                yield from self._drain(pending, held)
+            yield from held
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending and not self._loop.is_closed():
+                self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
-    def _drain(self, pending: dict[Future, int]) -> Iterator[tuple[int, Generation]]:
-        done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-        for future in done:
-            yield pending.pop(future), future.result()
-        if self._dead >= DEAD_AFTER:
-            raise BabilongError(
-                f"the server at {self.base_url} stopped answering ({self._dead} requests in a row failed to connect); "
-                "results so far are saved: start the server again and rerun the same command to resume")
-
-    def _answer(self, prompt: Prompt, max_new_tokens: int) -> Generation:
-        began = time.perf_counter()
-        error = ""
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-            try:
-                text, usage = self._request(prompt, max_new_tokens)
-            except RetryableError as failure:
-                error = self._clean(str(failure))
+    def _drain(self, pending: dict[asyncio.Task, int], held: list[tuple[int, Generation]]) -> Iterator[tuple[int, Generation]]:
+        done, _ = self._loop.run_until_complete(asyncio.wait(list(pending), return_when=asyncio.FIRST_COMPLETED))
+        for task in done:
+            position = pending.pop(task)
+            generation, server_failed = task.result()
+            if not server_failed:
+                self._failures = 0
+                yield from held
+                held.clear()
+                yield position, generation
                 continue
-            except _Fatal as failure:
-                return Generation("", time.perf_counter() - began, error=self._clean(str(failure)))
-            with self._lock:
-                self._dead = 0
-            return Generation(text, time.perf_counter() - began, usage.get("prompt_tokens"), usage.get("completion_tokens"))
-        if error.startswith("cannot connect"):
-            with self._lock:
-                self._dead += 1
-        return Generation("", time.perf_counter() - began, error=f"gave up after {self.max_retries + 1} tries: {error}")
+            self._failures += 1
+            held.append((position, generation))
+            if self._failures >= self.max_failures:
+                raise ServerUnavailable(
+                    f"the server at {self.base_url} stopped answering ({self._failures} requests in a row failed, "
+                    f"last: {generation.error}): results so far are saved; once the server is back, "
+                    "rerun the same command to resume")
 
-    def _request(self, prompt: Prompt, max_new_tokens: int) -> tuple[str, dict[str, Any]]:
+    async def _answer(self, prompt: Prompt, max_new_tokens: int) -> tuple[Generation, bool]:
+        """One prompt's answer, and whether it failed because of the server (timeouts, 5xx, no connection)."""
+        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
+
+        began = time.perf_counter()
+        retrying = AsyncRetrying(stop=stop_after_attempt(self.max_retries + 1), wait=self._retry_wait,
+                                 retry=retry_if_exception_type(RetryableError), reraise=True)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    text, usage = await self._request(prompt, max_new_tokens)
+        except RetryableError as failure:
+            tries = retrying.statistics.get("attempt_number", self.max_retries + 1)
+            return Generation("", time.perf_counter() - began, error=f"gave up after {tries} tries: {failure}"), True
+        except _Fatal as failure:
+            return Generation("", time.perf_counter() - began, error=str(failure)), False
+        return Generation(text, time.perf_counter() - began, usage.get("prompt_tokens"), usage.get("completion_tokens")), False
+
+    def _retry_wait(self, state: Any) -> float:
+        """Seconds before the next try: the server's Retry-After, else exponential backoff plus jitter."""
+        failure = state.outcome.exception() if state.outcome else None
+        asked = getattr(failure, "retry_after", None)
+        if asked is not None:
+            return min(asked, self.max_wait)
+        exponential = self.backoff * 2 ** (state.attempt_number - 1)
+        return min(exponential + random.uniform(0, exponential), self.max_wait)
+
+    async def _request(self, prompt: Prompt, max_new_tokens: int) -> tuple[str, dict[str, Any]]:
         import httpx
 
         if self.mode == "chat":
@@ -139,16 +199,23 @@ class OpenAIModel:
         else:
             path, body = "/completions", {"prompt": self.render(prompt)}
         body.update(model=self.model, max_tokens=max_new_tokens, temperature=0.0)
-        try:
-            reply = self._client.post(path, json=body)
-        except httpx.TimeoutException:
-            raise RetryableError(f"timed out after {self.timeout:g} s") from None
-        except httpx.TransportError as failure:
-            raise RetryableError(f"cannot connect to {self.base_url}: {type(failure).__name__}") from None
+        async with self._slots:
+            pause = self._paused_until - self._loop.time()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            try:
+                reply = await asyncio.wait_for(self._client.post(path, json=body), self.timeout)
+            except (asyncio.TimeoutError, httpx.TimeoutException):
+                raise RetryableError(f"no complete answer within {self.timeout:g} s") from None
+            except httpx.TransportError as failure:
+                raise RetryableError(f"cannot connect to {self.base_url}: {type(failure).__name__}") from None
         if reply.status_code in RETRY_STATUS:
-            raise RetryableError(f"HTTP {reply.status_code}: {reply.text[:200]}")
+            retry_after = _retry_after(reply.headers.get("Retry-After"))
+            if retry_after is not None:
+                self._paused_until = max(self._paused_until, self._loop.time() + min(retry_after, self.max_wait))
+            raise RetryableError(f"HTTP {reply.status_code}: {self._excerpt(reply.text)}", retry_after)
         if reply.status_code != 200:
-            raise _Fatal(f"HTTP {reply.status_code}: {reply.text[:300]}")
+            raise _Fatal(f"HTTP {reply.status_code}: {self._excerpt(reply.text)}")
         return self._parse(reply)
 
     def _parse(self, reply: Any) -> tuple[str, dict[str, Any]]:
@@ -159,29 +226,74 @@ class OpenAIModel:
             if not isinstance(text, str):
                 raise TypeError("answer is not text")
         except (ValueError, KeyError, IndexError, TypeError) as failure:
-            raise RetryableError(f"malformed reply ({type(failure).__name__}): {reply.text[:200]}") from None
+            raise RetryableError(f"malformed reply ({type(failure).__name__}): {self._excerpt(reply.text)}") from None
         usage = data.get("usage") or {}
         return text.strip(), usage if isinstance(usage, dict) else {}
 
-    def _check_reachable(self) -> None:
+    async def _check_reachable(self) -> None:
         import httpx
 
         try:
-            self._client.get("/models", timeout=min(self.timeout, 10.0))
-        except httpx.TransportError as failure:
+            await asyncio.wait_for(self._client.get("/models"), min(self.timeout, 10.0))
+        except (asyncio.TimeoutError, httpx.TransportError) as failure:
+            reason = "no answer" if isinstance(failure, (asyncio.TimeoutError, httpx.TimeoutException)) else type(failure).__name__
             raise BabilongError(
-                f"cannot reach the server at {self.base_url} ({type(failure).__name__}): start it or fix --model-args base_url") from None
+                f"cannot reach the server at {self.base_url} ({reason}): start it or fix --model-args base_url") from None
 
-    def _clean(self, text: str) -> str:
-        """An error text with the key blotted out, in case a server echoes it."""
-        return text.replace(self._key, "***") if self._key else text
+    def _excerpt(self, text: str) -> str:
+        """A server's text, key blotted out first, then shortened to ``ERROR_CHARS``."""
+        return mask_secret(text, self._key_forms, ERROR_CHARS)
 
     def close(self) -> None:
-        self._client.close()
+        if self._loop.is_closed():
+            return
+        client = getattr(self, "_client", None)
+        if client is not None:
+            self._loop.run_until_complete(client.aclose())
+        self._loop.close()
 
 
-class _Fatal(Exception):
-    """A failure another try will not fix (e.g. HTTP 400)."""
+def key_forms(key: str) -> list[str]:
+    """The ways a server may repeat a key: as sent, URL-encoded, JSON-escaped, base64 (longest first)."""
+    if not key:
+        return []
+    forms = {key, quote(key, safe=""), json.dumps(key)[1:-1], base64.b64encode(key.encode()).decode().rstrip("=")}
+    return sorted(forms, key=len, reverse=True)
+
+
+def mask_secret(text: str, forms: list[str], limit: int) -> str:
+    """``text`` without any form of the secret, nor its first or last ``SHORTEST_KEY_PIECE``+
+    characters (a server may cut it short), then cut to ``limit`` characters: masked first, cut after."""
+    if not forms:
+        return text[:limit]
+    # Only the kept part matters; a secret overlapping it lies wholly inside this window.
+    window = text[:limit + max(map(len, forms))]
+    for form in forms:
+        window = window.replace(form, "***")
+    for form in forms:
+        for size in range(len(form) - 1, min(SHORTEST_KEY_PIECE, len(form)) - 1, -1):
+            window = window.replace(form[:size], "***").replace(form[-size:], "***")
+    kept = window[:limit]
+    for form in forms:  # a secret's first characters where the text ends (cut by the server or our window)
+        for size in range(min(len(form), len(kept)), 3, -1):
+            if kept.endswith(form[:size]):
+                kept = kept[:-size] + "***"
+                break
+    return kept
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (a number of seconds or an HTTP date); None if absent or unreadable."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    return max(seconds, 0.0) if seconds == seconds else None  # NaN is no advice
 
 
 def _load_tokenizer(name: str) -> Any:

@@ -14,7 +14,9 @@ from typing import Any
 from babilong.errors import BabilongError
 from babilong.models import int_arg, load_model, parse_pairs
 from babilong.models.base import Generation, Model, Prompt
+from babilong.models.hf import check_device
 from babilong.rag.embedder import DEFAULT_EMBEDDER, Embedder, EmbeddingCache
+from babilong.rag.index import INDEX_KINDS
 from babilong.rag.retriever import Retriever
 from babilong.sample import Sample
 
@@ -69,15 +71,21 @@ def load(args: dict[str, str]) -> RagModel:
     reader_name = args.get("reader", "smollm2")
     if reader_name == "rag":
         raise BabilongError("--model rag cannot use rag as its reader: choose reader=smollm2, hf, openai, vllm or echo")
+    reader_args = parse_reader_args(args.get("reader_args"))  # every arg is checked before anything loads
+    index = args.get("index", "flat")
+    if index not in INDEX_KINDS:
+        raise BabilongError(f"--model-args index={index!r}: use index=flat (exact) or index=hnsw (approximate)")
+    if "embedder_device" in args:
+        check_device(args["embedder_device"], "embedder_device")
     retriever = Retriever(
         Embedder(args.get("embedder", DEFAULT_EMBEDDER), batch_size=int_arg(args, "embedder_batch_size", 64),
                  device=args.get("embedder_device", "cpu")),
         chunking=args.get("chunk", "sentence"), top_k=int_arg(args, "top_k", 5), order=args.get("order", "similarity"),
-        index=args.get("index", "flat"), cache=EmbeddingCache(),
+        index=index, cache=EmbeddingCache(),
     )
     retriever.embedder.load()  # a missing embedder fails here, before any run folder is written
     try:
-        reader = load_model(reader_name, parse_reader_args(args.get("reader_args")))
+        reader = load_model(reader_name, reader_args)
     except BabilongError as error:
         raise BabilongError(f"rag reader {reader_name!r}: {error}") from None
     except Exception as error:  # a reader library failing to load is reported, not dumped

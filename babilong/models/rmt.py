@@ -70,7 +70,15 @@ class MemoryModel:
 def load(args: dict[str, str]) -> MemoryModel:
     if "checkpoint" not in args:
         raise BabilongError("--model rmt needs --model-args checkpoint=PATH (a file or folder written by 'babilong train')")
-    return MemoryModel(Path(args["checkpoint"]).expanduser(), args.get("device"), int_arg(args, "batch_size", 16))
+    checkpoint = Path(args["checkpoint"]).expanduser()
+    batch_size = int_arg(args, "batch_size", 16)
+    if not checkpoint.exists():
+        raise BabilongError(f"checkpoint {checkpoint} not found: give a .pt file or a folder written by 'babilong train'")
+    if "device" in args:
+        from babilong.models.hf import check_device
+
+        check_device(args["device"])
+    return MemoryModel(checkpoint, args.get("device"), batch_size)
 
 
 def _sha256(path: Path) -> str:

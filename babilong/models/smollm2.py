@@ -14,7 +14,7 @@ from pathlib import Path
 from babilong.assets import cache_dir
 from babilong.errors import BabilongError
 from babilong.models.hf import ARGS as HF_ARGS
-from babilong.models.hf import HFModel
+from babilong.models.hf import HFModel, check_args
 
 ARGS = {key: meaning for key, meaning in HF_ARGS.items() if key != "pretrained"}
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -69,4 +69,5 @@ def convert(gguf: Path, folder: Path) -> None:
 
 def load(args: dict[str, str]) -> HFModel:
     """``--model smollm2``: the HF backend on the converted folder (other ``hf`` args apply)."""
+    check_args(args)  # before a first use converts the model
     return HFModel.from_args({"pretrained": str(model_folder()), **args}, name="smollm2")

@@ -17,6 +17,7 @@ ARGS = {
     "gpu_memory_utilization": "fraction of GPU memory vLLM may take (default 0.9)",
     "max_model_len": "context window to allocate (default: the model's)",
 }
+DTYPES = ("auto", "float16", "bfloat16", "float32")
 
 
 class VLLMModel:
@@ -25,19 +26,23 @@ class VLLMModel:
     name = "vllm"
 
     def __init__(self, args: dict[str, str]) -> None:
+        pretrained = args.get("pretrained")
+        if not pretrained:
+            raise BabilongError("--model vllm needs --model-args pretrained=HUB_ID_OR_FOLDER")
+        dtype = args.get("dtype", "auto")
+        if dtype not in DTYPES:
+            raise BabilongError(f"--model-args dtype={dtype!r}: use one of {', '.join(DTYPES)}")
+        memory_share = float_arg(args, "gpu_memory_utilization", 0.9)
+        if not 0 < memory_share <= 1:
+            raise BabilongError(f"--model-args gpu_memory_utilization={memory_share}: give a fraction above 0 and at most 1")
+        gpus, window = int_arg(args, "tensor_parallel_size", 1), int_arg(args, "max_model_len", None)
         try:
             from vllm import LLM
         except ImportError:
             raise BabilongError("--model vllm needs vLLM: 'pip install vllm' on a machine with a GPU, or use --model hf") from None
-        pretrained = args.get("pretrained")
-        if not pretrained:
-            raise BabilongError("--model vllm needs --model-args pretrained=HUB_ID_OR_FOLDER")
-        self._settings = {"pretrained": pretrained, "dtype": args.get("dtype", "auto")}
-        self.engine = LLM(
-            model=pretrained, dtype=self._settings["dtype"],
-            tensor_parallel_size=int_arg(args, "tensor_parallel_size", 1),
-            gpu_memory_utilization=float_arg(args, "gpu_memory_utilization", 0.9),
-            max_model_len=int_arg(args, "max_model_len", None))
+        self._settings = {"pretrained": pretrained, "dtype": dtype}
+        self.engine = LLM(model=pretrained, dtype=dtype, tensor_parallel_size=gpus, gpu_memory_utilization=memory_share,
+                          max_model_len=window)
         self.tokenizer = self.engine.get_tokenizer()
         self.context_window = self.engine.llm_engine.model_config.max_model_len
 
