@@ -19,6 +19,7 @@ COMMANDS = {
     "show": "babilong.show",
     "eval": "babilong.evaluate",
     "report": "babilong.report",
+    "rescore": "babilong.rescore",
     "train": "babilong.memory.train",
 }
 

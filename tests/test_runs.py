@@ -72,9 +72,9 @@ def test_corrupt_line_is_skipped_with_a_warning_naming_it_and_rerun(tmp_path, ca
     text = path.read_text().splitlines()
     text[1] = text[1][:40]  # a damaged line in the middle
     path.write_text("\n".join(text) + "\n")
-    assert read_results(path).warnings == [f"{path}:2: unreadable line skipped (its sample will be run again)"]
+    assert read_results(path).warnings == [f"{path}:2: not JSON: line skipped, its sample will be run again"]
     summary = run_once(tmp_path, samples, model)
-    assert f"{path}:2: unreadable line" in capsys.readouterr().err
+    assert f"{path}:2: not JSON" in capsys.readouterr().err
     assert (summary.ok, summary.skipped) == (1, 2)
     assert set(read_results(path).done()) == {s.key for s in samples}
 
