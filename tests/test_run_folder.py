@@ -26,8 +26,8 @@ def config(model, **changes) -> RunConfig:
     return RunConfig(**{**values, **changes})
 
 
-def eval_command(out: Path, samples: int = 300) -> list[str]:
-    return [sys.executable, "-m", "babilong", "eval", "--model", "echo", "--model-args", "delay=0.02",
+def eval_command(out: Path, samples: int = 300, delay: float = 0.02) -> list[str]:
+    return [sys.executable, "-m", "babilong", "eval", "--model", "echo", "--model-args", f"delay={delay}",
             "--tasks", "qa1", "--lengths", "0k", "--samples", str(samples), "--prompt", "bare",
             "--output", str(out), "--no-progress"]
 
@@ -52,7 +52,7 @@ def test_a_second_writer_is_refused_naming_the_owner_and_a_dead_owners_lock_is_r
         first.send_signal(signal.SIGKILL)  # dies holding the lock: the OS frees it
         first.wait()
     assert (out / ".lock.owner").exists()  # the dead owner's note is left behind ...
-    resumed = subprocess.run(eval_command(out), env=env, capture_output=True, text=True, timeout=120)
+    resumed = subprocess.run(eval_command(out, delay=0), env=env, capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr  # ... and does not block the next writer
     keys = [json.loads(line)["key"] for line in (out / RESULTS).read_text().splitlines()]
     assert len(keys) == len(set(keys)) == 300
