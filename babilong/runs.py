@@ -263,8 +263,13 @@ class ResultStore:
     def _check_same_run(self, manifest: dict[str, Any]) -> None:
         if manifest.get("config_hash") == self.config.hash:
             return
-        old, new = manifest.get("config", {}), self.config.to_dict()
+        old, new = manifest.get("config", {}), json.loads(json.dumps(self.config.to_dict(), default=str))
         changed = sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key))
+        old_data, new_data = old.get("data") or {}, new.get("data") or {}
+        if changed == ["data"] and old_data.get("source") == new_data.get("source") and "files" in new_data:
+            raise BabilongError(
+                f"the data in {new_data['source']} changed since {self.directory} was run (regenerated?): its stored "
+                "answers are for other samples; choose another --output for the new data")
         raise BabilongError(
             f"{self.directory} holds a run with another configuration (changed: {', '.join(changed) or 'version'}; "
             f"hash {manifest.get('config_hash')} vs {self.config.hash}): choose another --output")
