@@ -25,7 +25,7 @@ from typing import Any
 from babilong import __version__, verdicts
 from babilong.errors import BabilongError
 from babilong.models.base import Model
-from babilong.prompts import PromptConfig, build_prompt
+from babilong.prompts import PromptConfig, PromptFile, build_prompt
 from babilong.sample import Sample
 from babilong.scoring import LABELS, SCORER_VERSIONS, SCORERS
 
@@ -45,7 +45,7 @@ class RunConfig:
 
     model: str
     model_settings: dict[str, Any]
-    prompt: PromptConfig
+    prompt: PromptConfig | PromptFile
     max_new_tokens: int
     data: dict[str, Any]  # where the samples come from (generator settings or a source)
 
