@@ -2,9 +2,11 @@
 
 A run directory holds ``manifest.json`` (the configuration and its hash) and
 ``results.jsonl`` (one line per finished sample, appended as each completes, one write per
-line). Rerunning resumes: finished samples are skipped; samples that ended in an error are
-tried again and their new line supersedes the old one. A different configuration is a
-different run and cannot share the directory.
+line), written by one process at a time (``.lock``). Rerunning resumes: finished samples are
+skipped without being built; samples that ended in an error are tried again and their new
+line supersedes the old one. A different configuration is a different run and cannot share
+the directory. Verdicts are a step of their own (``babilong.verdicts``): each line carries
+its scorers' versions, and lines scored by older versions are re-scored when read.
 """
 
 from __future__ import annotations
@@ -92,6 +94,9 @@ def read_results(path: Path, config_hash: str | None = None) -> Loaded:
         loaded.rescored += fresh is not record
         loaded.records[record["key"]] = fresh
     loaded.warnings.extend(_foreign_warning(path, config_hash, foreign))
+    if loaded.rescored:
+        loaded.warnings.append(f"{path}: {loaded.rescored} results were scored by older scorer versions and are "
+                               f"re-scored as read ({_versions_text()}); 'babilong rescore' stores the new verdicts")
     return loaded
 
 
