@@ -36,7 +36,7 @@ def is_current(record: dict[str, Any]) -> bool:
 def score_record(record: dict[str, Any]) -> dict[str, Any]:
     """A copy of the record with fresh verdicts from the current scorers and their versions."""
     scored = dict(record)
-    answer = answer_of(record)
+    answer = scored["answer"] = answer_of(record)  # lines from older versions lack it
     if record.get("status") == "ok" and answer is not None:
         scored["scores"] = {name: bool(scorer(answer, str(record["target"]), str(record["question"]), record["task"]))
                             for name, scorer in SCORERS.items()}
