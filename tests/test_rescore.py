@@ -87,3 +87,14 @@ def test_a_resumed_run_never_mixes_scorer_versions(tmp_path, monkeypatch, capsys
 def test_rescore_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert main(["rescore", str(tmp_path)]) == 2
     assert "is not a run directory" in capsys.readouterr().err
+
+
+def test_rescore_waits_for_no_one_it_refuses_while_a_run_writes(tmp_path, capsys):
+    from babilong.runs import ResultStore
+
+    model = load_model("echo", {})
+    run_store(tmp_path, make_samples(count=1), model, config(model))
+    with ResultStore(tmp_path, config(model)):
+        assert main(["rescore", str(tmp_path)]) == 2
+    assert "is being written by another babilong process" in capsys.readouterr().err
+    assert main(["rescore", str(tmp_path)]) == 0
