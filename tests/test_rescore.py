@@ -89,7 +89,7 @@ def test_rescore_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert "is not a run directory" in capsys.readouterr().err
 
 
-def test_rescore_waits_for_no_one_it_refuses_while_a_run_writes(tmp_path, capsys):
+def test_rescore_refuses_while_a_run_writes_the_folder(tmp_path, capsys):
     from babilong.runs import ResultStore
 
     model = load_model("echo", {})
