@@ -16,7 +16,7 @@ from babilong.scoring import SCORER_VERSIONS, SCORERS
 
 
 def answer_of(record: dict[str, Any]) -> str | None:
-    """The answer the scorers read: the output without surrounding whitespace."""
+    """The output without surrounding whitespace (stored beside the raw output, for people)."""
     output = record.get("output")
     return None if output is None else str(output).strip()
 
@@ -36,9 +36,11 @@ def is_current(record: dict[str, Any]) -> bool:
 def score_record(record: dict[str, Any]) -> dict[str, Any]:
     """A copy of the record with fresh verdicts from the current scorers and their versions."""
     scored = dict(record)
-    answer = scored["answer"] = answer_of(record)  # lines from older versions lack it
-    if record.get("status") == "ok" and answer is not None:
-        scored["scores"] = {name: bool(scorer(answer, str(record["target"]), str(record["question"]), record["task"]))
+    scored["answer"] = answer_of(record)  # lines from older versions lack it
+    output = record.get("output")
+    if record.get("status") == "ok" and output is not None:
+        # the raw output, as a published predictions file holds it: an export re-reads to the same verdicts
+        scored["scores"] = {name: bool(scorer(output, str(record["target"]), str(record["question"]), record["task"]))
                             for name, scorer in SCORERS.items()}
     else:
         scored["scores"] = None
