@@ -195,8 +195,8 @@ class RunLock:
             raise BabilongError(f"{self.directory} is being written by {self._owner()}: wait for it to finish, "
                                 "or choose another --output") from None
         self._lock = lock
-        owner = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                 "command": " ".join(sys.argv)}
+        # no command line: --model-args may carry an API key, and nothing secret goes into a run folder
+        owner = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         _write_atomic(self.directory / OWNER, json.dumps(owner) + "\n")
 
     def _owner(self) -> str:

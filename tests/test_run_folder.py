@@ -116,3 +116,13 @@ def test_a_damaged_manifest_is_one_line_for_report_and_recovered_by_eval(tmp_pat
     (tmp_path / MANIFEST).write_text("")
     with pytest.raises(BabilongError, match="is damaged .*another configuration: choose another --output"):
         ResultStore(tmp_path, config(model, max_new_tokens=9))
+
+
+def test_the_owner_note_holds_no_command_line(tmp_path, monkeypatch):
+    """--model-args may carry an API key: the lock's owner note names the process, not its arguments."""
+    secret = "sk-test-DO-NOT-STORE-77"
+    monkeypatch.setattr(sys, "argv", ["babilong", "eval", "--model-args", f"api_key={secret}"])
+    model = load_model("echo", {})
+    with ResultStore(tmp_path, config(model)):
+        owner = json.loads((tmp_path / ".lock.owner").read_text())
+        assert owner["pid"] == os.getpid() and secret not in json.dumps(owner)
