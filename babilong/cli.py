@@ -22,6 +22,7 @@ COMMANDS = {
     "show": "babilong.show",
     "eval": "babilong.evaluate",
     "report": "babilong.report",
+    "rescore": "babilong.rescore",
     "train": "babilong.memory.train",
 }
 USAGE_ERROR = 2

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
+from collections.abc import Iterable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,7 @@ from babilong import arguments
 from babilong.errors import BabilongError
 from babilong.models import BACKENDS, DEFAULT_MODEL, load_model, parse_model_args
 from babilong.prompts import parse_prompt_config
+from babilong.runs import Planned
 from babilong.sample import Sample
 
 HELP = "Evaluate a model on BABILong: resumable runs, accuracy table, heatmap, leaderboard export"
@@ -18,17 +22,16 @@ DEFAULT_MAX_NEW_TOKENS = 20
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from babilong.generate import add_generation_arguments
+
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"backend: {', '.join(BACKENDS)} (default {DEFAULT_MODEL}, the embedded SmolLM2-135M-Instruct)")
     parser.add_argument("--model-args", default="", help="key=value,... for the backend, e.g. pretrained=PATH,batch_size=4")
     parser.add_argument("--tasks", default="qa1-qa5", help="e.g. qa1-qa5,qa7 or all (default qa1-qa5)")
     parser.add_argument("--lengths", default="0k,1k", help="e.g. 0k,4k,128k or 0k-32k (default 0k,1k)")
     parser.add_argument("--samples", type=arguments.positive, default=100, help="samples per task and length (default 100)")
     parser.add_argument("--data", type=arguments.data_source, help="read samples from a folder written by 'babilong generate' or a hub dataset id, instead of generating them")
-    parser.add_argument("--seed", type=arguments.seed, default=0, help="generator seed when samples are generated (default 0)")
-    parser.add_argument("--haystack", default="gutenberg", help="background corpus when samples are generated (default gutenberg)")
-    parser.add_argument("--tokenizer", default="gpt2", help="tokenizer that measures lengths when samples are generated (default gpt2)")
-    parser.add_argument("--reserve", type=arguments.non_negative, default=0, help="tokens of each length kept free for the prompt when generating (the reference data keeps about 300)")
-    parser.add_argument("--prompt", default="full", help="full, bare, or a name like instruction_yes_examples_no_post_prompt_yes_chat_template_yes_system_prompt_no")
+    add_generation_arguments(parser)  # how samples are generated when --data is not given
+    parser.add_argument("--prompt", default="full", help="full, bare, a name like instruction_yes_examples_no_post_prompt_yes_chat_template_yes_system_prompt_no, or a prompt file (.json)")
     parser.add_argument("--system-prompt", help="text of the system prompt (default: a short built-in one)")
     parser.add_argument("--max-new-tokens", type=arguments.positive, default=DEFAULT_MAX_NEW_TOKENS, help=f"answer length limit (default {DEFAULT_MAX_NEW_TOKENS})")
     parser.add_argument("--output", type=arguments.output_folder, help="run folder (default runs/MODEL-CONFIGHASH); rerun with the same folder to resume")
@@ -38,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from babilong.report import report_runs
-    from babilong.runs import ResultStore, RunConfig, _check_unique, evaluate
+    from babilong.runs import ResultStore, RunConfig, evaluate
 
     if args.samples < 1:
         raise BabilongError("--samples must be at least 1")
@@ -46,19 +49,17 @@ def run(args: argparse.Namespace) -> int:
         raise BabilongError("--max-new-tokens must be at least 1")
     prompt = parse_prompt_config(args.prompt, args.system_prompt)
     model_args = parse_model_args(args.model_args)
-    samples, data = _samples(args)
-    _check_unique(samples)  # before the run folder is created
+    plan, total, data = _plan(args)
     model = load_model(args.model, model_args)
     try:
         config = RunConfig(args.model, model.settings(), prompt, args.max_new_tokens, data)
         output = args.output or Path("runs") / f"{_slug(model.name)}-{config.hash[:8]}"
-        store = ResultStore(output, config)
-        try:
-            summary = evaluate(samples, model, config, store, progress=not args.no_progress)
-        finally:
-            store.close()
+        with ResultStore(output, config) as store:
+            summary = evaluate(plan, model, config, store, progress=not args.no_progress, total=total)
     finally:
         model.close()
+    if summary.total == 0:
+        raise BabilongError(f"no samples for {args.tasks} at {args.lengths} in {args.data}: check --data, --tasks and --lengths")
     print(f"run {output}: {summary.total} samples, {summary.skipped} already done, {summary.ok} answered, "
           f"{summary.too_long} too long, {summary.errors} errors", file=sys.stderr)
     report_runs([output], None, args.export)
@@ -68,32 +69,93 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _samples(args: argparse.Namespace) -> tuple[list[Sample], dict[str, Any]]:
-    """The samples to run and a description of where they come from (part of the run's identity)."""
+def _plan(args: argparse.Namespace) -> tuple[Iterable[Planned | Sample], int | None, dict[str, Any]]:
+    """The samples to run (built or read only when their turn comes), how many if known, and
+    a description of where they come from (part of the run's identity)."""
     from babilong.lengths import parse_lengths
     from babilong.tasks import parse_tasks
 
     tasks, lengths = parse_tasks(args.tasks), parse_lengths(args.lengths)
     if args.data:
-        from babilong.datasets import load_samples
+        identity = data_identity(args.data, tasks, lengths)
+        _check_data(args.data, tasks, lengths, args.samples)  # before the run folder is created
+        return _read_groups(args.data, tasks, lengths, args.samples), None, identity
+    from dataclasses import asdict
 
-        source = Path(args.data).expanduser()
-        samples = load_samples(args.data, tasks, lengths, limit=args.samples)
-        if not samples:
-            raise BabilongError(f"no samples for {args.tasks} at {args.lengths} in {args.data}: check --data, --tasks and --lengths")
-        return samples, {"source": str(source.resolve()) if source.exists() else args.data}
-    from babilong.generate import generate_samples
+    from babilong.generate import build_sample, generation_config, prepare_haystack
 
-    samples = [
-        sample
-        for length in lengths
-        for task in tasks
-        for sample in generate_samples(task, length, args.samples, seed=args.seed, haystack=args.haystack,
-                                       tokenizer=args.tokenizer, reserve=args.reserve)
-    ]
-    data = {"generator": {"seed": args.seed, "haystack": args.haystack, "tokenizer": args.tokenizer,
-                          "reserve": args.reserve, "split": "test"}}
-    return samples, data
+    generation = generation_config(args)
+    prepare_haystack(generation, lengths)
+    plan = [Planned(f"{task}/{length}/{index}", partial(build_sample, task, length, index, generation))
+            for length in lengths for task in tasks for index in range(args.samples)]
+    return plan, len(plan), {"generator": asdict(generation)}
+
+
+def _read_groups(source: str, tasks: list[str], lengths: list[str], limit: int) -> Iterator[Sample]:
+    """Samples of one (task, length) at a time, saying so when a group has fewer than asked."""
+    from babilong.datasets import load_samples
+
+    for length in lengths:
+        for task in tasks:
+            samples = load_samples(source, [task], [length], limit=limit)
+            if len(samples) < limit:
+                print(f"babilong: warning: {source} has {len(samples)} {task} samples at {length}, fewer than "
+                      f"--samples {limit}: running those", file=sys.stderr)
+            yield from samples
+
+
+def _check_data(source: str, tasks: list[str], lengths: list[str], limit: int) -> None:
+    """Refuse data with no samples to run, or where two samples share a (task, length, index)
+    key; one group in memory at a time."""
+    from babilong.datasets import load_samples
+
+    found = 0
+    for length in lengths:
+        for task in tasks:
+            keys = [sample.key for sample in load_samples(source, [task], [length], limit=limit)]
+            found += len(keys)
+            if len(keys) != len(set(keys)):
+                duplicate = next(key for key in keys if keys.count(key) > 1)
+                raise BabilongError(f"two samples share the key {duplicate} in {source}: the data has duplicate "
+                                    "(task, length, index); fix or regenerate it")
+    if not found:
+        raise BabilongError(f"no samples for {','.join(tasks)} at {','.join(lengths)} in {source}: "
+                            "check --data, --tasks and --lengths")
+
+
+def data_identity(source: str, tasks: list[str], lengths: list[str]) -> dict[str, Any]:
+    """Where samples come from, by content: the sha256 of every data file a local source reads.
+
+    A folder regenerated with other settings hashes differently, so its run is a different
+    run and old answers are never reused for new samples.
+    """
+    path = Path(source).expanduser()
+    if path.is_file():
+        return {"source": str(path.resolve()), "files": {path.name: _sha256(path)}}
+    if not path.is_dir():
+        return {"source": source}  # a hub dataset id: identified by its name
+    files: dict[str, str] = {}
+    for length in lengths:
+        for task in tasks:
+            found = [f for f in sorted((path / length).glob(f"{task}[.-]*")) if f.suffix in _DATA_SUFFIXES]
+            if not found:
+                raise BabilongError(f"no {task} data for length {length} in {path} (looked for {length}/{task}.jsonl|.parquet)")
+            files.update({str(f.relative_to(path)): _sha256(f) for f in found})
+    return {"source": str(path.resolve()), "files": files}
+
+
+_DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    except OSError as error:
+        raise BabilongError(f"cannot read {path}: {error.strerror or error}") from None
+    return digest.hexdigest()
 
 
 def _slug(name: str) -> str:

@@ -127,7 +127,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lengths", default="0k,1k,2k,4k", help="e.g. 0k,4k,128k,1M or 0k-32k or 1500,2.5M")
     parser.add_argument("--samples", type=arguments.positive, default=100, help="samples per task and length (default 100)")
     parser.add_argument("--start", type=arguments.non_negative, default=0, help="index of the first sample, to shard generation (default 0)")
-    parser.add_argument("--seed", type=arguments.seed, default=0)
+    add_generation_arguments(parser)
+    parser.add_argument("--format", default="jsonl,parquet", help="jsonl, parquet or both (default both)")
+    parser.add_argument("--out", type=arguments.output_folder, required=True, help="output folder: OUT/{length}/{task}.jsonl|.parquet + manifest.json")
+    parser.add_argument("--overwrite", action="store_true", help="replace files already in --out")
+
+
+def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``GenerationConfig``, shared by ``generate`` and ``eval`` (same names, same defaults)."""
+    parser.add_argument("--seed", type=arguments.seed, default=0, help="generator seed (default 0)")
     parser.add_argument("--haystack", default="gutenberg", help="gutenberg | pg19 | pg19:FOLDER | hub:DATASET[#column] | FOLDER of .txt | FILE.parquet/.jsonl[#column]")
     parser.add_argument("--split", default="test", choices=["test", "train", "all"], help="which books (train and test books are disjoint)")
     parser.add_argument("--tokenizer", default=DEFAULT_TOKENIZER, help="gpt2 (default), a tiktoken encoding, or hf:ID_OR_PATH")
@@ -135,9 +143,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depth", default="0,100", help="START,END: facts only between these percentages of the context")
     parser.add_argument("--no-reuse", action="store_true", help="fail instead of reading the books again when a sample needs more text than the corpus has")
     parser.add_argument("--babi", type=arguments.existing_path, help="use the stories of released bAbI files (a folder of qaN_*.txt or one file) instead of generating them")
-    parser.add_argument("--format", default="jsonl,parquet", help="jsonl, parquet or both (default both)")
-    parser.add_argument("--out", type=arguments.output_folder, required=True, help="output folder: OUT/{length}/{task}.jsonl|.parquet + manifest.json")
-    parser.add_argument("--overwrite", action="store_true", help="replace files already in --out")
+
+
+def generation_config(args: argparse.Namespace) -> GenerationConfig:
+    """The ``GenerationConfig`` the shared flags describe."""
+    return GenerationConfig(args.seed, args.haystack, args.split, args.tokenizer, args.reserve, _parse_depth(args.depth),
+                            not args.no_reuse, args.babi)
+
+
+def prepare_haystack(config: GenerationConfig, lengths: list[str]) -> None:
+    """Read (or check) the haystack now when any length needs one: a bad one fails before any work."""
+    if any(length_tokens(length) > config.reserve for length in lengths):
+        _corpus(config.haystack, config.split, config.tokenizer)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -149,13 +166,12 @@ def run(args: argparse.Namespace) -> int:
     formats = _formats(args.format)
     if args.samples < 1 or args.start < 0:
         raise BabilongError("--samples must be at least 1 and --start at least 0")
-    config = GenerationConfig(args.seed, args.haystack, args.split, args.tokenizer, args.reserve, _parse_depth(args.depth), not args.no_reuse, args.babi)
+    config = generation_config(args)
     planned = [args.out / length / f"{task}.{fmt}" for length in lengths for task in tasks for fmt in formats]
     clashes = [str(p) for p in planned if p.exists()] + ([str(args.out / "manifest.json")] if (args.out / "manifest.json").exists() else [])
     if clashes and not args.overwrite:
         raise BabilongError(f"{clashes[0]} exists ({len(clashes)} files would be replaced): pass --overwrite or choose another --out")
-    if any(length_tokens(length) > args.reserve for length in lengths):
-        _corpus(args.haystack, args.split, args.tokenizer)  # fail on a bad haystack before any output
+    prepare_haystack(config, lengths)  # fail on a bad haystack before any output
     for task in tasks if args.babi else []:
         _babi_stories(args.babi, args.split, task)  # and on bad bAbI files
     files: dict[str, str] = {}

@@ -7,10 +7,13 @@ fixed seeds, never from test samples.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass
 from functools import cache
+from pathlib import Path
 
 from babilong.errors import BabilongError
 from babilong.models.base import Prompt
@@ -55,8 +58,87 @@ class PromptConfig:
         return hashlib.sha256(json.dumps(texts, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def parse_prompt_config(name: str, system_text: str | None = None) -> PromptConfig:
-    """A config from a leaderboard-style name, ``full`` (all on) or ``bare`` (all off)."""
+PROMPT_FILE_KEYS = ("instruction", "examples", "post_prompt", "template", "chat_template", "system_prompt")
+_PLACEHOLDER = re.compile(r"\{(instruction|examples|post_prompt|context|question)\}")
+
+
+@dataclass(frozen=True)
+class PromptFile:
+    """A prompt written by the user: texts (one for all tasks, or per task) and a template.
+
+    Text fields hold a string, or an object of task -> string with an optional ``"default"``;
+    the template places ``{instruction}``, ``{examples}``, ``{post_prompt}``, ``{context}``
+    and ``{question}``. Its whole content is part of the run's identity.
+    """
+
+    instruction: str | dict[str, str] | None = None
+    examples: str | dict[str, str] | None = None
+    post_prompt: str | dict[str, str] | None = None
+    template: str | None = None
+    chat_template: bool = True
+    system_prompt: str | None = None
+
+    @property
+    def name(self) -> str:
+        """``custom_`` and the content's hash: the leaderboard-style name of this prompt."""
+        return f"custom_{self.fingerprint()[:8]}"
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+    def part(self, field_name: str, task: str) -> str:
+        value = getattr(self, field_name)
+        if isinstance(value, dict):
+            value = value.get(task, value.get("default"))
+        return value or ""
+
+    def build(self, sample: Sample) -> Prompt:
+        parts = {"instruction": self.part("instruction", sample.task), "examples": self.part("examples", sample.task),
+                 "post_prompt": self.part("post_prompt", sample.task), "context": sample.input.strip(),
+                 "question": sample.question.strip()}
+        if self.template is None:
+            head = [parts[name] for name in ("instruction", "examples", "post_prompt") if parts[name]]
+            user = "\n\n".join([*head, f"<context>\n{parts['context']}\n</context>\n\nQuestion: {parts['question']}"])
+        else:  # one pass: text inside the context is never read as a placeholder
+            user = _PLACEHOLDER.sub(lambda match: parts[match.group(1)], self.template)
+        return Prompt(user, system=self.system_prompt or None, chat=self.chat_template)
+
+
+def load_prompt_file(path: Path) -> PromptFile:
+    """A prompt file (JSON); every problem is one line naming the file and what to fix."""
+    try:
+        content = json.loads(path.read_bytes())
+    except OSError as error:
+        raise BabilongError(f"cannot read prompt file {path}: {error.strerror or error}") from None
+    except ValueError as error:
+        where = f" at line {error.lineno}" if isinstance(error, json.JSONDecodeError) else ""
+        raise BabilongError(f"prompt file {path} is not valid JSON{where}: {getattr(error, 'msg', error)}") from None
+    if not isinstance(content, dict):
+        raise BabilongError(f"prompt file {path} must hold a JSON object with the keys {', '.join(PROMPT_FILE_KEYS)}")
+    unknown = sorted(set(content) - set(PROMPT_FILE_KEYS))
+    if unknown:
+        raise BabilongError(f"prompt file {path}: unknown key {unknown[0]!r}; the keys are {', '.join(PROMPT_FILE_KEYS)}")
+    for key in ("instruction", "examples", "post_prompt"):
+        value = content.get(key)
+        if not (value is None or isinstance(value, str) or
+                isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())):
+            raise BabilongError(f"prompt file {path}: {key!r} must be a text, or an object of task -> text (\"default\" for the rest)")
+    for key in ("template", "system_prompt"):
+        if content.get(key) is not None and not isinstance(content[key], str):
+            raise BabilongError(f"prompt file {path}: {key!r} must be a text")
+    if not isinstance(content.get("chat_template", True), bool):
+        raise BabilongError(f"prompt file {path}: 'chat_template' must be true or false")
+    template = content.get("template")
+    if template is not None and not {"context", "question"} <= set(_PLACEHOLDER.findall(template)):
+        raise BabilongError(f"prompt file {path}: the template must contain {{context}} and {{question}}")
+    return PromptFile(**content)
+
+
+def parse_prompt_config(name: str, system_text: str | None = None) -> PromptConfig | PromptFile:
+    """A config from a leaderboard-style name, ``full`` (all on), ``bare`` (all off) or a prompt file."""
+    if name.endswith(".json") or Path(name).is_file():
+        prompt = load_prompt_file(Path(name).expanduser())
+        return dataclasses.replace(prompt, system_prompt=system_text) if system_text else prompt
     text = system_text or DEFAULT_SYSTEM_PROMPT
     if name in ("full", "default"):
         return PromptConfig(system_text=text)
@@ -79,8 +161,10 @@ def parse_prompt_config(name: str, system_text: str | None = None) -> PromptConf
     return PromptConfig(**values, system_text=text)
 
 
-def build_prompt(sample: Sample, config: PromptConfig) -> Prompt:
+def build_prompt(sample: Sample, config: PromptConfig | PromptFile) -> Prompt:
     """The prompt for one sample: the parts switched on, then the context, the question last."""
+    if isinstance(config, PromptFile):
+        return config.build(sample)
     parts = []
     if config.instruction:
         parts.append(instruction(sample.task))

@@ -116,8 +116,6 @@ CASES: list[tuple] = [  # (argv, what it tries[, text the message must hold])
     ([*ECHO, "--output", "{ws}/a-file"], "--output is a file"),
     ([*ECHO, "--output", "{ws}/a-file/below"], "--output below a file"),
     ([*ECHO, "--export", "{ws}/a-file"], "--export is a file"),
-    ([*ECHO, "--output", "{ws}/damaged-run"], "--output holds a damaged manifest"),
-    ([*ECHO, "--output", "{ws}/list-run"], "--output holds a manifest that is not an object"),
     # ---- eval: backends and their args ----
     ([*ECHO, "--model", "nosuch"], "--model nosuch"),
     *[([*ECHO, "--model-args", value], f"--model-args {value}") for value in (

@@ -10,7 +10,7 @@ import pytest
 from babilong.errors import BabilongError
 from babilong.rag.chunking import chunk_text, parse_chunking, sentence_chunks, token_chunks
 from babilong.rag.embedder import Embedder, EmbeddingCache, embed
-from babilong.rag.recall import fact_recall, mean_recall, supporting_spans
+from babilong.rag.recall import fact_recall, mean_recall, recall_verdict, supporting_spans
 from babilong.rag.retriever import Retriever
 from babilong.sample import FactPosition, Sample
 
@@ -155,7 +155,10 @@ def test_rewrite_sample_reports_recall(tmp_path, story):
     rewritten, info = Retriever(WordsEmbedder(), top_k=2, order="position", cache=EmbeddingCache(tmp_path)).rewrite_sample(story)
     assert rewritten.question == story.question and rewritten.fact_positions == ()
     assert rewritten.input == "\n".join(story.input[a:b] for a, b in info["chunks"])
-    assert info["facts_needed"] == 2 and info["recall"] == float(info["facts_found"] == 2)
+    assert info["supporting"] == [list(span) for span in supporting_spans(story)] and "recall" not in info
+    verdict = recall_verdict(info)  # recall is a scorer over the stored retrieval record
+    assert verdict["facts_needed"] == 2 and verdict["recall"] == float(verdict["facts_found"] == 2)
+    assert verdict["facts_found"] == fact_recall(story, info["chunks"]).found
     assert info["total_chunks"] == len(sentence_chunks(story.input))
 
 
@@ -194,7 +197,7 @@ def test_default_embedder_finds_the_fact(tmp_path):
     sample = make_sample(BACKGROUND, facts, [2, 5], [0], "Where is Sandra?")
     _, info = Retriever(Embedder(), top_k=1, cache=EmbeddingCache(tmp_path)).rewrite_sample(sample)
     assert sample.input[slice(*info["chunks"][0])] == "Sandra journeyed to the bathroom."
-    assert info["recall"] == 1.0
+    assert recall_verdict(info)["recall"] == 1.0
 
 
 def test_long_texts_are_split_in_windows_with_the_same_boundaries(story):

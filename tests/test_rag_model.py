@@ -15,7 +15,8 @@ from babilong.prompts import PromptConfig
 from babilong.rag.embedder import EmbeddingCache
 from babilong.rag.retriever import Retriever
 from babilong.report import build_table, heatmap, markdown
-from babilong.runs import RESULTS, ResultStore, RunConfig, evaluate
+from babilong.rag.recall import RECALL_VERSION
+from babilong.runs import RESULTS, ResultStore, RunConfig, evaluate, read_results
 from tests.test_rag import BACKGROUND, WordsEmbedder, make_sample
 
 
@@ -52,6 +53,11 @@ def test_rag_run_records_retrieval_and_reports_recall(tmp_path):
     assert [samples[0].input[a:b] for a, b in spans] == ["Mary went to the garden.", "Mary travelled to the kitchen."]
     assert first["retrieval"]["recall"] == 1.0 and first["output"] == "kitchen"  # echo: the context's last word
     assert "John went to the office." not in first["prompt"]
+    assert first["scorer_versions"]["retrieval_recall"] == RECALL_VERSION  # recall is a scorer, versioned
+    stale = [{**r, "retrieval": {k: v for k, v in r["retrieval"].items() if k != "recall"}, "scorer_versions": {}}
+             for r in records.values()]
+    (tmp_path / "old.jsonl").write_text("".join(json.dumps(r) + "\n" for r in stale))
+    assert read_results(tmp_path / "old.jsonl").records[samples[0].key]["retrieval"]["recall"] == 1.0
     table = build_table(records, "babilong", "rag")
     assert table.cells[("qa2", "1k")].recall == pytest.approx(100.0 * sum(r["retrieval"]["recall"] for r in records.values()) / 2)
     assert "Retrieval recall %" in markdown(table)

@@ -87,7 +87,7 @@ def test_openai_backend_against_a_real_server_matches_the_local_model(served, sm
     by_key = {r["key"]: r for r in results(local)}
     for record in results(remote):
         assert record["status"] == "ok" and record["output"]
-        assert record["output"] == by_key[record["key"]]["output"]  # greedy: same answer over HTTP and in-process
+        assert record["answer"] == by_key[record["key"]]["answer"]  # greedy: same answer over HTTP and in-process
         assert record["prompt_tokens"] == by_key[record["key"]]["prompt_tokens"]
     for path in remote.rglob("*"):
         assert not path.is_file() or SECRET.encode() not in path.read_bytes(), path

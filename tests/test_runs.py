@@ -72,9 +72,9 @@ def test_corrupt_line_is_skipped_with_a_warning_naming_it_and_rerun(tmp_path, ca
     text = path.read_text().splitlines()
     text[1] = text[1][:40]  # a damaged line in the middle
     path.write_text("\n".join(text) + "\n")
-    assert read_results(path).warnings == [f"{path}:2: unreadable line skipped (its sample will be run again)"]
+    assert read_results(path).warnings == [f"{path}:2: not JSON: line skipped, its sample will be run again"]
     summary = run_once(tmp_path, samples, model)
-    assert f"{path}:2: unreadable line" in capsys.readouterr().err
+    assert f"{path}:2: not JSON" in capsys.readouterr().err
     assert (summary.ok, summary.skipped) == (1, 2)
     assert set(read_results(path).done()) == {s.key for s in samples}
 
@@ -186,3 +186,26 @@ def test_kill_9_mid_run_loses_and_duplicates_nothing(tmp_path):
     subprocess.run([*command[:-2], str(fresh), "--no-progress"], env=env, capture_output=True, timeout=120, check=True)
     strip = lambda r: {k: v for k, v in r.items() if k != "latency"}  # noqa: E731
     assert sorted(map(json.dumps, map(strip, lines(out)))) == sorted(map(json.dumps, map(strip, lines(fresh))))
+
+
+def test_samples_are_built_a_chunk_at_a_time_not_up_front(tmp_path, monkeypatch):
+    import babilong.runs as runs
+
+    monkeypatch.setattr(runs, "CHUNK_CHARS", 45)  # two of these samples (24-26 characters each) per chunk
+    model = load_model("echo", {})
+    samples = make_samples(count=6)
+    events = []
+
+    def planned(sample):
+        return runs.Planned(sample.key, lambda: events.append(f"build {sample.index}") or sample)
+
+    store = ResultStore(tmp_path, config(model))
+    real_append = store.append
+    monkeypatch.setattr(store, "append", lambda record: events.append(f"store {record['index']}") or real_append(record))
+    try:
+        summary = runs.evaluate([planned(s) for s in samples], model, config(model), store, progress=False)
+    finally:
+        store.close()
+    assert summary.ok == 6
+    assert events == ["build 0", "build 1", "store 0", "store 1", "build 2", "build 3", "store 2", "store 3",
+                      "build 4", "build 5", "store 4", "store 5"]

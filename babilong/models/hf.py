@@ -100,7 +100,7 @@ class HFModel:
             answers = self._generate_batch(batch, max_new_tokens)
             latency = timed_share(time.perf_counter() - began, len(batch))
             for offset, (ids, answer) in enumerate(zip(batch, answers)):
-                text = self.tokenizer.decode(answer, skip_special_tokens=True).strip()
+                text = self.tokenizer.decode(answer, skip_special_tokens=True)  # raw: the store keeps it and the stripped answer
                 yield start + offset, Generation(text, latency, len(ids), len(answer))
 
     def _generate_batch(self, batch: list[list[int]], max_new_tokens: int) -> list[list[int]]:

@@ -66,7 +66,7 @@ class VLLMModel:
         latency = timed_share(time.perf_counter() - began, len(prompts))
         for position, result in enumerate(outputs):
             answer = result.outputs[0]
-            yield position, Generation(answer.text.strip(), latency, len(result.prompt_token_ids), len(answer.token_ids))
+            yield position, Generation(answer.text, latency, len(result.prompt_token_ids), len(answer.token_ids))
 
     def close(self) -> None:
         self.engine = None

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from babilong.errors import BabilongError
 from babilong.sample import Sample
 
 Span = tuple[int, int]
+RECALL_SCORER = "retrieval_recall"
+RECALL_VERSION = "1"  # bump when the rule below changes: stored retrieval records are re-scored
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,19 @@ def covered(fact: Span, chunks: Iterable[Span]) -> bool:
 def fact_recall(sample: Sample, retrieved: Sequence[Span]) -> FactRecall:
     spans = supporting_spans(sample)
     return FactRecall(sum(covered(span, retrieved) for span in spans), len(spans))
+
+
+def recall_verdict(retrieval: dict[str, Any]) -> dict[str, Any] | None:
+    """The recall scorer over a stored retrieval record (``chunks`` and ``supporting`` spans).
+
+    None when the record does not carry the supporting spans (published data has no fact positions).
+    """
+    supporting = retrieval.get("supporting")
+    if supporting is None:
+        return None
+    chunks = [tuple(chunk) for chunk in retrieval.get("chunks") or ()]
+    found = sum(covered(tuple(span), chunks) for span in supporting)
+    return {"recall": float(found == len(supporting)), "facts_found": found, "facts_needed": len(supporting)}
 
 
 def mean_recall(rows: Iterable[tuple[str, str, bool]]) -> dict[tuple[str, str], tuple[float, int]]:

@@ -10,7 +10,7 @@ from babilong.errors import BabilongError
 from babilong.rag.chunking import Chunk, Chunking, chunk_text, parse_chunking
 from babilong.rag.embedder import Embedder, EmbeddingCache, embed
 from babilong.rag.index import build_index, search
-from babilong.rag.recall import fact_recall
+from babilong.rag.recall import supporting_spans
 from babilong.sample import Sample
 
 ORDERS = ("similarity", "position")
@@ -67,9 +67,8 @@ class Retriever:
             "scores": [round(s, 6) for s in retrieval.scores],
             "total_chunks": retrieval.total_chunks,
         }
-        if sample.fact_positions:
-            outcome = fact_recall(sample, info["chunks"])
-            info.update(recall=float(outcome.complete), facts_found=outcome.found, facts_needed=outcome.needed)
+        if sample.fact_positions:  # what the recall scorer needs, kept with the retrieval record
+            info["supporting"] = [list(span) for span in supporting_spans(sample)]
         return dataclasses.replace(sample, input=retrieval.context(), fact_positions=()), info
 
 

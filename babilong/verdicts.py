@@ -1,0 +1,58 @@
+"""Scoring as a step of its own: verdicts computed from stored records, each with its scorer's version.
+
+The run store keeps what the model said (``output``, raw, and ``answer``, stripped) and, for
+retrieval models, what was retrieved. Verdicts come from those records, never from inside
+the model loop, so a scorer fix re-scores old runs without calling the model again
+(``babilong rescore RUN``), and a record whose verdicts came from other scorer versions is
+re-scored whenever it is read: one cell never mixes two versions of a scorer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from babilong.rag.recall import RECALL_SCORER, RECALL_VERSION, recall_verdict
+from babilong.scoring import SCORER_VERSIONS, SCORERS
+
+
+def answer_of(record: dict[str, Any]) -> str | None:
+    """The output without surrounding whitespace (stored beside the raw output, for people)."""
+    output = record.get("output")
+    return None if output is None else str(output).strip()
+
+
+def expected_versions(record: dict[str, Any]) -> dict[str, str]:
+    """The scorers (name -> version) whose verdicts a record should carry now."""
+    versions = dict(SCORER_VERSIONS)
+    if (record.get("retrieval") or {}).get("supporting") is not None:
+        versions[RECALL_SCORER] = RECALL_VERSION
+    return versions
+
+
+def is_current(record: dict[str, Any]) -> bool:
+    return record.get("scorer_versions") == expected_versions(record)
+
+
+def score_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the record with fresh verdicts from the current scorers and their versions."""
+    scored = dict(record)
+    scored["answer"] = answer_of(record)  # lines from older versions lack it
+    output = record.get("output")
+    if record.get("status") == "ok" and output is not None:
+        # the raw output, as a published predictions file holds it: an export re-reads to the same verdicts
+        scored["scores"] = {name: bool(scorer(output, str(record["target"]), str(record["question"]), record["task"]))
+                            for name, scorer in SCORERS.items()}
+    else:
+        scored["scores"] = None
+    retrieval = record.get("retrieval")
+    if retrieval:
+        recall = recall_verdict(retrieval)
+        if recall is not None:
+            scored["retrieval"] = {**retrieval, **recall}
+    scored["scorer_versions"] = expected_versions(record)
+    return scored
+
+
+def current(record: dict[str, Any]) -> dict[str, Any]:
+    """The record itself when its verdicts are current, else a re-scored copy."""
+    return record if is_current(record) else score_record(record)
