@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from babilong.errors import BabilongError
-from babilong.scoring import score
+from babilong.verdicts import score_record
 
 FILE_NAME = re.compile(r"(qa(?:[1-9]|1[0-9]|20))_([0-9.]+[kKmM]?)_(.+)\.csv")
 COLUMNS = ("target", "output", "question")
@@ -87,16 +87,9 @@ def load_records(run: PublishedRun) -> dict[str, dict[str, Any]]:
             if key in records:
                 raise BabilongError(f"{path}: index {index} appears twice; each row must be one sample")
             status = UNANSWERED.get(output, "ok")
-            records[key] = _scored({"key": key, "task": task, "length": length, "index": index, "status": status,
+            records[key] = score_record({"key": key, "task": task, "length": length, "index": index, "status": status,
                                     "target": target, "question": question, "output": output if status == "ok" else None})
     return records
-
-
-def _scored(record: dict[str, Any]) -> dict[str, Any]:
-    """The record with every scorer's verdict on its output (None when the model gave none)."""
-    output = record["output"]
-    verdicts = score(output, record["target"], record["question"], record["task"]) if output is not None else None
-    return {**record, "scores": verdicts}
 
 
 def _rows(path: Path) -> Iterator[tuple[int, str, str, str]]:

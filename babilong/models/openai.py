@@ -228,7 +228,7 @@ class OpenAIModel:
         except (ValueError, KeyError, IndexError, TypeError) as failure:
             raise RetryableError(f"malformed reply ({type(failure).__name__}): {self._excerpt(reply.text)}") from None
         usage = data.get("usage") or {}
-        return text.strip(), usage if isinstance(usage, dict) else {}
+        return text, usage if isinstance(usage, dict) else {}  # raw: the store keeps a stripped copy as 'answer'
 
     async def _check_reachable(self) -> None:
         import httpx
