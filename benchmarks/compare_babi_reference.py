@@ -17,6 +17,7 @@ Usage: python benchmarks/compare_babi_reference.py [--stories 2000] [--seed 0] [
 from __future__ import annotations
 
 import argparse
+import bz2
 import re
 import statistics
 import sys
@@ -25,11 +26,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from babilong.babi_format import read_babi
+from babilong.babi_format import parse_babi
 from babilong.rng import Rng
 from babilong.tasks import Story, Task, all_tasks
 
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "babi-reference"
+# The repository's copy of the reference samples (bzip2-compressed); --reference takes another folder.
+REFERENCE_DIR = Path(__file__).resolve().parents[1] / "tests" / "data" / "babi-reference"
 
 Replacement = str | Callable[[re.Match[str]], str]
 
@@ -236,17 +238,32 @@ class Comparison:
 
 
 def reference_file(task: str, folder: Path) -> Path:
-    found = sorted(folder.glob(f"{task}_*.txt"))
+    """The one ``qaN_*.txt`` or ``qaN_*.txt.bz2`` file of ``task`` in ``folder``."""
+    found = sorted(folder.glob(f"{task}_*.txt")) + sorted(folder.glob(f"{task}_*.txt.bz2"))
     if len(found) != 1:
-        raise SystemExit(f"expected one {task}_*.txt in {folder}, found {len(found)}")
+        raise SystemExit(f"expected one {task}_*.txt or {task}_*.txt.bz2 in {folder}, found {len(found)}:"
+                         " pass --reference DIR with the original generator's samples")
     return found[0]
+
+
+def reference_text(path: Path) -> str:
+    """The text of a reference file, decompressed when it ends in ``.bz2``."""
+    if path.suffix == ".bz2":
+        return bz2.decompress(path.read_bytes()).decode("utf-8")
+    return path.read_text(encoding="utf-8")
+
+
+def read_reference(task: str, folder: Path = REFERENCE_DIR) -> list[Story]:
+    """Every question of ``task``'s reference file as a Story."""
+    path = reference_file(task, folder)
+    return parse_babi(reference_text(path), task, source=str(path))
 
 
 def compare_task(task: Task, stories: int, seed: int, folder: Path = REFERENCE_DIR) -> Comparison:
     ours, reference = Profile(), Profile()
     for index in range(stories):
         ours.add(normalise(task.generate(Rng(seed, "fidelity", task.name, index)), "ours"))
-    for story in read_babi(reference_file(task.name, folder)):
+    for story in read_reference(task.name, folder):
         reference.add(normalise(story, "reference"))
     return Comparison(task.name, ours, reference)
 

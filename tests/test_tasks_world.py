@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import SHARED
 from babilong.rng import Rng
 from babilong.tasks import get_task
 from babilong.tasks.world_checks import Unanswerable
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import compare_babi_reference as fidelity  # noqa: E402
+
 WORLD_TASKS = ["qa1", "qa2", "qa3", "qa6", "qa7", "qa8", "qa9", "qa10", "qa11", "qa12", "qa13", "qa14"]
 STORIES = 2000
-REFERENCE = SHARED / "data" / "babi-reference"
 
 
 def _stories(name: str, count: int = STORIES):
@@ -96,10 +98,11 @@ def _released(text: str) -> str:
     return text
 
 
-def _reference_questions(path: Path):
-    """(facts before, question, answer) for every question line of a bAbI text file."""
+def _reference_questions(name: str):
+    """(facts before, question, answer) for every question line of the task's reference file."""
     facts: list[str] = []
-    for line in path.read_text().splitlines():
+    text = fidelity.reference_text(fidelity.reference_file(name, fidelity.REFERENCE_DIR))
+    for line in text.splitlines():
         number, text = line.split(" ", 1)
         if number == "1":
             facts = []
@@ -110,12 +113,10 @@ def _reference_questions(path: Path):
             facts.append(_released(text))
 
 
-@pytest.mark.skipif(not REFERENCE.is_dir(), reason="bAbI reference samples not present")
 @pytest.mark.parametrize("name", ["qa1", "qa2", "qa3", "qa6", "qa7", "qa8", "qa9", "qa11", "qa12", "qa13"])
 def test_checker_answers_reference_samples(name: str) -> None:
-    (path,) = REFERENCE.glob(f"{name}_*.txt")
     task = get_task(name)
-    questions = list(_reference_questions(path))
+    questions = list(_reference_questions(name))
     assert len(questions) >= 1000
     for facts, question, answer in questions:
         assert task.check(facts, question) == answer, (facts, question)
