@@ -68,6 +68,16 @@ def say_pronoun_move(rng: Rng, pronoun: str, place: str) -> str:
     return f"{rng.choice(SEQUELS)} {pronoun} {verb} to the {place}."
 
 
+def draw_move(rng: Rng, location: Mapping[str, str], places: Sequence[str]) -> tuple[str, str]:
+    """Anyone goes anywhere but where they are: a uniform (person, place) draw, repeated while
+    the person is already there (how the reference generator samples a valid move)."""
+    people = list(location)
+    while True:
+        actor, place = rng.choice(people), rng.choice(places)
+        if place != location[actor]:
+            return actor, place
+
+
 # --- story assembly -------------------------------------------------------------------
 
 
