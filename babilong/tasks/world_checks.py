@@ -134,7 +134,9 @@ class _Reader:
         elif m := _EITHER.match(sentence):
             person, pair = m[1], {m[2], m[3]}
             known = self.possible.get(person)
-            self.possible[person] = (known & pair) if known is not None else pair - self.excluded.get(person, set())
+            narrowed = (known & pair) if known is not None else pair - self.excluded.get(person, set())
+            # A pair that contradicts what was known is news: they have gone to one of the two.
+            self.possible[person] = narrowed or pair
             self.place.pop(person, None)
         else:
             return False
