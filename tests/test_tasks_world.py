@@ -113,7 +113,7 @@ def _reference_questions(name: str):
             facts.append(_released(text))
 
 
-@pytest.mark.parametrize("name", ["qa1", "qa2", "qa3", "qa6", "qa7", "qa8", "qa9", "qa11", "qa12", "qa13"])
+@pytest.mark.parametrize("name", ["qa1", "qa2", "qa3", "qa6", "qa7", "qa8", "qa9", "qa11", "qa12", "qa13", "qa14"])
 def test_checker_answers_reference_samples(name: str) -> None:
     task = get_task(name)
     questions = list(_reference_questions(name))

@@ -221,9 +221,10 @@ def list_carried(facts: Sequence[str], question: str) -> str:
 
 
 def where_was_person(facts: Sequence[str], question: str) -> str:
-    """qa14: "Where was Julie before the school?" (the time slot just before)."""
+    """qa14: "Where was Julie before the school?" (the latest told time slot before it)."""
     if not (m := re.fullmatch(r"Where was (\w+) before the (\w+)\?", question)):
         raise Unanswerable(f"question not understood: {question!r}")
     timeline = _read(facts).timeline.get(m[1], {})
     slots = [slot for slot, place in timeline.items() if place == m[2]]
-    return _known(timeline.get(max(slots) - 1) if slots else None, question)
+    earlier = [slot for slot in timeline if slots and slot < max(slots)]
+    return _known(timeline[max(earlier)] if earlier else None, question)
