@@ -36,7 +36,7 @@ def test_checker_agrees_and_story_is_well_formed(name: str) -> None:
         assert story.supporting and 0 <= story.supporting[0] and story.supporting[-1] < len(story.facts)
 
 
-@pytest.mark.parametrize("name", WORLD_TASKS)
+@pytest.mark.parametrize("name", [n for n in WORLD_TASKS if n not in ("qa7", "qa8")])
 def test_supporting_facts_alone_answer_the_question(name: str) -> None:
     task, stories = _stories(name, 500)
     for story in stories:
@@ -44,6 +44,18 @@ def test_supporting_facts_alone_answer_the_question(name: str) -> None:
         assert task.check(kept, story.question) == story.answer, story
         if name in ("qa1", "qa2", "qa3", "qa11", "qa12", "qa13", "qa14"):  # the answer place is told
             assert any(story.answer in fact for fact in kept)
+
+
+@pytest.mark.parametrize("name", ["qa7", "qa8"])
+def test_carrying_support_is_what_the_person_did(name: str) -> None:
+    """As in the original: the lines where the asked person picked up, dropped or gave, not
+    the lines where someone gave them something; and they did something."""
+    _, stories = _stories(name, 500)
+    for story in stories:
+        person = re.search(r" is (\w+) carrying\?$", story.question)[1]
+        acted = [i for i, fact in enumerate(story.facts)
+                 if fact.startswith(f"{person} ") and not re.search(r" to the \w+\.$", fact)]
+        assert acted and list(story.supporting) == acted, story
 
 
 @pytest.mark.parametrize("name", WORLD_TASKS)
@@ -65,7 +77,7 @@ def test_released_vocabulary() -> None:
     for form in ("went back to", "picked up", "discarded", "put down", " left the", " there.", "passed the",
                  "handed the", "is no longer in", "is either in the", "Afterwards", "This morning"):
         assert form in text, form
-    assert "let go of" not in text and "zero" not in text
+    assert "let go of" in text and "zero" not in text
     assert "How many objects is" in text and "carrying?" in text
     assert re.search(r"\b(Sandra|Daniel|John)\b", " ".join(" ".join(s.facts) for s in _stories("qa14", 100)[1])) is None
 

@@ -49,7 +49,7 @@ def _located_actor(world: World) -> str | None:
 
 
 def generate_qa1(rng: Rng) -> Story:
-    world = World.start(rng)
+    world = World.start(rng, homes=ACTOR_HOMES)
 
     def ask() -> Asked | None:
         if (actor := _located_actor(world)) is None:
@@ -61,7 +61,7 @@ def generate_qa1(rng: Rng) -> Story:
 
 
 def generate_qa6(rng: Rng) -> Story:
-    world = World.start(rng)
+    world = World.start(rng, homes=ACTOR_HOMES)
 
     def ask() -> Asked | None:
         if (actor := _located_actor(world)) is None:
@@ -126,7 +126,8 @@ def generate_qa3(rng: Rng) -> Story:
 
 
 def _carrying_story(task: str, rng: Rng, question: str, answer) -> Story:
-    """qa7/qa8: ask about someone who has picked up, dropped, given or received something."""
+    """qa7/qa8: ask about someone who has picked up, dropped or given something (receiving is
+    not acting); every such fact of theirs supports the answer."""
     world = World.start(rng, homes=ACTOR_HOMES)
 
     def ask() -> Asked | None:

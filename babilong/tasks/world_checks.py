@@ -17,7 +17,7 @@ _PRONOUN_MOVE = re.compile(
     rf"^(?:(?:After that|Afterwards|Following that|Then) (he|she|they)|(He|She) then) {_MOVE} to the (\w+)\.$"
 )
 _PICK = re.compile(r"^(\w+) (?:got|took|grabbed|picked up) the (\w+)(?: there)?\.$")
-_DROP = re.compile(r"^(\w+) (?:dropped|discarded|put down|left) the (\w+)(?: there)?\.$")
+_DROP = re.compile(r"^(\w+) (?:dropped|discarded|put down|left|let go of) the (\w+)(?: there)?\.$")
 _GIVE = re.compile(r"^(\w+) (?:gave|passed|handed) the (\w+) to (\w+)\.$")
 _IS_IN = re.compile(r"^(\w+) is in the (\w+)\.$")
 _NOT_IN = re.compile(r"^(\w+) is (?:not|no longer) in the (\w+)\.$")
