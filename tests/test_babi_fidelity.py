@@ -27,7 +27,10 @@ TV_FACTS_BEFORE = 0.15
 
 # Present tasks whose distributions are known to drift from the reference: {task: why}.
 # Strict: once a generator is fixed the test reports XPASS and the entry must go.
-KNOWN_DRIFT: dict[str, str] = {}
+KNOWN_DRIFT: dict[str, str] = {
+    "qa5": "stories shorter than the reference (about 19 vs 24.5 facts before a question): the reference text"
+           " repeats and loses statements inside its shuffled segments, a mechanism not reproduced",
+}
 NAMES = sorted(all_tasks(), key=lambda n: int(n[2:]))
 
 
