@@ -37,7 +37,7 @@ PICK_VERBS = ("got", "took", "grabbed", "picked up")
 DROP_WORDINGS = ("dropped", "put down", "let go of")
 DROPPED_VARIANTS = ("dropped", "discarded", "left")
 GIVE_VERBS = ("gave", "passed", "handed")
-SEQUELS = ("After that", "Afterwards", "Following that", "Then")
+SEQUELS = ("After that", "Following that", "Then")
 NUMBER_WORDS = ("none", "one", "two", "three")
 
 # The reference generator draws an action kind, then up to this many uniform (person, thing)
@@ -72,11 +72,17 @@ def say_give(rng: Rng, giver: str, obj: str, receiver: str) -> str:
 
 
 def say_pronoun_move(rng: Rng, pronoun: str, place: str) -> str:
-    """A move told by pronoun: "After that she went to the garden." / "He then moved ..."."""
+    """A move told by pronoun, its adverb form drawn uniformly as the original does:
+    "After that she ..." (also the released "Afterwards"), "Following that ...", "Then ...",
+    or, for one person, "She then ..."."""
     verb = rng.choice(MOVE_VERBS)
-    if pronoun != "they" and rng.chance(0.2):
+    forms = SEQUELS if pronoun == "they" else (*SEQUELS, "{} then")
+    form = rng.choice(forms)
+    if form == "After that" and rng.chance(0.5):
+        form = "Afterwards"
+    if form == "{} then":
         return f"{pronoun.capitalize()} then {verb} to the {place}."
-    return f"{rng.choice(SEQUELS)} {pronoun} {verb} to the {place}."
+    return f"{form} {pronoun} {verb} to the {place}."
 
 
 def draw_move(rng: Rng, location: Mapping[str, str], places: Sequence[str]) -> tuple[str, str]:
