@@ -343,10 +343,9 @@ def logic_counts(story: Story) -> Counter[str]:
                 counts["'let go of' among drops"] += m["verb"] == "let go of"
         elif kind == "is":
             person = m["a"]
-            if person in told and told[person] != place:
-                counts["kind: 'is in' naming another place (silent move)"] += 1
-            else:
-                counts["kind: 'is in' (no change)"] += 1
+            silent = person in told and told[person] != place
+            counts["kind: 'is in' naming another place (silent move)"] += silent
+            counts["kind: 'is in' (no change)"] += not silent
             told[person], last_kind[person] = place, "is"
         elif kind == "not":
             person = m["a"]
