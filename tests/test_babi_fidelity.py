@@ -1,4 +1,10 @@
-"""Every present task's generator resembles the original generator's reference samples.
+"""Every task's generator resembles the original generator's reference samples (the
+repository's copy in tests/data/babi-reference).
+
+Story logic (what statements do, whom questions ask about, what supports them) and the
+answer, supporting-fact and length distributions are compared at the noise level measured
+by resampling the reference set against itself (see benchmarks/compare_babi_reference.py).
+The older, coarser distribution check below keeps its fixed thresholds:
 
 Thresholds: we generate 400 stories per task. For a histogram over k categories the
 expected total-variation distance from sampling noise alone is roughly sqrt(k / (2*pi*n)):
@@ -27,7 +33,10 @@ TV_FACTS_BEFORE = 0.15
 
 # Present tasks whose distributions are known to drift from the reference: {task: why}.
 # Strict: once a generator is fixed the test reports XPASS and the entry must go.
-KNOWN_DRIFT: dict[str, str] = {}
+KNOWN_DRIFT: dict[str, str] = {
+    "qa5": "stories shorter than the reference (about 19 vs 24.5 facts before a question): the reference text"
+           " repeats and loses statements inside its shuffled segments, a mechanism not reproduced",
+}
 NAMES = sorted(all_tasks(), key=lambda n: int(n[2:]))
 
 
@@ -55,3 +64,34 @@ def test_distributions_are_close(name: str) -> None:
     assert comparison.tv_answers < TV_ANSWERS
     assert comparison.tv_supporting < TV_SUPPORTING
     assert comparison.tv_facts_before < TV_FACTS_BEFORE
+
+
+LOGIC_STORIES = 1000
+LOGIC_SPLITS = 60
+# Metrics known to lie outside the noise level: {task: {metric: why}}. Strict both ways: a
+# new one fails, and so does a listed one that has come inside (remove it then).
+_QA3 = ("qa3 still picks actions with weights fitted to the reference (qa_movement.py): which trips the original"
+        " counts as askable is not re-derived yet")
+_QA5 = ("the reference's text segments between questions never start with the hand-over asked about and"
+        " never send anyone home on a first move, which a uniform shuffle of the segment does not give;"
+        " its mechanism is not pinned down")
+_QA10 = ("the reference answers an 'either' pair that contradicts the last told place as if the person were in"
+         " its second place ('yes', two supporting facts); our checker reads the pair as news ('maybe', one fact)")
+KNOWN_OUTSIDE: dict[str, dict[str, str]] = {
+    "qa3": {m: _QA3 for m in ("TV answers", "kind: drop", "kind: move", "kind: pick")},
+    "qa5": {m: _QA5 for m in ("TV facts before the question", "asks about the subject of the last statement",
+                               "first move to the starting place", "kind: give", "kind: move", "kind: pick",
+                               "mean facts before the question (binned)")},
+    "qa10": {m: _QA10 for m in ("TV answers", "TV supporting-fact counts")},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_story_logic_within_noise(name: str) -> None:
+    measured = fidelity.measure_fidelity(all_tasks()[name], LOGIC_STORIES, seed=1, splits=LOGIC_SPLITS)
+    outside = set(measured.outside_noise())
+    known = set(KNOWN_OUTSIDE.get(name, {}))
+    assert len(measured.rows()) >= 4, "too few metrics measured"
+    assert outside <= known, fidelity.fidelity_table(measured)
+    assert known <= outside, f"now inside the noise level, remove from KNOWN_OUTSIDE: {sorted(known - outside)}"

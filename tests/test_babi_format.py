@@ -2,39 +2,51 @@
 
 from __future__ import annotations
 
+import bz2
 from pathlib import Path
 
 import pytest
 
-from conftest import SHARED
 from babilong.babi_format import format_babi, parse_babi, read_babi, write_babi
 from babilong.errors import BabilongError
 from babilong.tasks import Story
 
-REFERENCE = SHARED / "data" / "babi-reference"
+# The original generator's samples, bzip2-compressed in the repository.
+REFERENCE = Path(__file__).resolve().parent / "data" / "babi-reference"
 # Questions per file, from the reference README's table.
 QUESTIONS = {1: 5000, 2: 5000, 3: 5000, 4: 1000, 5: 5000, 6: 5000, 7: 5000, 8: 5000, 9: 5000, 10: 5000,
              11: 5000, 12: 5000, 13: 5000, 14: 5000, 15: 4000, 16: 1000, 17: 8000, 18: 2576, 19: 1000, 20: 12000}
 
 
 def _files() -> list[Path]:
-    return sorted(REFERENCE.glob("qa*_*.txt"), key=lambda p: int(p.name[2:].split("_")[0]))
+    files = sorted(REFERENCE.glob("qa*_*.txt.bz2"), key=lambda p: int(p.name[2:].split("_")[0]))
+    assert len(files) == 20, f"expected the 20 reference files in {REFERENCE}"
+    return files
+
+
+def _read(path: Path) -> list[Story]:
+    """A compressed reference file decompressed and read back through read_babi."""
+    return parse_babi(_text(path), f"qa{int(path.name[2:].split('_')[0])}", source=path.name)
+
+
+def _text(path: Path) -> str:
+    return bz2.decompress(path.read_bytes()).decode("utf-8")
 
 
 def test_all_reference_files_parse_with_readme_counts() -> None:
-    files = _files()
-    assert len(files) == 20
-    for path in files:
+    for path in _files():
         number = int(path.name[2:].split("_")[0])
-        stories = read_babi(path)
+        stories = _read(path)
         assert len(stories) == QUESTIONS[number], path.name
         assert {s.task for s in stories} == {f"qa{number}"}
         for story in stories:
             assert all(0 <= i < len(story.facts) for i in story.supporting)
 
 
-def test_first_story_of_qa1() -> None:
-    stories = read_babi(REFERENCE / "qa1_WhereIsActor.txt")
+def test_first_story_of_qa1(tmp_path: Path) -> None:
+    plain = tmp_path / "qa1_WhereIsActor.txt"
+    plain.write_text(_text(REFERENCE / "qa1_WhereIsActor.txt.bz2"))
+    stories = read_babi(plain)
     assert stories[0] == Story("qa1", ("Sandra journeyed to the bathroom.", "John travelled to the office."),
                                "Where is Sandra?", "bathroom", (0,))
     assert stories[1].facts[:2] == stories[0].facts and stories[1].supporting == (1,)
@@ -43,8 +55,8 @@ def test_first_story_of_qa1() -> None:
 
 @pytest.mark.parametrize("path", _files(), ids=lambda p: p.name)
 def test_round_trip(path: Path, tmp_path: Path) -> None:
-    stories = read_babi(path)
-    out = tmp_path / path.name
+    stories = _read(path)
+    out = tmp_path / path.name.removesuffix(".bz2")
     write_babi(out, stories)  # released style: space before the tab
     assert read_babi(out) == stories
     text = format_babi(stories, space_before_tab=False)
@@ -53,7 +65,7 @@ def test_round_trip(path: Path, tmp_path: Path) -> None:
         # story with two questions, which reads back to the same questions.
         assert parse_babi(text, "qa4") == stories
     else:
-        assert text == path.read_text()
+        assert text == _text(path)
 
 
 def test_space_before_tab_and_unsorted_supporting() -> None:

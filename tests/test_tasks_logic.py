@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from babilong.babi_format import read_babi
 from babilong.rng import Rng
 from babilong.tasks import get_task
 
@@ -44,7 +43,7 @@ def test_generation_is_deterministic_and_varied(name: str) -> None:
 
 
 def _reference(name: str):
-    return read_babi(fidelity.reference_file(name, fidelity.REFERENCE_DIR))
+    return fidelity.read_reference(name)
 
 
 @pytest.mark.parametrize("name", ("qa4", "qa5", "qa15", "qa16", "qa17", "qa18", "qa20"))

@@ -6,7 +6,7 @@ from babilong.rng import Rng
 from babilong.tasks import world_checks
 from babilong.tasks.base import Story, Task
 from babilong.tasks.world import (
-    ACTORS, LOCATION_LABELS, MOVE_VERBS, PLACES, PRONOUNS, Asked, one_question, say_move, say_pronoun_move,
+    ACTOR_HOMES, ACTORS, LOCATION_LABELS, MOVE_VERBS, PLACES, PRONOUNS, Asked, one_question, say_move, say_pronoun_move,
 )
 
 BLOCKS_PER_STORY = 5  # each block: two facts, then a question
@@ -21,7 +21,8 @@ def _group_move(rng: Rng, people: list[str], place: str) -> str:
 
 
 def generate_qa11(rng: Rng) -> Story:
-    location: dict[str, str] = {}
+    """Five times: someone moves, then moves again told by pronoun; where are they?"""
+    location = dict(ACTOR_HOMES)
     facts: list[str] = []
     asked: list[Asked] = []
     for _ in range(BLOCKS_PER_STORY):
@@ -34,35 +35,31 @@ def generate_qa11(rng: Rng) -> Story:
 
 
 def generate_qa12(rng: Rng) -> Story:
-    location: dict[str, str] = {}
+    """Five times: two random pairs go to two different random places (anyone may already be
+    there, and the pairs may share a person, as in the original); where is one of the four?"""
     told: dict[str, int] = {}
+    location: dict[str, str] = {}
     facts: list[str] = []
     asked: list[Asked] = []
     for _ in range(BLOCKS_PER_STORY):
-        mentioned: list[str] = []
-        for _ in range(2):
-            people = rng.sample(ACTORS, 2)
-            place = _elsewhere(rng, location.get(people[0]))
+        pairs = [rng.sample(ACTORS, 2), rng.sample(ACTORS, 2)]
+        for people, place in zip(pairs, rng.sample(PLACES, 2)):
             facts.append(_group_move(rng, people, place))
             for person in people:
                 location[person], told[person] = place, len(facts) - 1
-            mentioned += people
-        actor = rng.choice(mentioned)  # a person counts once per fact naming them
+        actor = rng.choice(pairs[0] + pairs[1])
         asked.append(Asked(len(facts), f"Where is {actor}?", location[actor], (told[actor],)))
     return one_question("qa12", rng, facts, asked)
 
 
 def generate_qa13(rng: Rng) -> Story:
-    location: dict[str, str] = {}
     facts: list[str] = []
     asked: list[Asked] = []
     for _ in range(BLOCKS_PER_STORY):
+        # Two random people, two different random places; where they stand is not checked.
         people = rng.sample(ACTORS, 2)
-        first = _elsewhere(rng, location.get(people[0]))
-        then = _elsewhere(rng, first)
+        first, then = rng.sample(PLACES, 2)
         facts += [_group_move(rng, people, first), say_pronoun_move(rng, "they", then)]
-        for person in people:
-            location[person] = then
         actor = rng.choice(people)
         asked.append(Asked(len(facts), f"Where is {actor}?", then, (len(facts) - 2, len(facts) - 1)))
     return one_question("qa13", rng, facts, asked)

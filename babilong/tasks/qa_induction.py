@@ -13,20 +13,18 @@ from babilong.tasks.base import Story, Task
 NAMES = ("Lily", "Bernhard", "Greg", "Julius", "Brian")
 ANIMALS = ("frog", "lion", "swan", "rhino")
 COLOURS = ("gray", "green", "white", "yellow")
-SHARE_CHANCE = 0.3  # chance that another person shares the asked one's kind (fits the reference)
 
 
 def generate(rng: Rng) -> Story:
-    """Five people, one colour per kind; everyone's colour is told except the asked one's."""
+    """Five people of random kinds, one colour per kind; everyone's colour is told except the
+    asked one's, whose kind is drawn again until someone else shares it (the original's way
+    of making sure the colour can be induced)."""
     colour_of = dict(zip(ANIMALS, rng.sample(COLOURS, len(COLOURS))))
     asked, *others = rng.sample(NAMES, len(NAMES))
-    kind = {asked: rng.choice(ANIMALS)}
-    while not any(kind.get(o) == kind[asked] for o in others):
-        for other in others:
-            if rng.chance(SHARE_CHANCE):
-                kind[other] = kind[asked]
-            else:
-                kind[other] = rng.choice([a for a in ANIMALS if a != kind[asked]])
+    kind = {name: rng.choice(ANIMALS) for name in others}
+    kind[asked] = rng.choice(ANIMALS)
+    while kind[asked] not in (kind[name] for name in others):
+        kind[asked] = rng.choice(ANIMALS)
     lines = [((n, "kind"), f"{n} is a {kind[n]}.") for n in NAMES]
     lines += [((n, "colour"), f"{n} is {colour_of[kind[n]]}.") for n in others]
     rng.shuffle(lines)

@@ -17,6 +17,7 @@ from babilong.tasks.world import (
     PLACES,
     Asked,
     World,
+    draw_move,
     interleave,
     one_question,
     say_move,
@@ -48,7 +49,7 @@ def _located_actor(world: World) -> str | None:
 
 
 def generate_qa1(rng: Rng) -> Story:
-    world = World.start(rng)
+    world = World.start(rng, homes=ACTOR_HOMES)
 
     def ask() -> Asked | None:
         if (actor := _located_actor(world)) is None:
@@ -60,7 +61,7 @@ def generate_qa1(rng: Rng) -> Story:
 
 
 def generate_qa6(rng: Rng) -> Story:
-    world = World.start(rng)
+    world = World.start(rng, homes=ACTOR_HOMES)
 
     def ask() -> Asked | None:
         if (actor := _located_actor(world)) is None:
@@ -125,7 +126,8 @@ def generate_qa3(rng: Rng) -> Story:
 
 
 def _carrying_story(task: str, rng: Rng, question: str, answer) -> Story:
-    """qa7/qa8: ask about someone who has picked up, dropped, given or received something."""
+    """qa7/qa8: ask about someone who has picked up, dropped or given something (receiving is
+    not acting); every such fact of theirs supports the answer."""
     world = World.start(rng, homes=ACTOR_HOMES)
 
     def ask() -> Asked | None:
@@ -147,43 +149,42 @@ def generate_qa8(rng: Rng) -> Story:
     return _carrying_story("qa8", rng, "What is {} carrying?", lambda held: ",".join(held) or "nothing")
 
 
-# qa9 mixes moves with statements of where someone is, is not, or is no longer.
-NEGATION_FACTS = {"move": 0.5, "is": 0.24, "not": 0.13, "no longer": 0.13}
-
-
 def generate_qa9(rng: Rng) -> Story:
-    location = {actor: rng.choice(PLACES) for actor in ACTORS}
-    told: dict[str, tuple[bool, str, int]] = {}  # person -> (positive?, place, fact)
+    """Two statements, then a question, five times. A statement is a move or, as often, a
+    statement of fact that changes nothing: half the time where someone is, half the time a
+    place they are not in (any other place, told as "not" or "no longer"). The question asks
+    about the last statement told of someone, or, half the time when that was positive,
+    about another place."""
+    location = dict(ACTOR_HOMES)
+    last_told: dict[str, tuple[bool, str, int]] = {}  # person -> (positive?, place, fact)
     facts: list[str] = []
 
     def step() -> None:
-        actor = rng.choice(ACTORS)
-        kind = rng.weighted(list(NEGATION_FACTS), list(NEGATION_FACTS.values()))
-        elsewhere = rng.choice([p for p in PLACES if p != location[actor]])
-        if kind == "move":
-            location[actor] = place = elsewhere
+        if rng.chance(0.5):
+            actor, place = draw_move(rng, location, PLACES)
+            location[actor] = place
             facts.append(say_move(rng, actor, place, MOVE_VERBS))
-        elif kind == "is":
-            location[actor] = place = rng.choice(PLACES)
-            facts.append(f"{actor} is in the {place}.")
-        elif kind == "not":
-            place = elsewhere
-            facts.append(f"{actor} is not in the {place}.")
-        else:  # they leave for a place the story does not tell
-            place, location[actor] = location[actor], elsewhere
-            facts.append(f"{actor} is no longer in the {place}.")
-        told[actor] = (kind in ("move", "is"), place, len(facts) - 1)
+            positive = True
+        else:
+            actor = rng.choice(ACTORS)
+            positive = rng.chance(0.5)
+            if positive:
+                place = location[actor]
+                facts.append(f"{actor} is in the {place}.")
+            else:
+                place = rng.choice([p for p in PLACES if p != location[actor]])
+                facts.append(f"{actor} is {rng.choice(('not', 'no longer'))} in the {place}.")
+        last_told[actor] = (positive, place, len(facts) - 1)
 
     def ask() -> Asked | None:
-        if not told:
+        if not last_told:
             return None
-        actor = rng.choice(sorted(told))
-        positive, place, index = told[actor]
+        actor = rng.choice(sorted(last_told))
+        positive, place, index = last_told[actor]
         if positive and rng.chance(0.5):
             place = rng.choice([p for p in PLACES if p != place])
             positive = False
-        answer = "yes" if positive else "no"
-        return Asked(len(facts), f"Is {actor} in the {place}?", answer, (index,))
+        return Asked(len(facts), f"Is {actor} in the {place}?", "yes" if positive else "no", (index,))
 
     asked = interleave(QUESTIONS_PER_STORY, 2, step, ask, facts)
     return one_question("qa9", rng, facts, asked)

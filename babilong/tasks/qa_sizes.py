@@ -11,20 +11,29 @@ from babilong.tasks.base import Story, Task
 
 THINGS = ("chocolate", "box of chocolates", "box", "chest", "container", "suitcase")
 MOST_QUESTIONS = 11  # at most 15 pairs minus the 4 stated ones can be asked in one story
+FIRST_CHAIN = 2  # statements of the opening chain; questions ask about pairs two statements apart
+MOST_EXTRA = 7  # further statements: a uniform count from FIRST_CHAIN to this, as in the original
+TRIES = 100  # draws for one further statement before it is given up
 
 
 def generate(rng: Rng) -> Story:
-    """4-9 size statements, then one question about a pair linked by exactly two of them.
+    """Told as the original generator tells it: a chain of two statements over three random
+    things (so a question exists), then 2-7 further random statements, each kept only if
+    some pair is still exactly two statements apart (given up after 100 draws); the
+    statements are shuffled and every pair two statements apart is a question.
 
-    The reference asks about every such pair, so stories with more of them give more
-    samples; accepting a story with chance (pairs / MOST_QUESTIONS) keeps that weighting.
+    The reference lists every question of a story; one is kept here, and a story is
+    accepted with chance (its questions / MOST_QUESTIONS) so stories weigh as there.
     """
     while True:
-        order = rng.sample(THINGS, len(THINGS))  # smallest first
-        pairs = [(order[j], order[i]) for i in range(len(order)) for j in range(i + 1, len(order))]
-        stated = rng.sample(pairs, rng.randint(4, 9))  # (bigger, smaller)
+        ranked = rng.sample(THINGS, len(THINGS))  # biggest first
+        chain = sorted(rng.sample(range(len(ranked)), FIRST_CHAIN + 1))
+        stated = [(ranked[a], ranked[b]) for a, b in zip(chain, chain[1:])]  # (bigger, smaller)
+        for _ in range(rng.randint(FIRST_CHAIN, MOST_EXTRA)):
+            _add_statement(rng, ranked, stated)
+        rng.shuffle(stated)
         chains = _chains(stated)
-        if chains and rng.chance(len(chains) / MOST_QUESTIONS):
+        if rng.chance(len(chains) / MOST_QUESTIONS):
             break
     (big, small), middles = rng.choice(sorted(chains.items()))
     middle = rng.choice(middles)
@@ -39,9 +48,21 @@ def generate(rng: Rng) -> Story:
     return Story("qa18", facts, question, answer, supporting)
 
 
+def _add_statement(rng: Rng, ranked: list[str], stated: list[tuple[str, str]]) -> None:
+    """One more random true statement that keeps a pair two statements apart, if found."""
+    for _ in range(TRIES):
+        i, j = sorted(rng.sample(range(len(ranked)), 2))
+        pair = (ranked[i], ranked[j])
+        if pair in stated:
+            continue
+        if _chains([*stated, pair]):
+            stated.append(pair)
+            return
+
+
 def _chains(stated: list[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
-    """Unstated (bigger, smaller) pairs joined by two statements, with their middles."""
-    said = set(stated) | {(b, a) for a, b in stated}
+    """Pairs whose shortest link is two statements (bigger, smaller), with their middles."""
+    said = set(stated)
     chains: dict[tuple[str, str], list[str]] = {}
     for big, middle in stated:
         for upper, small in stated:

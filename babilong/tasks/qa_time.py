@@ -8,9 +8,8 @@ from babilong.tasks.base import Story, Task
 from babilong.tasks.world import ALT_ACTORS, ALT_PLACES, MOVE_VERBS, Asked, one_question
 
 TIMES = ("yesterday", "this morning", "this afternoon", "this evening")
-FIRST_QUESTION_AFTER = 4
-FACTS_BETWEEN_QUESTIONS = 2
 QUESTIONS_PER_STORY = 5
+OPENING = 4  # statements before the first question; two statements then separate the others
 
 
 def _say(rng: Rng, actor: str, place: str, when: str) -> str:
@@ -20,28 +19,54 @@ def _say(rng: Rng, actor: str, place: str, when: str) -> str:
     return f"{actor} {verb} to the {place} {when}."
 
 
-def _questions(told: list[tuple[str, int]]) -> list[tuple[str, int]]:
-    """(person, time slot) pairs whose slot and the one before it are both told."""
-    return [(actor, slot) for actor, slot in told if slot > 0 and (actor, slot - 1) in told]
-
-
 def generate_qa14(rng: Rng) -> Story:
-    # Each person visits distinct places, so "before the school" names one moment.
-    timelines = {actor: rng.sample(ALT_PLACES, len(TIMES)) for actor in ALT_ACTORS}
-    checkpoints = [FIRST_QUESTION_AFTER + FACTS_BETWEEN_QUESTIONS * i for i in range(QUESTIONS_PER_STORY)]
-    moments = [(actor, slot) for actor in ALT_ACTORS for slot in range(len(TIMES))]
-    while True:  # reveal the moments in an order that gives a question at every checkpoint
-        rng.shuffle(moments)
-        if all(_questions(moments[:n]) for n in checkpoints):
-            break
-    facts = [_say(rng, actor, timelines[actor][slot], TIMES[slot]) for actor, slot in moments[: checkpoints[-1]]]
-    asked = []
-    for n in checkpoints:
-        actor, slot = rng.choice(_questions(moments[:n]))
-        question = f"Where was {actor} before the {timelines[actor][slot]}?"
-        support = (moments.index((actor, slot)), moments.index((actor, slot - 1)))
-        asked.append(Asked(n, question, timelines[actor][slot - 1], support))
+    """Each person has four time slots and goes to a different place in each slot told.
+
+    As in the original generator: two moves of one person (two random slots, two places)
+    are told somewhere among the opening statements, so the first question has an answer;
+    every other statement fills a random empty slot of a random person with a place they
+    have not been to. A question picks a person with two told slots and two slots next to
+    each other among those told (not necessarily adjacent in time)."""
+    visits: dict[str, dict[int, tuple[str, int]]] = {actor: {} for actor in ALT_ACTORS}  # slot -> (place, fact)
+    statements = OPENING + 2 * (QUESTIONS_PER_STORY - 1)
+    opener = rng.choice(ALT_ACTORS)
+    opening = dict(zip(rng.sample(range(OPENING), 2), zip(rng.sample(range(len(TIMES)), 2), rng.sample(ALT_PLACES, 2))))
+    facts: list[str] = []
+    asked: list[Asked] = []
+    for position in range(statements):
+        if position in opening:
+            actor, (slot, place) = opener, opening[position]
+        else:
+            actor, slot, place = _free_visit(rng, visits, reserved=(opener, opening.values()))
+        visits[actor][slot] = (place, len(facts))
+        facts.append(_say(rng, actor, place, TIMES[slot]))
+        if position >= OPENING - 1 and (position - OPENING + 1) % 2 == 0:
+            asked.append(_question(rng, visits, len(facts)))
     return one_question("qa14", rng, facts, asked)
+
+
+def _free_visit(rng: Rng, visits, reserved) -> tuple[str, int, str]:
+    """A random (person, slot, place) whose slot is empty and place not yet visited by them
+    (counting the opening moves not told yet)."""
+    opener, opening = reserved
+    while True:
+        actor, slot, place = rng.choice(ALT_ACTORS), rng.below(len(TIMES)), rng.choice(ALT_PLACES)
+        taken = dict(visits[actor])
+        if actor == opener:
+            taken.update({s: (p, -1) for s, p in opening})
+        if slot not in taken and place not in {p for p, _ in taken.values()}:
+            return actor, slot, place
+
+
+def _question(rng: Rng, visits, told: int) -> Asked:
+    while True:
+        actor = rng.choice(ALT_ACTORS)
+        slots = sorted(visits[actor])
+        if len(slots) > 1:
+            break
+    i = rng.below(len(slots) - 1)
+    (earlier, first), (later, second) = visits[actor][slots[i]], visits[actor][slots[i + 1]]
+    return Asked(told, f"Where was {actor} before the {later}?", earlier, (first, second))
 
 
 TASKS = [

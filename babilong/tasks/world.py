@@ -19,9 +19,10 @@ LOCATION_LABELS = tuple(sorted(PLACES))
 # order in which a carried list is written ("football,apple,milk").
 OBJECT_HOMES = {"football": "garden", "apple": "kitchen", "milk": "kitchen"}
 OBJECTS = tuple(OBJECT_HOMES)
-# Where the object tasks' people stand before the story starts (never stated), as in the
-# reference generator: John shares the kitchen with the apple and milk, Sandra the garden
-# with the football, so early pick-ups come from people the story has not placed yet.
+# Where people stand before the story starts (never stated), as in the reference
+# generator's world: John shares the kitchen with the apple and milk, Sandra the garden with
+# the football, so early pick-ups come from people the story has not placed yet, and nobody's
+# first move is to where they already are.
 ACTOR_HOMES = {"Daniel": "hallway", "John": "kitchen", "Mary": "bedroom", "Sandra": "garden"}
 # qa10 and qa14 use another cast and other places in the released dataset.
 ALT_ACTORS = ("Bill", "Fred", "Julie", "Mary")
@@ -31,11 +32,17 @@ PRONOUNS = {"Daniel": "he", "John": "he", "Mary": "she", "Sandra": "she", "Bill"
 MOVE_VERBS = ("moved", "went", "journeyed", "travelled", "went back")
 PLAIN_MOVE_VERBS = ("moved", "went", "journeyed", "travelled")
 PICK_VERBS = ("got", "took", "grabbed", "picked up")
-DROP_VERBS = ("dropped", "discarded", "put down", "left")
+# The original generator's three drop wordings, equally likely; the released dataset also
+# says "discarded" and "left" where the original says "dropped".
+DROP_WORDINGS = ("dropped", "put down", "let go of")
+DROPPED_VARIANTS = ("dropped", "discarded", "left")
 GIVE_VERBS = ("gave", "passed", "handed")
-SEQUELS = ("After that", "Afterwards", "Following that", "Then")
+SEQUELS = ("After that", "Following that", "Then")
 NUMBER_WORDS = ("none", "one", "two", "three")
 
+# The reference generator draws an action kind, then up to this many uniform (person, thing)
+# combinations until one is valid; if none is, it draws a kind again.
+SAMPLE_TRIES = 100
 MAX_STORY_FACTS = 400  # a story that needs more is a generator bug, not bad luck
 
 
@@ -52,8 +59,12 @@ def say_pick(rng: Rng, actor: str, obj: str) -> str:
 
 
 def say_drop(rng: Rng, actor: str, obj: str) -> str:
+    """One of the original three drop wordings; "dropped" also as its released variants."""
+    verb = rng.choice(DROP_WORDINGS)
+    if verb == "dropped":
+        verb = rng.choice(DROPPED_VARIANTS)
     there = " there" if rng.chance(0.5) else ""
-    return f"{actor} {rng.choice(DROP_VERBS)} the {obj}{there}."
+    return f"{actor} {verb} the {obj}{there}."
 
 
 def say_give(rng: Rng, giver: str, obj: str, receiver: str) -> str:
@@ -61,11 +72,27 @@ def say_give(rng: Rng, giver: str, obj: str, receiver: str) -> str:
 
 
 def say_pronoun_move(rng: Rng, pronoun: str, place: str) -> str:
-    """A move told by pronoun: "After that she went to the garden." / "He then moved ..."."""
+    """A move told by pronoun, its adverb form drawn uniformly as the original does:
+    "After that she ..." (also the released "Afterwards"), "Following that ...", "Then ...",
+    or, for one person, "She then ..."."""
     verb = rng.choice(MOVE_VERBS)
-    if pronoun != "they" and rng.chance(0.2):
+    forms = SEQUELS if pronoun == "they" else (*SEQUELS, "{} then")
+    form = rng.choice(forms)
+    if form == "After that" and rng.chance(0.5):
+        form = "Afterwards"
+    if form == "{} then":
         return f"{pronoun.capitalize()} then {verb} to the {place}."
-    return f"{rng.choice(SEQUELS)} {pronoun} {verb} to the {place}."
+    return f"{form} {pronoun} {verb} to the {place}."
+
+
+def draw_move(rng: Rng, location: Mapping[str, str], places: Sequence[str]) -> tuple[str, str]:
+    """Anyone goes anywhere but where they are: a uniform (person, place) draw, repeated while
+    the person is already there (how the reference generator samples a valid move)."""
+    people = list(location)
+    while True:
+        actor, place = rng.choice(people), rng.choice(places)
+        if place != location[actor]:
+            return actor, place
 
 
 # --- story assembly -------------------------------------------------------------------
@@ -118,7 +145,7 @@ class World:
     seen_at: dict[str, int] = field(default_factory=dict)  # person -> fact that put them where they are
     handled: dict[str, int] = field(default_factory=dict)  # object -> its last pick/drop/give fact
     arrivals: dict[str, dict[str, tuple[str, tuple[int, ...]] | None]] = field(default_factory=dict)
-    deeds: dict[str, list[int]] = field(default_factory=dict)  # person -> facts changing what they carry
+    deeds: dict[str, list[int]] = field(default_factory=dict)  # person -> facts where they picked, dropped or gave
 
     @classmethod
     def start(
@@ -166,7 +193,6 @@ class World:
         self.holder[obj] = receiver
         self.handled[obj] = self.tell(say_give(self.rng, giver, obj, receiver))
         self.deeds[giver].append(self.handled[obj])
-        self.deeds[receiver].append(self.handled[obj])
 
     # random valid actions -----------------------------------------------------------
 
@@ -189,25 +215,57 @@ class World:
             ]
         raise ValueError(kind)
 
+    def valid(self, kind: str, args: tuple[str, ...]) -> bool:
+        """The preconditions of each action."""
+        actor = args[0]
+        if kind == "move":
+            return self.location[actor] != args[1]
+        if kind == "pick":
+            return self.holder[args[1]] is None and self.object_place[args[1]] == self.location[actor]
+        if kind == "drop":
+            return self.holder[args[1]] == actor
+        if kind == "give":
+            receiver = args[2]
+            return self.holder[args[1]] == actor and receiver != actor and self.location[receiver] == self.location[actor]
+        raise ValueError(kind)
+
+    def sample_valid(self, kinds: Sequence[str]) -> tuple[str, tuple[str, ...]] | None:
+        """Up to SAMPLE_TRIES uniform draws of an action of ``kinds`` with any people, places and
+        objects as arguments; the first valid one, or None."""
+        people = list(self.location)
+        for _ in range(SAMPLE_TRIES):
+            kind = self.rng.choice(kinds)
+            if kind == "move":
+                args = (self.rng.choice(people), self.rng.choice(PLACES))
+            elif kind == "give":
+                args = (self.rng.choice(people), self.rng.choice(OBJECTS), self.rng.choice(people))
+            else:
+                args = (self.rng.choice(people), self.rng.choice(OBJECTS))
+            if self.valid(kind, args):
+                return kind, args
+        return None
+
     def random_action(
         self, weights: Mapping[tuple[str, ...], float], bias: Callable[[str, tuple[str, ...]], float] | None = None
     ) -> None:
-        """Pick a group of action kinds by weight, then one valid action of the group.
+        """Pick a group of action kinds by weight, then a valid action of the group.
 
-        A group with no valid action is drawn again (like the reference generator, whose
-        "pick-up or drop" draw is one group: every valid pick-up and drop equally likely).
-        Within the group the choice is uniform, or weighted by ``bias(kind, args)`` if given.
+        Without ``bias`` the action comes from ``sample_valid`` (the reference generator's
+        draw); a group it finds nothing in is drawn again. With ``bias`` the choice among all
+        valid actions of the group is weighted by ``bias(kind, args)``.
         """
         groups = list(weights)
         while True:
             group = self.rng.weighted(groups, [weights[g] for g in groups])
+            if bias is None:
+                if (drawn := self.sample_valid(group)) is not None:
+                    kind, args = drawn
+                    break
+                continue
             options = [(kind, args) for kind in group for args in self.options(kind)]
             if options:
+                kind, args = self.rng.weighted(options, [bias(kind, args) for kind, args in options])
                 break
-        if bias is None:
-            kind, args = self.rng.choice(options)
-        else:
-            kind, args = self.rng.weighted(options, [bias(kind, args) for kind, args in options])
         if kind == "move":
             self.move(args[0], args[1], say_move(self.rng, args[0], args[1]))
         elif kind == "pick":

@@ -17,7 +17,7 @@ _PRONOUN_MOVE = re.compile(
     rf"^(?:(?:After that|Afterwards|Following that|Then) (he|she|they)|(He|She) then) {_MOVE} to the (\w+)\.$"
 )
 _PICK = re.compile(r"^(\w+) (?:got|took|grabbed|picked up) the (\w+)(?: there)?\.$")
-_DROP = re.compile(r"^(\w+) (?:dropped|discarded|put down|left) the (\w+)(?: there)?\.$")
+_DROP = re.compile(r"^(\w+) (?:dropped|discarded|put down|left|let go of) the (\w+)(?: there)?\.$")
 _GIVE = re.compile(r"^(\w+) (?:gave|passed|handed) the (\w+) to (\w+)\.$")
 _IS_IN = re.compile(r"^(\w+) is in the (\w+)\.$")
 _NOT_IN = re.compile(r"^(\w+) is (?:not|no longer) in the (\w+)\.$")
@@ -134,7 +134,9 @@ class _Reader:
         elif m := _EITHER.match(sentence):
             person, pair = m[1], {m[2], m[3]}
             known = self.possible.get(person)
-            self.possible[person] = (known & pair) if known is not None else pair - self.excluded.get(person, set())
+            narrowed = (known & pair) if known is not None else pair - self.excluded.get(person, set())
+            # A pair that contradicts what was known is news: they have gone to one of the two.
+            self.possible[person] = narrowed or pair
             self.place.pop(person, None)
         else:
             return False
@@ -219,9 +221,10 @@ def list_carried(facts: Sequence[str], question: str) -> str:
 
 
 def where_was_person(facts: Sequence[str], question: str) -> str:
-    """qa14: "Where was Julie before the school?" (the time slot just before)."""
+    """qa14: "Where was Julie before the school?" (the latest told time slot before it)."""
     if not (m := re.fullmatch(r"Where was (\w+) before the (\w+)\?", question)):
         raise Unanswerable(f"question not understood: {question!r}")
     timeline = _read(facts).timeline.get(m[1], {})
     slots = [slot for slot, place in timeline.items() if place == m[2]]
-    return _known(timeline.get(max(slots) - 1) if slots else None, question)
+    earlier = [slot for slot in timeline if slots and slot < max(slots)]
+    return _known(timeline[max(earlier)] if earlier else None, question)
