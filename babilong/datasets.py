@@ -4,13 +4,12 @@ datasets (``RMT-team/babilong``: one config per length, one split per task), and
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from babilong.errors import BabilongError
+from babilong.files import atomic_write
 from babilong.sample import Sample
 
 PUBLISHED_DATASETS = ("RMT-team/babilong", "RMT-team/babilong-1k-samples")
@@ -21,19 +20,19 @@ def write_samples(samples: Iterable[Sample], path: Path) -> None:
     """JSONL or Parquet by suffix, written to a temp file and renamed: never a half file."""
     records = [s.to_record() for s in samples]
     if path.suffix == ".jsonl":
-        _atomic_write(path, lambda f: f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()))
+        atomic_write(path, lambda f: f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()))
     elif path.suffix == ".parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         table = pa.Table.from_pylist([_parquet_safe(r) for r in records])
-        _atomic_write(path, lambda f: pq.write_table(table, f))
+        atomic_write(path, lambda f: pq.write_table(table, f))
     else:
         raise BabilongError(f"cannot write {path}: use a .jsonl or .parquet file name")
 
 
 def write_manifest(manifest: dict[str, Any], path: Path) -> None:
-    _atomic_write(path, lambda f: f.write((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()))
+    atomic_write(path, lambda f: f.write((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()))
 
 
 def load_samples(source: str | Path, tasks: list[str], lengths: list[str], limit: int | None = None) -> list[Sample]:
@@ -120,20 +119,3 @@ def _read_json_lines(path: Path):
 def _parquet_safe(record: dict[str, Any]) -> dict[str, Any]:
     """Parquet needs one type per column: ``extra`` (free-form) is stored as a JSON string."""
     return {**record, "extra": json.dumps(record.get("extra") or {}, sort_keys=True)}
-
-
-def _atomic_write(path: Path, write) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".partial", delete=False)
-    except OSError as error:
-        raise BabilongError(f"cannot write to {path.parent}: {error.strerror}") from None
-    try:
-        with handle:
-            write(handle)
-        os.replace(handle.name, path)
-    except BaseException as error:
-        Path(handle.name).unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise BabilongError(f"could not write {path}: {error.strerror}") from None
-        raise

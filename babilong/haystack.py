@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from babilong.errors import BabilongError
+from babilong.files import atomic_folder, exclusive
 from babilong.rng import derive_seed
 from babilong.tokens import Tokenizer
 
@@ -221,20 +222,26 @@ class Corpus:
 
 
 def prepare(source: Source, split: str, tokenizer: Tokenizer, cache: Path | None = None, progress: bool = False) -> Corpus:
-    """Split and tokenize a source's books once; later calls load the cached arrays."""
+    """Split and tokenize a source's books once; later calls load the cached arrays.
+
+    Processes preparing the same corpus at once take turns: the first builds it, the others
+    wait and load its copy.
+    """
     books = source.books(split)
     if not books:
         raise BabilongError(f"haystack {source.name!r} has no books in split {split!r}")
     texts = [book.read() for book in books]
     key = _corpus_key(source.name, split, tokenizer.name, [b.name for b in books], texts)
     folder = (cache or _default_cache()) / key
-    if (folder / "meta.json").exists():
-        return _load(folder)
-    corpus = _build(f"{source.name}/{split}", tokenizer, [b.name for b in books], texts, progress)
-    if corpus.total_tokens == 0:
-        raise BabilongError(f"haystack {source.name!r} ({split}) holds no sentences of {MIN_WORDS}+ words")
-    _save(corpus, folder)
-    return corpus
+    if not (folder / "meta.json").exists():
+        with exclusive(folder):
+            if not (folder / "meta.json").exists():
+                corpus = _build(f"{source.name}/{split}", tokenizer, [b.name for b in books], texts, progress)
+                if corpus.total_tokens == 0:
+                    raise BabilongError(f"haystack {source.name!r} ({split}) holds no sentences of {MIN_WORDS}+ words")
+                atomic_folder(folder, lambda staging: _save(corpus, staging))
+                return corpus
+    return _load(folder)
 
 
 def _build(name: str, tokenizer: Tokenizer, names: list[str], texts: list[str], progress: bool) -> Corpus:
@@ -269,15 +276,10 @@ def _default_cache() -> Path:
 
 
 def _save(corpus: Corpus, folder: Path) -> None:
-    partial = folder.with_name(folder.name + ".partial")
-    partial.mkdir(parents=True, exist_ok=True)
-    (partial / "text.txt").write_text(corpus.text, encoding="utf-8")
-    np.savez(partial / "arrays.npz", starts=corpus.starts, ends=corpus.ends, tokens=corpus.tokens, book_bounds=corpus.book_bounds)
+    (folder / "text.txt").write_text(corpus.text, encoding="utf-8")
+    np.savez(folder / "arrays.npz", starts=corpus.starts, ends=corpus.ends, tokens=corpus.tokens, book_bounds=corpus.book_bounds)
     meta = {"name": corpus.name, "tokenizer": corpus.tokenizer, "book_names": list(corpus.book_names)}
-    (partial / "meta.json").write_text(json.dumps(meta))
-    if folder.exists():
-        return  # another process finished first; its copy is identical
-    partial.rename(folder)
+    (folder / "meta.json").write_text(json.dumps(meta))
 
 
 def _load(folder: Path) -> Corpus:

@@ -3,7 +3,6 @@ import subprocess
 import sys
 
 import pytest
-from conftest import GUTENBERG
 
 from babilong.cli import main
 from babilong.datasets import load_samples, read_file
@@ -96,13 +95,19 @@ def test_interrupted_generation_leaves_no_half_files(small_books, tmp_path):
 
 
 def test_released_babi_stories_can_replace_the_generator(small_books, tmp_path, capsys):
-    reference = GUTENBERG.parent / "babi-reference"
+    reference = tmp_path / "babi"  # the first story of the released qa1 file, as the release lays it out
+    reference.mkdir()
+    (reference / "qa1_single-supporting-fact_test.txt").write_text(
+        "1 Sandra journeyed to the bathroom.\n2 John travelled to the office.\n3 Where is Sandra?\tbathroom\t1\n"
+        "4 Sandra travelled to the kitchen.\n5 Mary went to the office.\n6 Where is John?\toffice\t2\n"
+    )
     out = tmp_path / "from-babi"
-    assert main(["generate", "--tasks", "qa1", "--lengths", "1k", "--samples", "3", "--babi", str(reference),
+    assert main(["generate", "--tasks", "qa1", "--lengths", "1k", "--samples", "2", "--babi", str(reference),
                  "--haystack", str(small_books), "--split", "all", "--out", str(out)]) == 0
-    first = read_file(out / "1k" / "qa1.jsonl")[0]
+    first, second = read_file(out / "1k" / "qa1.jsonl")
     assert first.facts == ("Sandra journeyed to the bathroom.", "John travelled to the office.")
     assert first.question == "Where is Sandra?" and first.target == "bathroom" and first.supporting == (0,)
+    assert len(second.facts) == 4 and second.target == "office" and second.supporting == (1,)
     bad = tmp_path / "qa1_bad.txt"
     bad.write_text("1 Mary went to the kitchen.\n3 Where is Mary?\tkitchen\t1\n")
     assert main(["generate", "--tasks", "qa1", "--lengths", "1k", "--samples", "1", "--babi", str(bad),
