@@ -4,6 +4,7 @@ datasets (``RMT-team/babilong``: one config per length, one split per task), and
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -36,13 +37,18 @@ def write_manifest(manifest: dict[str, Any], path: Path) -> None:
 
 
 def load_samples(source: str | Path, tasks: list[str], lengths: list[str], limit: int | None = None) -> list[Sample]:
-    """Samples for every (task, length) from a folder or a hub dataset id, at most ``limit`` each."""
+    """Samples for every (task, length) from a folder, a file or a hub dataset id, at most ``limit`` each.
+
+    A folder in the hub layout may split a task into shards (``qa1-00000-of-00002.parquet``,
+    ``qa1-00001-of-00002.parquet``): they are read in order and numbered as one file. Fewer
+    samples than ``limit`` is not an error: callers compare ``len`` with what they asked.
+    """
     path = Path(source).expanduser()
     samples: list[Sample] = []
     for length in lengths:
         for task in tasks:
             if path.is_dir():
-                found = read_file(_find_file(path, length, task), task, length)
+                found = _read_files(task_files(path, length, task), task, length, limit)
             elif path.is_file():
                 found = read_file(path, task, length)
             else:
@@ -51,8 +57,27 @@ def load_samples(source: str | Path, tasks: list[str], lengths: list[str], limit
     return samples
 
 
-def read_file(path: Path, task: str | None = None, length: str | None = None) -> list[Sample]:
-    """One JSONL/JSON/Parquet file of samples; ``task``/``length`` fill in what the file lacks."""
+def count_samples(source: str | Path, task: str, length: str) -> int:
+    """How many samples a folder holds for one task and length, from file metadata (Parquet) or lines."""
+    total = 0
+    for path in task_files(Path(source).expanduser(), length, task):
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            try:
+                total += pq.ParquetFile(path).metadata.num_rows
+            except Exception as error:
+                raise BabilongError(f"{path} is not a readable Parquet file ({error})") from None
+        else:
+            total += sum(1 for _ in _read_json_lines(path))
+    return total
+
+
+def read_file(path: Path, task: str | None = None, length: str | None = None, first_index: int = 0) -> list[Sample]:
+    """One JSONL/JSON/Parquet file of samples; ``task``/``length`` fill in what the file lacks.
+
+    Records without an ``index`` are numbered from ``first_index`` (the samples of earlier shards).
+    """
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
@@ -64,16 +89,48 @@ def read_file(path: Path, task: str | None = None, length: str | None = None) ->
         records = list(_read_json_lines(path))
     else:
         raise BabilongError(f"cannot read {path}: use .jsonl, .json or .parquet files")
-    return [_to_sample(record, path, i, task, length) for i, record in enumerate(records)]
+    return [_to_sample(record, path, first_index + i, task, length) for i, record in enumerate(records)]
 
 
-def _find_file(folder: Path, length: str, task: str) -> Path:
-    """``folder/{length}/{task}.parquet`` (ours) or ``folder/{length}/{task}-*.parquet`` (hub copies)."""
+def task_files(folder: Path, length: str, task: str) -> list[Path]:
+    """The files of one task at one length, in reading order.
+
+    Ours: ``{length}/{task}.parquet`` (or ``.jsonl``/``.json``). The hub layout: every shard
+    ``{length}/{task}-0000N-of-0000M.parquet``; a missing shard is an error, not fewer samples.
+    """
     for suffix in _SUFFIXES:
-        for candidate in [folder / length / f"{task}{suffix}", *sorted((folder / length).glob(f"{task}-*{suffix}"))]:
-            if candidate.exists():
-                return candidate
+        if (folder / length / f"{task}{suffix}").exists():
+            return [folder / length / f"{task}{suffix}"]
+    for suffix in _SUFFIXES:
+        files = sorted((folder / length).glob(f"{task}-*{suffix}"))
+        if files:
+            return _in_shard_order(files, folder / length, task)
     raise BabilongError(f"no {task} data for length {length} in {folder} (looked for {length}/{task}.jsonl|.parquet)")
+
+
+_SHARD = re.compile(r"-(\d+)-of-(\d+)(?:-[^.]*)?$")  # name-00001-of-00002[-hash]
+
+
+def _in_shard_order(files: list[Path], folder: Path, task: str) -> list[Path]:
+    shards = {path: _SHARD.search(path.name.split(".")[0]) for path in files}
+    if not all(shards.values()):
+        return files  # not numbered shards: name order
+    totals = {int(match.group(2)) for match in shards.values()}
+    numbers = sorted(int(match.group(1)) for match in shards.values())
+    if len(totals) != 1 or numbers != list(range(totals.pop())):
+        names = ", ".join(path.name for path in files)
+        raise BabilongError(f"the {task} shards in {folder} are incomplete or mixed ({names}): copy the missing shards")
+    return sorted(files, key=lambda path: int(shards[path].group(1)))
+
+
+def _read_files(files: list[Path], task: str, length: str, limit: int | None) -> list[Sample]:
+    """Shards in order, numbered across them, reading no further shard once ``limit`` are in."""
+    samples: list[Sample] = []
+    for path in files:
+        if limit and len(samples) >= limit:
+            break
+        samples.extend(read_file(path, task, length, first_index=len(samples)))
+    return samples
 
 
 def _from_hub(dataset_id: str, task: str, length: str) -> list[Sample]:
