@@ -5,31 +5,92 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from babilong.errors import BabilongError
-from babilong.files import atomic_write
+from babilong.files import atomic_open, atomic_write
 from babilong.sample import Sample
 
 PUBLISHED_DATASETS = ("RMT-team/babilong", "RMT-team/babilong-1k-samples")
 _SUFFIXES = (".parquet", ".jsonl", ".json")
 
 
+ROW_GROUP_CHARACTERS = 64_000_000  # a Parquet row group is written once its inputs hold this much text
+
+
 def write_samples(samples: Iterable[Sample], path: Path) -> None:
-    """JSONL or Parquet by suffix, written to a temp file and renamed: never a half file."""
-    records = [s.to_record() for s in samples]
-    if path.suffix == ".jsonl":
-        atomic_write(path, lambda f: f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()))
-    elif path.suffix == ".parquet":
-        import pyarrow as pa
+    """JSONL or Parquet by suffix, one sample at a time; the file appears whole or not at all."""
+    with sample_writer(path) as write:
+        for sample in samples:
+            write(sample)
+
+
+@contextmanager
+def sample_writer(path: Path) -> Iterator[Callable[[Sample], None]]:
+    """A function that appends one sample to a JSONL or Parquet file; the file appears when the block ends.
+
+    Samples go to disk as they come (Parquet in row groups of bounded size), so memory does
+    not grow with the number of samples.
+    """
+    if path.suffix not in (".jsonl", ".parquet"):
+        raise BabilongError(f"cannot write {path}: use a .jsonl or .parquet file name")
+    with atomic_open(path) as handle:
+        if path.suffix == ".jsonl":
+            yield lambda sample: handle.write((json.dumps(sample.to_record(), ensure_ascii=False) + "\n").encode())
+        else:
+            rows = _ParquetRows(handle)
+            try:
+                yield rows.append
+            except BaseException:
+                with suppress(Exception):  # the file is dropped; only release the writer
+                    rows.close()
+                raise
+            rows.close()
+
+
+class _ParquetRows:
+    """Parquet rows with one fixed schema, flushed in row groups of bounded text size."""
+
+    def __init__(self, handle: BinaryIO) -> None:
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pylist([_parquet_safe(r) for r in records])
-        atomic_write(path, lambda f: pq.write_table(table, f))
-    else:
-        raise BabilongError(f"cannot write {path}: use a .jsonl or .parquet file name")
+        self._writer = pq.ParquetWriter(handle, sample_schema())
+        self._pending: list[dict[str, Any]] = []
+        self._characters = 0
+
+    def append(self, sample: Sample) -> None:
+        self._pending.append(_parquet_safe(sample.to_record()))
+        self._characters += len(sample.input)
+        if self._characters >= ROW_GROUP_CHARACTERS:
+            self._flush()
+
+    def close(self) -> None:
+        self._flush()
+        self._writer.close()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        if self._pending:
+            self._writer.write_table(pa.Table.from_pylist(self._pending, schema=self._writer.schema))
+        self._pending, self._characters = [], 0
+
+
+def sample_schema():
+    """The Parquet schema of our samples: the same types in every file, so all splits of a config agree."""
+    import pyarrow as pa
+
+    position = pa.struct([("char", pa.int64()), ("token", pa.int64()), ("depth", pa.float64())])
+    return pa.schema([
+        ("input", pa.string()), ("question", pa.string()), ("target", pa.string()), ("task", pa.string()),
+        ("length", pa.string()), ("index", pa.int64()), ("seed", pa.int64()), ("token_count", pa.int64()),
+        ("tokenizer", pa.string()), ("haystack", pa.string()), ("facts", pa.list_(pa.string())),
+        ("supporting", pa.list_(pa.int64())), ("fact_positions", pa.list_(position)),
+        ("background_reused", pa.bool_()), ("extra", pa.string()),
+    ])
 
 
 def write_manifest(manifest: dict[str, Any], path: Path) -> None:
@@ -176,3 +237,27 @@ def _read_json_lines(path: Path):
 def _parquet_safe(record: dict[str, Any]) -> dict[str, Any]:
     """Parquet needs one type per column: ``extra`` (free-form) is stored as a JSON string."""
     return {**record, "extra": json.dumps(record.get("extra") or {}, sort_keys=True)}
+
+
+def hub_card(outputs: dict[tuple[str, str], list[Path]], folder: Path, command: str) -> str:
+    """A dataset card (README.md) whose YAML lists one config per length and one split per task.
+
+    With it, ``datasets.load_dataset(FOLDER, "1k", split="qa1")`` reads the folder offline,
+    and the folder can be pushed to the hub as it is.
+    """
+    lines = ["---", "configs:"]
+    for length in dict.fromkeys(length for length, _ in outputs):
+        lines += [f"- config_name: {json.dumps(length)}", "  data_files:"]
+        for (other, task), paths in outputs.items():
+            if other == length:
+                lines += [f"  - split: {json.dumps(task)}", f"    path: {json.dumps(str(paths[0].relative_to(folder)))}"]
+    lines += ["---", "", "# BABILong samples", "",
+              "Made by the babilong toolkit (`babilong generate`) with:", "", f"    {command}", "",
+              "One config per context length, one split per task, as in the published `RMT-team/babilong` datasets:", "",
+              "```python", "import datasets", "",
+              f"rows = datasets.load_dataset(FOLDER_OR_REPO_ID, {json.dumps(next(iter(outputs))[0])}, split={json.dumps(next(iter(outputs))[1])})",
+              "```", "",
+              "Columns: `input` (background text with the facts), `question` and `target` are the published fields; the",
+              "others record where each sample came from (`facts`, `supporting`, `fact_positions`, `seed`, `token_count`,",
+              "`tokenizer`, `haystack`...). `manifest.json` lists the settings and the sha256 of every file.", ""]
+    return "\n".join(lines)

@@ -1,7 +1,7 @@
 """Files and folders that readers never see half-written, and caches that several processes
 may fill at once.
 
-Every writer in babilong goes through ``atomic_write`` (one file) or ``atomic_folder`` (a
+Every writer in babilong goes through ``atomic_open``/``atomic_write`` (one file) or ``atomic_folder`` (a
 folder built aside and renamed into place). Work that several processes could start at the
 same moment (preparing a corpus, installing assets) runs under ``exclusive(target)``, a
 ``filelock`` lock beside the target, and looks again for the target once it holds it.
@@ -22,11 +22,13 @@ from babilong.errors import BabilongError
 PARTIAL = ".partial"  # the suffix of every file or folder still being written
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Call ``write`` on a temporary file beside ``path``, then rename it into place.
+@contextmanager
+def atomic_open(path: Path) -> Iterator[BinaryIO]:
+    """A binary file to write; it appears at ``path`` whole when the block ends, never half.
 
-    Readers see the old file or the whole new one. The file gets the mode any new file
-    gets (0666 less the umask), not a temporary file's 0600.
+    It is written under a temporary name beside ``path`` and renamed at the end; on an
+    error it is removed. It gets the mode any new file gets (0666 less the umask), not a
+    temporary file's 0600.
     """
     path = Path(path)
     temporary = _partial_name(path)
@@ -34,10 +36,10 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError as error:
-        raise BabilongError(f"cannot write to {path.parent}: {error.strerror}") from None
+        raise BabilongError(f"cannot write to {path.parent}: {error.strerror or error}") from None
     try:
         with os.fdopen(descriptor, "wb") as handle:
-            write(handle)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
@@ -46,6 +48,12 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
         if isinstance(error, OSError):
             raise BabilongError(f"could not write {path}: {error.strerror or error}") from None
         raise
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Call ``write`` on a file that appears at ``path`` whole (see ``atomic_open``)."""
+    with atomic_open(path) as handle:
+        write(handle)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -99,11 +107,33 @@ def exclusive(target: Path) -> Iterator[None]:
     except OSError as error:
         raise BabilongError(f"cannot lock {target} for writing: {error.strerror or error}") from None
     try:
-        for orphan in target.parent.glob(f".{target.name}.*{PARTIAL}"):
-            _remove(orphan)
+        remove_leftovers(target)
         yield
     finally:
         lock.release()
+
+
+def remove_leftovers(target: Path) -> None:
+    """Remove what killed writers of ``target`` left (their temporary files or folders).
+
+    Only for a caller that is the one writer of ``target`` now.
+    """
+    for leftover in Path(target).parent.glob(f".{Path(target).name}.*{PARTIAL}"):
+        _remove(leftover)
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file, read in blocks (data files may be gigabytes)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    except OSError as error:
+        raise BabilongError(f"cannot read {path}: {error.strerror or error}") from None
+    return digest.hexdigest()
 
 
 def _partial_name(path: Path) -> Path:

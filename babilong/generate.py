@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
+import json
+from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 from babilong import __version__
 from babilong.builder import StoryTooLong, build_input
 from babilong.errors import BabilongError
+from babilong.files import atomic_write_text, file_sha256, remove_leftovers
 from babilong.haystack import Corpus, get_source, prepare, warn_once
 from babilong.lengths import length_tokens, parse_lengths
 from babilong.rng import Rng
@@ -147,56 +149,118 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depth", default="0,100", help="START,END: facts only between these percentages of the context")
     parser.add_argument("--no-reuse", action="store_true", help="fail instead of reading the books again when a sample needs more text than the corpus has")
     parser.add_argument("--babi", help="use the stories of released bAbI files (a folder of qaN_*.txt or one file) instead of generating them")
-    parser.add_argument("--format", default="jsonl,parquet", help="jsonl, parquet or both (default both)")
+    parser.add_argument("--format", default="jsonl,parquet",
+                        help="jsonl, parquet, both (default), or hub: the layout of the published datasets "
+                             "(OUT/{length}/{task}-00000-of-00001.parquet + a README.md dataset card)")
     parser.add_argument("--out", type=Path, required=True, help="output folder: OUT/{length}/{task}.jsonl|.parquet + manifest.json")
-    parser.add_argument("--overwrite", action="store_true", help="replace files already in --out")
+    parser.add_argument("--overwrite", action="store_true", help="replace what an earlier run wrote in --out (its files that this run does not write are removed)")
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from babilong.datasets import write_manifest, write_samples
+    from babilong.datasets import hub_card, write_manifest
 
     tasks, lengths = parse_tasks(args.tasks), parse_lengths(args.lengths)
     formats = _formats(args.format)
     if args.samples < 1 or args.start < 0:
         raise BabilongError("--samples must be at least 1 and --start at least 0")
     config = GenerationConfig(args.seed, args.haystack, args.split, args.tokenizer, args.reserve, _parse_depth(args.depth), not args.no_reuse, args.babi)
-    planned = [args.out / length / f"{task}.{fmt}" for length in lengths for task in tasks for fmt in formats]
-    clashes = [str(p) for p in planned if p.exists()] + ([str(args.out / "manifest.json")] if (args.out / "manifest.json").exists() else [])
+    outputs = {(length, task): [args.out / name for name in output_names(length, task, formats)] for length in lengths for task in tasks}
+    card = args.out / HUB_CARD if "hub" in formats else None
+    manifest_path = args.out / "manifest.json"
+    planned = [path for paths in outputs.values() for path in paths] + [p for p in (card, manifest_path) if p]
+    clashes = [str(p) for p in planned if p.exists()]
     if clashes and not args.overwrite:
         raise BabilongError(f"{clashes[0]} exists ({len(clashes)} files would be replaced): pass --overwrite or choose another --out")
+    earlier_files = _files_of_earlier_run(args.out) if args.overwrite else set()
     if any(length_tokens(length) > args.reserve for length in lengths):
         _corpus(args.haystack, args.split, args.tokenizer)  # fail on a bad haystack before any output
+    manifest_path.unlink(missing_ok=True)  # until the new manifest is written, the folder does not look complete
+    for path in planned:
+        remove_leftovers(path)  # of an earlier run that was killed
     files: dict[str, str] = {}
     with tqdm(total=len(tasks) * len(lengths) * args.samples, unit="sample", desc="generating") as bar:
-        for length in lengths:
-            for task in tasks:
-                samples = []
-                for index in range(args.start, args.start + args.samples):
-                    samples.append(build_sample(task, length, index, config))
-                    bar.update()
-                for fmt in formats:
-                    path = args.out / length / f"{task}.{fmt}"
-                    write_samples(samples, path)
-                    files[str(path.relative_to(args.out))] = hashlib.sha256(path.read_bytes()).hexdigest()
+        for (length, task), paths in outputs.items():
+            _write_task(paths, task, length, range(args.start, args.start + args.samples), config, bar.update)
+            files.update({str(path.relative_to(args.out)): file_sha256(path) for path in paths})
+    if card:
+        atomic_write_text(card, hub_card(outputs, args.out, _command_line(args)))
+        files[HUB_CARD] = file_sha256(card)
+    for stale in sorted(earlier_files - set(files)):
+        (args.out / stale).unlink(missing_ok=True)
     manifest = {
         "babilong_version": __version__, "tasks": tasks, "lengths": lengths, "samples": args.samples,
         "start": args.start, "seed": args.seed, "haystack": args.haystack, "split": args.split,
         "tokenizer": args.tokenizer, "reserve": args.reserve, "depth": list(config.depth),
-        "allow_reuse": config.allow_reuse, "babi": args.babi, "files": files,
+        "allow_reuse": config.allow_reuse, "babi": args.babi, "formats": formats, "files": files,
     }
-    write_manifest(manifest, args.out / "manifest.json")
+    write_manifest(manifest, manifest_path)
     print(f"wrote {len(files)} files for {len(tasks)} tasks x {len(lengths)} lengths x {args.samples} samples to {args.out}")
     return 0
 
 
+HUB_CARD = "README.md"
+
+
+def output_names(length: str, task: str, formats: list[str]) -> list[str]:
+    """The files of one task at one length, relative to ``--out``."""
+    if formats == ["hub"]:
+        return [f"{length}/{task}-00000-of-00001.parquet"]
+    return [f"{length}/{task}.{fmt}" for fmt in formats]
+
+
+def _write_task(paths: list[Path], task: str, length: str, indices: range, config: GenerationConfig, done) -> None:
+    """Build the samples one at a time and append each to every output file: memory stays flat in their number."""
+    from babilong.datasets import sample_writer
+
+    with ExitStack() as files:
+        writers = [files.enter_context(sample_writer(path)) for path in paths]
+        for index in indices:
+            sample = build_sample(task, length, index, config)
+            for write in writers:
+                write(sample)
+            done()
+
+
+def _files_of_earlier_run(out: Path) -> set[str]:
+    """The files the manifest in ``out`` lists (paths inside ``out`` only)."""
+    try:
+        listed = json.loads((out / "manifest.json").read_text(encoding="utf-8")).get("files", {})
+    except FileNotFoundError:
+        return set()
+    except (OSError, ValueError, AttributeError) as error:
+        raise BabilongError(f"{out / 'manifest.json'} is damaged ({error}): remove it, or choose another --out") from None
+    inside = set()
+    for name in listed if isinstance(listed, dict) else []:
+        relative = Path(name)
+        if not relative.is_absolute() and ".." not in relative.parts:
+            inside.add(str(relative))
+    return inside
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    """The ``babilong generate`` command that makes these files again."""
+    parts = ["babilong generate", f"--tasks {','.join(parse_tasks(args.tasks))}", f"--lengths {','.join(parse_lengths(args.lengths))}",
+             f"--samples {args.samples}", f"--seed {args.seed}", f"--haystack {args.haystack}", f"--split {args.split}",
+             f"--tokenizer {args.tokenizer}", f"--reserve {args.reserve}", f"--depth {args.depth}", f"--format {args.format}"]
+    if args.start:
+        parts.append(f"--start {args.start}")
+    if args.no_reuse:
+        parts.append("--no-reuse")
+    if args.babi:
+        parts.append(f"--babi {args.babi}")
+    return " ".join(parts + ["--out OUT"])
+
+
 def _formats(spec: str) -> list[str]:
     formats = [f.strip() for f in spec.split(",") if f.strip()]
-    bad = [f for f in formats if f not in ("jsonl", "parquet")]
+    bad = [f for f in formats if f not in ("jsonl", "parquet", "hub")]
     if bad or not formats:
-        raise BabilongError(f"unknown --format {spec!r}: use jsonl, parquet or jsonl,parquet")
-    return formats
+        raise BabilongError(f"unknown --format {spec!r}: use jsonl, parquet, jsonl,parquet or hub")
+    if "hub" in formats and len(formats) > 1:
+        raise BabilongError(f"--format {spec!r}: hub is a layout of its own; give --format hub alone")
+    return list(dict.fromkeys(formats))
 
 
 def _parse_depth(spec: str) -> tuple[float, float]:

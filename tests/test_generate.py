@@ -1,4 +1,6 @@
 import json
+import os
+import stat
 import subprocess
 import sys
 
@@ -75,23 +77,25 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys, args, message):
 
 def test_interrupted_generation_leaves_no_half_files(small_books, tmp_path):
     out = tmp_path / "data"
-    script = (
-        "import signal, os, babilong.datasets as d\n"
-        "real = d.write_samples\n"
-        "def dying(samples, path):\n"
-        "    real(samples, path)\n"
-        "    if path.suffix == '.jsonl' and 'qa5' in path.name: os.kill(os.getpid(), signal.SIGKILL)\n"
-        "d.write_samples = dying\n"
+    command = ["generate", "--tasks", "qa4,qa5", "--lengths", "1k", "--samples", "2", "--haystack", str(small_books),
+               "--split", "all", "--out", str(out)]
+    script = (  # killed while qa5 is half written: its first sample is in its files, the second never comes
+        "import signal, os, babilong.generate as g\n"
+        "real = g.build_sample\n"
+        "def dying(task, length, index, config):\n"
+        "    if task == 'qa5' and index == 1: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return real(task, length, index, config)\n"
+        "g.build_sample = dying\n"
         "from babilong.cli import main\n"
-        f"main(['generate', '--tasks', 'qa4,qa5', '--lengths', '1k', '--samples', '2', '--haystack', {str(small_books)!r}, "
-        f"'--split', 'all', '--out', {str(out)!r}])\n"
+        f"main({command!r})\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True)
     assert done.returncode != 0
     assert not (out / "manifest.json").exists()  # no manifest: the folder never looks complete
-    assert not list(out.rglob("*.partial"))
-    for path in out.rglob("*.jsonl"):
-        assert len(read_file(path)) == 2
+    assert sorted(p.name for p in (out / "1k").iterdir() if not p.name.startswith(".")) == ["qa4.jsonl", "qa4.parquet"]
+    assert len(read_file(out / "1k" / "qa4.jsonl")) == 2
+    assert main([*command, "--overwrite"]) == 0  # the rerun finishes and clears what the killed run left
+    assert not list(out.rglob("*.partial")) and len(read_file(out / "1k" / "qa5.parquet")) == 2
 
 
 def test_released_babi_stories_can_replace_the_generator(small_books, tmp_path, capsys):
@@ -133,3 +137,43 @@ def test_any_hf_tokenizer_gives_exact_lengths(small_books):
     for sample in generate_samples("qa1", "1500", 5, haystack=str(small_books), split="all", tokenizer=name):
         assert len(tokenizer.encode(sample.input)) == sample.token_count == 1500
         assert sample.tokenizer == name
+
+
+def _generate(small_books, out, *extra: str) -> int:
+    return main(["generate", "--tasks", "qa1,qa2", "--lengths", "0k,1k", "--samples", "3", "--haystack", str(small_books),
+                 "--split", "all", "--out", str(out), *extra])
+
+
+def test_hub_layout_loads_with_datasets_offline(small_books, tmp_path, monkeypatch):
+    datasets = pytest.importorskip("datasets")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    out = tmp_path / "hub"
+    assert _generate(small_books, out, "--format", "hub") == 0
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == [
+        "0k/qa1-00000-of-00001.parquet", "0k/qa2-00000-of-00001.parquet", "1k/qa1-00000-of-00001.parquet",
+        "1k/qa2-00000-of-00001.parquet", "README.md", "manifest.json"]
+    rows = datasets.load_dataset(str(out), "1k", split="qa2", cache_dir=str(tmp_path / "hf-cache"))
+    ours = load_samples(out, ["qa2"], ["1k"])
+    assert rows["input"] == [s.input for s in ours] and rows["target"] == [s.target for s in ours] and len(ours) == 3
+    assert ours == generate_samples("qa2", "1k", 3, haystack=str(small_books), split="all")
+
+
+def test_generated_files_get_the_umask_mode(small_books, tmp_path):
+    previous = os.umask(0o022)
+    try:
+        assert _generate(small_books, tmp_path / "out", "--lengths", "0k") == 0
+    finally:
+        os.umask(previous)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    assert modes and set(modes.values()) == {0o644}, modes
+
+
+def test_overwrite_with_another_config_removes_the_old_files(small_books, tmp_path):
+    out = tmp_path / "out"
+    assert _generate(small_books, out) == 0
+    assert _generate(small_books, out, "--lengths", "1k", "--tasks", "qa2", "--format", "jsonl", "--overwrite") == 0
+    left = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert left == ["1k/qa2.jsonl", "manifest.json"]
+    assert json.loads((out / "manifest.json").read_text())["files"].keys() == {"1k/qa2.jsonl"}
+    with pytest.raises(BabilongError, match="no qa1 data"):
+        load_samples(out, ["qa1"], ["1k"])
