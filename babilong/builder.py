@@ -73,7 +73,7 @@ def build_input(
             break
         budget += missing
     else:
-        raise BabilongError(f"could not fit the facts into {target} tokens: try a longer length")
+        raise BabilongError(f"could not fit the facts into {target} tokens: use longer --lengths")
     body = len(pieces)
     for _ in range(8):
         del pieces[body:], counts[body:]
@@ -85,7 +85,7 @@ def build_input(
         missing += difference  # counts did not add up (not a byte-level BPE): refill the tail
         if missing < 0:
             break
-    raise BabilongError(f"tokenizer {tokenizer.name!r} does not allow an exact count of {target} tokens here: try gpt2")
+    raise BabilongError(f"tokenizer {tokenizer.name!r} does not allow an exact count of {target} tokens here: try --tokenizer gpt2")
 
 
 def _facts_only(facts: Sequence[str], fact_tokens: list[int], tokenizer: Tokenizer) -> BuiltInput:

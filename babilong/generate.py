@@ -37,6 +37,11 @@ class GenerationConfig:
     allow_reuse: bool = True
     babi: str | None = None  # a folder or file of released bAbI stories to use instead of our generator
 
+    def __post_init__(self) -> None:
+        if self.reserve < 0:
+            raise BabilongError(f"--reserve {self.reserve} is negative: give the tokens kept free for the prompt, 0 or more")
+        _check_depth(self.depth)
+
 
 def make_story(task: str, seed: int, index: int, attempt: int = 0) -> Story:
     """The ``index``-th story of a task: the same at every length, so lengths compare like with like."""
@@ -70,9 +75,9 @@ def generate_samples(
 
 
 def build_sample(task: str, length: str, index: int, config: GenerationConfig) -> Sample:
+    check_length(length, config)
     target = length_tokens(length)
-    budget = max(target - config.reserve, 0) if target else 0
-    _check_depth(config.depth)
+    budget = target - config.reserve if target else 0
     tokenizer = get_tokenizer(config.tokenizer)
     corpus = _corpus(config.haystack, config.split, config.tokenizer) if budget else None
     extra: dict = {}
@@ -87,7 +92,7 @@ def build_sample(task: str, length: str, index: int, config: GenerationConfig) -
         except StoryTooLong as reason:
             extra["story_redrawn"] = f"{attempt + 1} stories did not fit ({reason})"
     else:
-        raise BabilongError(f"no {task} story fits in {length} tokens minus a reserve of {config.reserve}: use a longer length")
+        raise BabilongError(f"no {task} story fits in {length} tokens minus a reserve of {config.reserve}: use longer --lengths or a smaller --reserve")
     if built.background_reused:
         warn_once(f"haystack {config.haystack!r} ({config.split}) is smaller than a {length} sample: books are read again (recorded as background_reused; --no-reuse makes this an error)")
     return Sample(
@@ -99,11 +104,18 @@ def build_sample(task: str, length: str, index: int, config: GenerationConfig) -
     )
 
 
+def check_length(length: str, config: GenerationConfig) -> None:
+    """Refuse a length the settings cannot build, before any work."""
+    target = length_tokens(length)
+    if target and config.reserve >= target:
+        raise BabilongError(f"--reserve {config.reserve} leaves no room for text at length {length}: use a smaller --reserve or longer --lengths")
+
+
 def babi_story(source: str, split: str, task: str, index: int) -> Story:
     """The ``index``-th question of a released bAbI file, with the facts before it."""
     stories = _babi_stories(source, split, task)
     if index >= len(stories):
-        raise BabilongError(f"the bAbI {task} data in {source} has {len(stories)} questions: sample {index} does not exist")
+        raise BabilongError(f"the bAbI {task} data in {source} has {len(stories)} questions, so no sample {index}: lower --samples or --start")
     return stories[index]
 
 
@@ -130,7 +142,7 @@ def _corpus(haystack: str, split: str, tokenizer: str) -> Corpus:
 def _check_depth(depth: tuple[float, float]) -> None:
     low, high = depth
     if not 0 <= low <= high <= 100:
-        raise BabilongError(f"bad depth window {low},{high}: give START,END percentages with 0 <= START <= END <= 100")
+        raise BabilongError(f"bad --depth {low:g},{high:g}: give START,END percentages with 0 <= START <= END <= 100")
 
 
 # ---- command line ---------------------------------------------------------------------------
@@ -163,8 +175,10 @@ def run(args: argparse.Namespace) -> int:
 
     tasks, lengths = parse_tasks(args.tasks), parse_lengths(args.lengths)
     formats = _formats(args.format)
-    if args.samples < 1 or args.start < 0:
-        raise BabilongError("--samples must be at least 1 and --start at least 0")
+    if args.samples < 1:
+        raise BabilongError(f"--samples {args.samples}: give 1 or more samples per task and length")
+    if args.start < 0:
+        raise BabilongError(f"--start {args.start} is negative: give the index of the first sample, 0 or more")
     config = GenerationConfig(args.seed, args.haystack, args.split, args.tokenizer, args.reserve, _parse_depth(args.depth), not args.no_reuse, args.babi)
     outputs = {(length, task): [args.out / name for name in output_names(length, task, formats)] for length in lengths for task in tasks}
     card = args.out / HUB_CARD if "hub" in formats else None
@@ -173,6 +187,8 @@ def run(args: argparse.Namespace) -> int:
     clashes = [str(p) for p in planned if p.exists()]
     if clashes and not args.overwrite:
         raise BabilongError(f"{clashes[0]} exists ({len(clashes)} files would be replaced): pass --overwrite or choose another --out")
+    for length in lengths:
+        check_length(length, config)
     earlier_files = _files_of_earlier_run(args.out) if args.overwrite else set()
     if any(length_tokens(length) > args.reserve for length in lengths):
         _corpus(args.haystack, args.split, args.tokenizer)  # fail on a bad haystack before any output

@@ -91,7 +91,7 @@ def _split_folders(folder: Path) -> set[str]:
 def _own_split(folder: Path, split: str, available: set[str]) -> list[Book]:
     chosen = sorted(available) if split == "all" else [split]
     if split != "all" and split not in available:
-        raise BabilongError(f"haystack {folder} has no {split!r} split (it has {', '.join(sorted(available))})")
+        raise BabilongError(f"haystack {folder} has no {split!r} split (it has {', '.join(sorted(available))}): choose another --split")
     return [book for name in chosen for book in _txt_books(folder / name)]
 
 
@@ -159,8 +159,13 @@ def _split_by_name(books: list[Book], split: str) -> list[Book]:
     """A fixed split by book name: about a third of the books train, the rest test."""
     if split not in SPLITS:
         raise BabilongError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
-    if split == "all" or len(books) < 2:
+    if split == "all":
         return books
+    if len(books) < 2:
+        raise BabilongError(
+            f"a haystack of {len(books)} book has no separate train and test books: give a folder of two or more "
+            "books, or --split all"
+        )
     is_train = [derive_seed("book-split", book.name) % 3 == 0 for book in books]
     if all(is_train) or not any(is_train):  # tiny corpora: still keep both splits non-empty
         is_train = [i == 0 for i in range(len(books))]
@@ -229,7 +234,7 @@ def prepare(source: Source, split: str, tokenizer: Tokenizer, cache: Path | None
     """
     books = source.books(split)
     if not books:
-        raise BabilongError(f"haystack {source.name!r} has no books in split {split!r}")
+        raise BabilongError(f"haystack {source.name!r} has no books in split {split!r}: choose another --split or --haystack")
     texts = [book.read() for book in books]
     key = _corpus_key(source.name, split, tokenizer.name, [b.name for b in books], texts)
     folder = (cache or _default_cache()) / key

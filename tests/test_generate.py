@@ -65,9 +65,12 @@ def test_cli_writes_published_layout_and_manifest(small_books, tmp_path, capsys)
     (["--tasks", "qa1-"], "unknown task"),
     (["--lengths", "4q"], "malformed length"),
     (["--haystack", "/no/such/dir"], "not found"),
-    (["--depth", "70,20"], "bad depth window"),
+    (["--depth", "70,20"], "bad --depth 70,20"),
     (["--format", "csv"], "unknown --format"),
     (["--samples", "0"], "--samples"),
+    (["--start", "-1"], "--start"),
+    (["--reserve", "-5"], "--reserve -5 is negative"),
+    (["--reserve", "1000"], "--reserve 1000 leaves no room"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, capsys, args, message):
     code = main(["generate", "--tasks", "qa4", "--lengths", "1k", "--samples", "1", "--out", str(tmp_path / "x"), *args])
@@ -177,3 +180,15 @@ def test_overwrite_with_another_config_removes_the_old_files(small_books, tmp_pa
     assert json.loads((out / "manifest.json").read_text())["files"].keys() == {"1k/qa2.jsonl"}
     with pytest.raises(BabilongError, match="no qa1 data"):
         load_samples(out, ["qa1"], ["1k"])
+
+
+def test_negative_reserve_is_refused_in_python_too(small_books):
+    with pytest.raises(BabilongError, match="--reserve -100 is negative"):
+        generate_samples("qa1", "1k", 1, haystack=str(small_books), split="all", reserve=-100)
+
+
+def test_messages_name_the_flag_to_change(small_books):
+    with pytest.raises(BabilongError, match="longer --lengths or a smaller --reserve"):
+        generate_samples("qa7", "5", 1, haystack=str(small_books), split="all")  # no qa7 story fits in 5 tokens
+    with pytest.raises(BabilongError, match="choose another --split"):
+        generate_samples("qa1", "1k", 1, haystack=f"pg19:{small_books.parent}", split="validation")

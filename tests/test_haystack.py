@@ -117,3 +117,12 @@ def test_concurrent_shards_on_a_cold_cache(small_books, tmp_path):
     assert [read_file(tmp_path / f"shard{shard}" / "1k" / "qa1.jsonl") for shard in range(4)] == [[s] for s in expected]
     names = [p.name for p in (cache / "prepared").iterdir()]
     assert len([n for n in names if not n.startswith(".")]) == 1 and not [n for n in names if n.endswith(".partial")], names
+
+
+def test_a_one_book_haystack_has_no_disjoint_splits(tmp_path, gpt2):
+    (tmp_path / "only.txt").write_text("The only book in this folder says this sentence. " * 40)
+    source = get_source(str(tmp_path))
+    for split in ("train", "test"):
+        with pytest.raises(BabilongError, match="no separate train and test books.*--split all"):
+            source.books(split)
+    assert [b.name for b in source.books("all")] == ["only"]
