@@ -18,7 +18,7 @@ from babilong.errors import BabilongError
 from babilong.haystack import Corpus
 from babilong.rng import Rng
 from babilong.sample import FactPosition
-from babilong.tokens import Tokenizer
+from babilong.tokens import Tokenizer, count_tokens
 
 MAX_CUT_TRIES = 200
 
@@ -79,7 +79,7 @@ def build_input(
         del pieces[body:], counts[body:]
         _fill_tail(pieces, counts, missing, corpus, passage.tail, tokenizer)
         text = " ".join(pieces)
-        difference = target - len(tokenizer.encode(text))
+        difference = target - count_tokens(tokenizer, text)
         if difference == 0:
             return BuiltInput(text, target, _positions(pieces, counts, fact_slots, target), passage.reused)
         missing += difference  # counts did not add up (not a byte-level BPE): refill the tail
@@ -93,7 +93,7 @@ def _facts_only(facts: Sequence[str], fact_tokens: list[int], tokenizer: Tokeniz
     counts = list(fact_tokens)
     counts[0] = len(tokenizer.encode(pieces[0]))
     text = " ".join(pieces)
-    total = len(tokenizer.encode(text))
+    total = count_tokens(tokenizer, text)
     return BuiltInput(text, total, _positions(pieces, counts, list(range(len(facts))), total), False)
 
 

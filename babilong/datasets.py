@@ -57,7 +57,10 @@ class _ParquetRows:
     def __init__(self, handle: BinaryIO) -> None:
         import pyarrow.parquet as pq
 
-        self._writer = pq.ParquetWriter(handle, sample_schema())
+        schema = sample_schema()
+        small = [name for name in schema.names if name != "input"]
+        # min/max statistics and a dictionary of the long input texts would cost several copies of each
+        self._writer = pq.ParquetWriter(handle, schema, use_dictionary=small, write_statistics=small)
         self._pending: list[dict[str, Any]] = []
         self._characters = 0
 
@@ -75,8 +78,28 @@ class _ParquetRows:
         import pyarrow as pa
 
         if self._pending:
-            self._writer.write_table(pa.Table.from_pylist(self._pending, schema=self._writer.schema))
+            schema = self._writer.schema
+            columns = [
+                _text_column([record.pop("input") for record in self._pending]) if name == "input"
+                else pa.array([record[name] for record in self._pending], type=schema.field(name).type)
+                for name in schema.names
+            ]
+            self._writer.write_table(pa.Table.from_arrays(columns, schema=schema))
         self._pending, self._characters = [], 0
+
+
+def _text_column(texts: list[str]):
+    """A Parquet string column laid over the texts' UTF-8 bytes, made once (building it row by row copies them twice more)."""
+    import numpy as np
+    import pyarrow as pa
+
+    encoded = [text.encode("utf-8") for text in texts]
+    offsets = np.concatenate([[0], np.cumsum([len(data) for data in encoded])])
+    if offsets[-1] >= 2**31:
+        raise BabilongError(f"a sample of {offsets[-1]:,} bytes is too long for a Parquet string column: use --format jsonl")
+    data = encoded[0] if len(encoded) == 1 else b"".join(encoded)
+    del encoded
+    return pa.StringArray.from_buffers(len(texts), pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data))
 
 
 def sample_schema():

@@ -78,6 +78,7 @@ def build_sample(task: str, length: str, index: int, config: GenerationConfig) -
     check_length(length, config)
     target = length_tokens(length)
     budget = target - config.reserve if target else 0
+    check_memory(length, config)
     tokenizer = get_tokenizer(config.tokenizer)
     corpus = _corpus(config.haystack, config.split, config.tokenizer) if budget else None
     extra: dict = {}
@@ -109,6 +110,55 @@ def check_length(length: str, config: GenerationConfig) -> None:
     target = length_tokens(length)
     if target and config.reserve >= target:
         raise BabilongError(f"--reserve {config.reserve} leaves no room for text at length {length}: use a smaller --reserve or longer --lengths")
+
+
+MEMORY_CHECK_FROM = 1_000_000  # tokens: shorter samples need little memory
+# Peak memory per character of a sample's text, measured by benchmarks/bench_long_sample_memory.py
+# (about 2.5 building + writing JSONL, about 9 with Parquet too), with a margin.
+MEMORY_PER_CHARACTER = {"build": 4, "parquet": 10}
+
+
+def estimated_memory(length: str, config: GenerationConfig, formats: tuple[str, ...] = ()) -> int:
+    """Bytes needed at the peak to build one sample of ``length`` (and write it in ``formats``)."""
+    corpus = _corpus(config.haystack, config.split, config.tokenizer)
+    characters = (length_tokens(length) - config.reserve) * len(corpus.text) / max(corpus.total_tokens, 1)
+    per_character = MEMORY_PER_CHARACTER["parquet" if {"parquet", "hub"} & set(formats) else "build"]
+    return int(characters * per_character)
+
+
+def check_memory(length: str, config: GenerationConfig, formats: tuple[str, ...] = ()) -> None:
+    """Refuse, with the figures and the way out, a sample longer than this machine's memory can hold."""
+    if length_tokens(length) < MEMORY_CHECK_FROM:
+        return
+    available = available_memory()
+    needed = estimated_memory(length, config, formats)
+    if available is not None and needed > available:
+        hint = " or --format jsonl (Parquet needs more)" if {"parquet", "hub"} & set(formats) else ""
+        raise BabilongError(
+            f"a {length} sample needs about {_size(needed)} of memory and {_size(available)} is available: "
+            f"use shorter --lengths{hint}, or free memory"
+        )
+
+
+def _size(size: int) -> str:
+    return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.0f} MiB"
+
+
+def available_memory() -> int | None:
+    """Bytes this process may still use: the kernel's MemAvailable, or less under a cgroup limit; None if unknown."""
+    try:
+        with open("/proc/meminfo") as handle:
+            available = next(int(line.split()[1]) * 1024 for line in handle if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        return None
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+        if limit != "max":
+            available = min(available, int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return available
 
 
 def babi_story(source: str, split: str, task: str, index: int) -> Story:
@@ -192,6 +242,8 @@ def run(args: argparse.Namespace) -> int:
     earlier_files = _files_of_earlier_run(args.out) if args.overwrite else set()
     if any(length_tokens(length) > args.reserve for length in lengths):
         _corpus(args.haystack, args.split, args.tokenizer)  # fail on a bad haystack before any output
+        for length in lengths:
+            check_memory(length, config, tuple(formats))
     manifest_path.unlink(missing_ok=True)  # until the new manifest is written, the folder does not look complete
     for path in planned:
         remove_leftovers(path)  # of an earlier run that was killed

@@ -192,3 +192,25 @@ def test_messages_name_the_flag_to_change(small_books):
         generate_samples("qa7", "5", 1, haystack=str(small_books), split="all")  # no qa7 story fits in 5 tokens
     with pytest.raises(BabilongError, match="choose another --split"):
         generate_samples("qa1", "1k", 1, haystack=f"pg19:{small_books.parent}", split="validation")
+
+
+def test_a_sample_too_big_for_memory_is_refused_up_front(small_books, tmp_path, capsys, monkeypatch):
+    import babilong.generate as generate
+
+    monkeypatch.setattr(generate, "available_memory", lambda: 10 * 2**20)
+    code = _generate(small_books, tmp_path / "out", "--lengths", "1M", "--tasks", "qa1")
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip() and not line.startswith("preparing")]  # not progress bars
+    assert code == 2 and len(err) == 1, err
+    assert "a 1M sample needs about" in err[0] and "MiB of memory and 10 MiB is available: use shorter --lengths or --format jsonl" in err[0]
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(BabilongError, match="needs about .* of memory"):
+        generate_samples("qa1", "2M", 1, haystack=str(small_books), split="all")  # eval's path: one sample at a time
+
+
+def test_memory_estimate_grows_with_the_length_and_the_formats(small_books):
+    from babilong.generate import GenerationConfig, estimated_memory
+
+    config = GenerationConfig(haystack=str(small_books), split="all")
+    one, ten = estimated_memory("1M", config), estimated_memory("10M", config)
+    assert 5 * 2**20 < one < 100 * 2**20 and ten == pytest.approx(10 * one, rel=1e-3)
+    assert estimated_memory("1M", config, ("jsonl", "parquet")) > one
