@@ -116,6 +116,7 @@ MEMORY_CHECK_FROM = 1_000_000  # tokens: shorter samples need little memory
 # Peak memory per character of a sample's text, measured by benchmarks/bench_long_sample_memory.py
 # (about 2.5 building + writing JSONL, about 9 with Parquet too), with a margin.
 MEMORY_PER_CHARACTER = {"build": 4, "parquet": 10}
+MEMORY_BASE = 128 * 2**20  # the allocators' and libraries' own overhead at the peak, about 80 MB at 1M
 
 
 def estimated_memory(length: str, config: GenerationConfig, formats: tuple[str, ...] = ()) -> int:
@@ -123,7 +124,7 @@ def estimated_memory(length: str, config: GenerationConfig, formats: tuple[str, 
     corpus = _corpus(config.haystack, config.split, config.tokenizer)
     characters = (length_tokens(length) - config.reserve) * len(corpus.text) / max(corpus.total_tokens, 1)
     per_character = MEMORY_PER_CHARACTER["parquet" if {"parquet", "hub"} & set(formats) else "build"]
-    return int(characters * per_character)
+    return int(characters * per_character) + MEMORY_BASE
 
 
 def check_memory(length: str, config: GenerationConfig, formats: tuple[str, ...] = ()) -> None:

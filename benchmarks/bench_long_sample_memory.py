@@ -35,7 +35,7 @@ with tempfile.TemporaryDirectory() as folder:
 seconds = time.perf_counter() - start
 try:
     from babilong.generate import estimated_memory
-    estimate = estimated_memory(length, GenerationConfig()) / 2**20
+    estimate = estimated_memory(length, GenerationConfig(), ("jsonl", "parquet")) / 2**20
 except ImportError:
     estimate = None
 print(json.dumps({"length": length, "tokens": sample.token_count, "seconds": round(seconds, 2), "corpus_mb": round(loaded),
