@@ -114,9 +114,9 @@ def check_length(length: str, config: GenerationConfig) -> None:
 
 MEMORY_CHECK_FROM = 1_000_000  # tokens: shorter samples need little memory
 # Peak memory per character of a sample's text, measured by benchmarks/bench_long_sample_memory.py
-# (about 2.5 building + writing JSONL, about 9 with Parquet too), with a margin.
-MEMORY_PER_CHARACTER = {"build": 4, "parquet": 10}
-MEMORY_BASE = 128 * 2**20  # the allocators' and libraries' own overhead at the peak, about 80 MB at 1M
+# (about 2 to build at 100M; 6.4 at 10M and 5.1 at 100M to build and write JSONL and Parquet), with a margin.
+MEMORY_PER_CHARACTER = {"build": 4, "parquet": 7}
+MEMORY_BASE = 160 * 2**20  # the allocators' and libraries' own overhead at the peak, about 80 MB at 1M
 
 
 def estimated_memory(length: str, config: GenerationConfig, formats: tuple[str, ...] = ()) -> int:
