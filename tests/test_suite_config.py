@@ -8,15 +8,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _without_pythonpath() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+def _plain_environment() -> dict[str, str]:
+    """This environment less what would change how the inner pytest runs."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTEST_ADDOPTS")}
 
 
 def test_plain_pytest_finds_the_test_helpers():
     """`.venv/bin/pytest` (not `python -m pytest`) does not put the repository on sys.path by itself."""
     pytest_script = Path(sys.executable).with_name("pytest")
     done = subprocess.run([str(pytest_script), "--collect-only", "-q", "-p", "no:cacheprovider", "tests/test_report.py"],
-                          cwd=ROOT, env=_without_pythonpath(), capture_output=True, text=True, timeout=120)
+                          cwd=ROOT, env=_plain_environment(), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-2000:]
 
 
@@ -26,5 +27,5 @@ def test_a_parametrised_test_with_no_cases_fails(tmp_path):
     )
     done = subprocess.run([sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path),
                            "-p", "no:cacheprovider", str(tmp_path / "test_empty.py")],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+                          cwd=tmp_path, env=_plain_environment(), capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "Empty parameter set" in done.stdout, done.stdout[-2000:]
