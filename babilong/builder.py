@@ -18,7 +18,7 @@ from babilong.errors import BabilongError
 from babilong.haystack import Corpus
 from babilong.rng import Rng
 from babilong.sample import FactPosition
-from babilong.tokens import Tokenizer
+from babilong.tokens import Tokenizer, count_tokens
 
 MAX_CUT_TRIES = 200
 
@@ -73,19 +73,19 @@ def build_input(
             break
         budget += missing
     else:
-        raise BabilongError(f"could not fit the facts into {target} tokens: try a longer length")
+        raise BabilongError(f"could not fit the facts into {target} tokens: use longer --lengths")
     body = len(pieces)
     for _ in range(8):
         del pieces[body:], counts[body:]
         _fill_tail(pieces, counts, missing, corpus, passage.tail, tokenizer)
         text = " ".join(pieces)
-        difference = target - len(tokenizer.encode(text))
+        difference = target - count_tokens(tokenizer, text)
         if difference == 0:
             return BuiltInput(text, target, _positions(pieces, counts, fact_slots, target), passage.reused)
         missing += difference  # counts did not add up (not a byte-level BPE): refill the tail
         if missing < 0:
             break
-    raise BabilongError(f"tokenizer {tokenizer.name!r} does not allow an exact count of {target} tokens here: try gpt2")
+    raise BabilongError(f"tokenizer {tokenizer.name!r} does not allow an exact count of {target} tokens here: try --tokenizer gpt2")
 
 
 def _facts_only(facts: Sequence[str], fact_tokens: list[int], tokenizer: Tokenizer) -> BuiltInput:
@@ -93,7 +93,7 @@ def _facts_only(facts: Sequence[str], fact_tokens: list[int], tokenizer: Tokeniz
     counts = list(fact_tokens)
     counts[0] = len(tokenizer.encode(pieces[0]))
     text = " ".join(pieces)
-    total = len(tokenizer.encode(text))
+    total = count_tokens(tokenizer, text)
     return BuiltInput(text, total, _positions(pieces, counts, list(range(len(facts))), total), False)
 
 

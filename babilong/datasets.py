@@ -4,46 +4,135 @@ datasets (``RMT-team/babilong``: one config per length, one split per task), and
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from babilong.errors import BabilongError
+from babilong.files import atomic_open, atomic_write
 from babilong.sample import Sample
 
 PUBLISHED_DATASETS = ("RMT-team/babilong", "RMT-team/babilong-1k-samples")
 _SUFFIXES = (".parquet", ".jsonl", ".json")
 
 
+ROW_GROUP_CHARACTERS = 64_000_000  # a Parquet row group is written once its inputs hold this much text
+
+
 def write_samples(samples: Iterable[Sample], path: Path) -> None:
-    """JSONL or Parquet by suffix, written to a temp file and renamed: never a half file."""
-    records = [s.to_record() for s in samples]
-    if path.suffix == ".jsonl":
-        _atomic_write(path, lambda f: f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()))
-    elif path.suffix == ".parquet":
-        import pyarrow as pa
+    """JSONL or Parquet by suffix, one sample at a time; the file appears whole or not at all."""
+    with sample_writer(path) as write:
+        for sample in samples:
+            write(sample)
+
+
+@contextmanager
+def sample_writer(path: Path) -> Iterator[Callable[[Sample], None]]:
+    """A function that appends one sample to a JSONL or Parquet file; the file appears when the block ends.
+
+    Samples go to disk as they come (Parquet in row groups of bounded size), so memory does
+    not grow with the number of samples.
+    """
+    if path.suffix not in (".jsonl", ".parquet"):
+        raise BabilongError(f"cannot write {path}: use a .jsonl or .parquet file name")
+    with atomic_open(path) as handle:
+        if path.suffix == ".jsonl":
+            yield lambda sample: handle.write((json.dumps(sample.to_record(), ensure_ascii=False) + "\n").encode())
+        else:
+            rows = _ParquetRows(handle)
+            try:
+                yield rows.append
+            except BaseException:
+                with suppress(Exception):  # the file is dropped; only release the writer
+                    rows.close()
+                raise
+            rows.close()
+
+
+class _ParquetRows:
+    """Parquet rows with one fixed schema, flushed in row groups of bounded text size."""
+
+    def __init__(self, handle: BinaryIO) -> None:
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pylist([_parquet_safe(r) for r in records])
-        _atomic_write(path, lambda f: pq.write_table(table, f))
-    else:
-        raise BabilongError(f"cannot write {path}: use a .jsonl or .parquet file name")
+        schema = sample_schema()
+        small = [name for name in schema.names if name != "input"]
+        # min/max statistics and a dictionary of the long input texts would cost several copies of each
+        self._writer = pq.ParquetWriter(handle, schema, use_dictionary=small, write_statistics=small)
+        self._pending: list[dict[str, Any]] = []
+        self._characters = 0
+
+    def append(self, sample: Sample) -> None:
+        self._pending.append(_parquet_safe(sample.to_record()))
+        self._characters += len(sample.input)
+        if self._characters >= ROW_GROUP_CHARACTERS:
+            self._flush()
+
+    def close(self) -> None:
+        self._flush()
+        self._writer.close()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        if self._pending:
+            schema = self._writer.schema
+            columns = [
+                _text_column([record.pop("input") for record in self._pending]) if name == "input"
+                else pa.array([record[name] for record in self._pending], type=schema.field(name).type)
+                for name in schema.names
+            ]
+            self._writer.write_table(pa.Table.from_arrays(columns, schema=schema))
+        self._pending, self._characters = [], 0
+
+
+def _text_column(texts: list[str]):
+    """A Parquet string column laid over the texts' UTF-8 bytes, made once (building it row by row copies them twice more)."""
+    import numpy as np
+    import pyarrow as pa
+
+    encoded = [text.encode("utf-8") for text in texts]
+    offsets = np.concatenate([[0], np.cumsum([len(data) for data in encoded])])
+    if offsets[-1] >= 2**31:
+        raise BabilongError(f"a sample of {offsets[-1]:,} bytes is too long for a Parquet string column: use --format jsonl")
+    data = encoded[0] if len(encoded) == 1 else b"".join(encoded)
+    del encoded
+    return pa.StringArray.from_buffers(len(texts), pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data))
+
+
+def sample_schema():
+    """The Parquet schema of our samples: the same types in every file, so all splits of a config agree."""
+    import pyarrow as pa
+
+    position = pa.struct([("char", pa.int64()), ("token", pa.int64()), ("depth", pa.float64())])
+    return pa.schema([
+        ("input", pa.string()), ("question", pa.string()), ("target", pa.string()), ("task", pa.string()),
+        ("length", pa.string()), ("index", pa.int64()), ("seed", pa.int64()), ("token_count", pa.int64()),
+        ("tokenizer", pa.string()), ("haystack", pa.string()), ("facts", pa.list_(pa.string())),
+        ("supporting", pa.list_(pa.int64())), ("fact_positions", pa.list_(position)),
+        ("background_reused", pa.bool_()), ("extra", pa.string()),
+    ])
 
 
 def write_manifest(manifest: dict[str, Any], path: Path) -> None:
-    _atomic_write(path, lambda f: f.write((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()))
+    atomic_write(path, lambda f: f.write((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()))
 
 
 def load_samples(source: str | Path, tasks: list[str], lengths: list[str], limit: int | None = None) -> list[Sample]:
-    """Samples for every (task, length) from a folder or a hub dataset id, at most ``limit`` each."""
+    """Samples for every (task, length) from a folder, a file or a hub dataset id, at most ``limit`` each.
+
+    A folder in the hub layout may split a task into shards (``qa1-00000-of-00002.parquet``,
+    ``qa1-00001-of-00002.parquet``): they are read in order and numbered as one file. Fewer
+    samples than ``limit`` is not an error: callers compare ``len`` with what they asked.
+    """
     path = Path(source).expanduser()
     samples: list[Sample] = []
     for length in lengths:
         for task in tasks:
             if path.is_dir():
-                found = read_file(_find_file(path, length, task), task, length)
+                found = _read_files(task_files(path, length, task), task, length, limit)
             elif path.is_file():
                 found = read_file(path, task, length)
             else:
@@ -52,8 +141,27 @@ def load_samples(source: str | Path, tasks: list[str], lengths: list[str], limit
     return samples
 
 
-def read_file(path: Path, task: str | None = None, length: str | None = None) -> list[Sample]:
-    """One JSONL/JSON/Parquet file of samples; ``task``/``length`` fill in what the file lacks."""
+def count_samples(source: str | Path, task: str, length: str) -> int:
+    """How many samples a folder holds for one task and length, from file metadata (Parquet) or lines."""
+    total = 0
+    for path in task_files(Path(source).expanduser(), length, task):
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            try:
+                total += pq.ParquetFile(path).metadata.num_rows
+            except Exception as error:
+                raise BabilongError(f"{path} is not a readable Parquet file ({error})") from None
+        else:
+            total += sum(1 for _ in _read_json_lines(path))
+    return total
+
+
+def read_file(path: Path, task: str | None = None, length: str | None = None, first_index: int = 0) -> list[Sample]:
+    """One JSONL/JSON/Parquet file of samples; ``task``/``length`` fill in what the file lacks.
+
+    Records without an ``index`` are numbered from ``first_index`` (the samples of earlier shards).
+    """
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
@@ -65,16 +173,48 @@ def read_file(path: Path, task: str | None = None, length: str | None = None) ->
         records = list(_read_json_lines(path))
     else:
         raise BabilongError(f"cannot read {path}: use .jsonl, .json or .parquet files")
-    return [_to_sample(record, path, i, task, length) for i, record in enumerate(records)]
+    return [_to_sample(record, path, first_index + i, task, length) for i, record in enumerate(records)]
 
 
-def _find_file(folder: Path, length: str, task: str) -> Path:
-    """``folder/{length}/{task}.parquet`` (ours) or ``folder/{length}/{task}-*.parquet`` (hub copies)."""
+def task_files(folder: Path, length: str, task: str) -> list[Path]:
+    """The files of one task at one length, in reading order.
+
+    Ours: ``{length}/{task}.parquet`` (or ``.jsonl``/``.json``). The hub layout: every shard
+    ``{length}/{task}-0000N-of-0000M.parquet``; a missing shard is an error, not fewer samples.
+    """
     for suffix in _SUFFIXES:
-        for candidate in [folder / length / f"{task}{suffix}", *sorted((folder / length).glob(f"{task}-*{suffix}"))]:
-            if candidate.exists():
-                return candidate
+        if (folder / length / f"{task}{suffix}").exists():
+            return [folder / length / f"{task}{suffix}"]
+    for suffix in _SUFFIXES:
+        files = sorted((folder / length).glob(f"{task}-*{suffix}"))
+        if files:
+            return _in_shard_order(files, folder / length, task)
     raise BabilongError(f"no {task} data for length {length} in {folder} (looked for {length}/{task}.jsonl|.parquet)")
+
+
+_SHARD = re.compile(r"-(\d+)-of-(\d+)(?:-[^.]*)?$")  # name-00001-of-00002[-hash]
+
+
+def _in_shard_order(files: list[Path], folder: Path, task: str) -> list[Path]:
+    shards = {path: _SHARD.search(path.name.split(".")[0]) for path in files}
+    if not all(shards.values()):
+        return files  # not numbered shards: name order
+    totals = {int(match.group(2)) for match in shards.values()}
+    numbers = sorted(int(match.group(1)) for match in shards.values())
+    if len(totals) != 1 or numbers != list(range(totals.pop())):
+        names = ", ".join(path.name for path in files)
+        raise BabilongError(f"the {task} shards in {folder} are incomplete or mixed ({names}): copy the missing shards")
+    return sorted(files, key=lambda path: int(shards[path].group(1)))
+
+
+def _read_files(files: list[Path], task: str, length: str, limit: int | None) -> list[Sample]:
+    """Shards in order, numbered across them, reading no further shard once ``limit`` are in."""
+    samples: list[Sample] = []
+    for path in files:
+        if limit and len(samples) >= limit:
+            break
+        samples.extend(read_file(path, task, length, first_index=len(samples)))
+    return samples
 
 
 def _from_hub(dataset_id: str, task: str, length: str) -> list[Sample]:
@@ -134,18 +274,25 @@ def _parquet_safe(record: dict[str, Any]) -> dict[str, Any]:
     return {**record, "extra": json.dumps(record.get("extra") or {}, sort_keys=True)}
 
 
-def _atomic_write(path: Path, write) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".partial", delete=False)
-    except OSError as error:
-        raise BabilongError(f"cannot write to {path.parent}: {error.strerror}") from None
-    try:
-        with handle:
-            write(handle)
-        os.replace(handle.name, path)
-    except BaseException as error:
-        Path(handle.name).unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise BabilongError(f"could not write {path}: {error.strerror}") from None
-        raise
+def hub_card(outputs: dict[tuple[str, str], list[Path]], folder: Path, command: str) -> str:
+    """A dataset card (README.md) whose YAML lists one config per length and one split per task.
+
+    With it, ``datasets.load_dataset(FOLDER, "1k", split="qa1")`` reads the folder offline,
+    and the folder can be pushed to the hub as it is.
+    """
+    lines = ["---", "configs:"]
+    for length in dict.fromkeys(length for length, _ in outputs):
+        lines += [f"- config_name: {json.dumps(length)}", "  data_files:"]
+        for (other, task), paths in outputs.items():
+            if other == length:
+                lines += [f"  - split: {json.dumps(task)}", f"    path: {json.dumps(str(paths[0].relative_to(folder)))}"]
+    lines += ["---", "", "# BABILong samples", "",
+              "Made by the babilong toolkit (`babilong generate`) with:", "", f"    {command}", "",
+              "One config per context length, one split per task, as in the published `RMT-team/babilong` datasets:", "",
+              "```python", "import datasets", "",
+              f"rows = datasets.load_dataset(FOLDER_OR_REPO_ID, {json.dumps(next(iter(outputs))[0])}, split={json.dumps(next(iter(outputs))[1])})",
+              "```", "",
+              "Columns: `input` (background text with the facts), `question` and `target` are the published fields; the",
+              "others record where each sample came from (`facts`, `supporting`, `fact_positions`, `seed`, `token_count`,",
+              "`tokenizer`, `haystack`...). `manifest.json` lists the settings and the sha256 of every file.", ""]
+    return "\n".join(lines)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
+import json
+from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from babilong import __version__
-from babilong.builder import StoryTooLong, build_input
 from babilong import arguments
+from babilong.builder import StoryTooLong, build_input
 from babilong.errors import BabilongError
+from babilong.files import atomic_write_text, file_sha256, remove_leftovers
 from babilong.haystack import Corpus, get_source, prepare, warn_once
 from babilong.lengths import length_tokens, parse_lengths
 from babilong.sample import Sample
@@ -36,6 +38,11 @@ class GenerationConfig:
     allow_reuse: bool = True
     babi: str | None = None  # a folder or file of released bAbI stories to use instead of our generator
 
+    def __post_init__(self) -> None:
+        if self.reserve < 0:
+            raise BabilongError(f"--reserve {self.reserve} is negative: give the tokens kept free for the prompt, 0 or more")
+        _check_depth(self.depth)
+
 
 def generate_samples(
     task: str,
@@ -56,9 +63,10 @@ def generate_samples(
 
 
 def build_sample(task: str, length: str, index: int, config: GenerationConfig) -> Sample:
+    check_length(length, config)
     target = length_tokens(length)
-    budget = max(target - config.reserve, 0) if target else 0
-    _check_depth(config.depth)
+    budget = target - config.reserve if target else 0
+    check_memory(length, config)
     tokenizer = get_tokenizer(config.tokenizer)
     corpus = _corpus(config.haystack, config.split, config.tokenizer) if budget else None
     extra: dict = {}
@@ -73,7 +81,7 @@ def build_sample(task: str, length: str, index: int, config: GenerationConfig) -
         except StoryTooLong as reason:
             extra["story_redrawn"] = f"{attempt + 1} stories did not fit ({reason})"
     else:
-        raise BabilongError(f"no {task} story fits in {length} tokens minus a reserve of {config.reserve}: use a longer length")
+        raise BabilongError(f"no {task} story fits in {length} tokens minus a reserve of {config.reserve}: use longer --lengths or a smaller --reserve")
     if built.background_reused:
         warn_once(f"haystack {config.haystack!r} ({config.split}) is smaller than a {length} sample: books are read again (recorded as background_reused; --no-reuse makes this an error)")
     return Sample(
@@ -85,11 +93,68 @@ def build_sample(task: str, length: str, index: int, config: GenerationConfig) -
     )
 
 
+def check_length(length: str, config: GenerationConfig) -> None:
+    """Refuse a length the settings cannot build, before any work."""
+    target = length_tokens(length)
+    if target and config.reserve >= target:
+        raise BabilongError(f"--reserve {config.reserve} leaves no room for text at length {length}: use a smaller --reserve or longer --lengths")
+
+
+MEMORY_CHECK_FROM = 1_000_000  # tokens: shorter samples need little memory
+# Peak memory per character of a sample's text, measured by benchmarks/bench_long_sample_memory.py
+# (about 2 to build at 100M; 6.4 at 10M and 5.1 at 100M to build and write JSONL and Parquet), with a margin.
+MEMORY_PER_CHARACTER = {"build": 4, "parquet": 7}
+MEMORY_BASE = 160 * 2**20  # the allocators' and libraries' own overhead at the peak, about 80 MB at 1M
+
+
+def estimated_memory(length: str, config: GenerationConfig, formats: tuple[str, ...] = ()) -> int:
+    """Bytes needed at the peak to build one sample of ``length`` (and write it in ``formats``)."""
+    corpus = _corpus(config.haystack, config.split, config.tokenizer)
+    characters = (length_tokens(length) - config.reserve) * len(corpus.text) / max(corpus.total_tokens, 1)
+    per_character = MEMORY_PER_CHARACTER["parquet" if {"parquet", "hub"} & set(formats) else "build"]
+    return int(characters * per_character) + MEMORY_BASE
+
+
+def check_memory(length: str, config: GenerationConfig, formats: tuple[str, ...] = ()) -> None:
+    """Refuse, with the figures and the way out, a sample longer than this machine's memory can hold."""
+    if length_tokens(length) < MEMORY_CHECK_FROM:
+        return
+    available = available_memory()
+    needed = estimated_memory(length, config, formats)
+    if available is not None and needed > available:
+        hint = " or --format jsonl (Parquet needs more)" if {"parquet", "hub"} & set(formats) else ""
+        raise BabilongError(
+            f"a {length} sample needs about {_size(needed)} of memory and {_size(available)} is available: "
+            f"use shorter --lengths{hint}, or free memory"
+        )
+
+
+def _size(size: int) -> str:
+    return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.0f} MiB"
+
+
+def available_memory() -> int | None:
+    """Bytes this process may still use: the kernel's MemAvailable, or less under a cgroup limit; None if unknown."""
+    try:
+        with open("/proc/meminfo") as handle:
+            available = next(int(line.split()[1]) * 1024 for line in handle if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        return None
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+        if limit != "max":
+            available = min(available, int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return available
+
+
 def babi_story(source: str, split: str, task: str, index: int) -> Story:
     """The ``index``-th question of a released bAbI file, with the facts before it."""
     stories = _babi_stories(source, split, task)
     if index >= len(stories):
-        raise BabilongError(f"the bAbI {task} data in {source} has {len(stories)} questions: sample {index} does not exist")
+        raise BabilongError(f"the bAbI {task} data in {source} has {len(stories)} questions, so no sample {index}: lower --samples or --start")
     return stories[index]
 
 
@@ -116,7 +181,7 @@ def _corpus(haystack: str, split: str, tokenizer: str) -> Corpus:
 def _check_depth(depth: tuple[float, float]) -> None:
     low, high = depth
     if not 0 <= low <= high <= 100:
-        raise BabilongError(f"bad depth window {low},{high}: give START,END percentages with 0 <= START <= END <= 100")
+        raise BabilongError(f"bad --depth {low:g},{high:g}: give START,END percentages with 0 <= START <= END <= 100")
 
 
 # ---- command line ---------------------------------------------------------------------------
@@ -128,9 +193,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=arguments.positive, default=100, help="samples per task and length (default 100)")
     parser.add_argument("--start", type=arguments.non_negative, default=0, help="index of the first sample, to shard generation (default 0)")
     add_generation_arguments(parser)
-    parser.add_argument("--format", default="jsonl,parquet", help="jsonl, parquet or both (default both)")
+    parser.add_argument("--format", default="jsonl,parquet",
+                        help="jsonl, parquet, both (default), or hub: the layout of the published datasets "
+                             "(OUT/{length}/{task}-00000-of-00001.parquet + a README.md dataset card)")
     parser.add_argument("--out", type=arguments.output_folder, required=True, help="output folder: OUT/{length}/{task}.jsonl|.parquet + manifest.json")
-    parser.add_argument("--overwrite", action="store_true", help="replace files already in --out")
+    parser.add_argument("--overwrite", action="store_true", help="replace what an earlier run wrote in --out (its files that this run does not write are removed)")
 
 
 def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
@@ -160,49 +227,116 @@ def prepare_haystack(config: GenerationConfig, lengths: list[str]) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from babilong.datasets import write_manifest, write_samples
+    from babilong.datasets import hub_card, write_manifest
 
     tasks, lengths = parse_tasks(args.tasks), parse_lengths(args.lengths)
     formats = _formats(args.format)
-    if args.samples < 1 or args.start < 0:
-        raise BabilongError("--samples must be at least 1 and --start at least 0")
+    if args.samples < 1:
+        raise BabilongError(f"--samples {args.samples}: give 1 or more samples per task and length")
+    if args.start < 0:
+        raise BabilongError(f"--start {args.start} is negative: give the index of the first sample, 0 or more")
     config = generation_config(args)
-    planned = [args.out / length / f"{task}.{fmt}" for length in lengths for task in tasks for fmt in formats]
-    clashes = [str(p) for p in planned if p.exists()] + ([str(args.out / "manifest.json")] if (args.out / "manifest.json").exists() else [])
+    outputs = {(length, task): [args.out / name for name in output_names(length, task, formats)] for length in lengths for task in tasks}
+    card = args.out / HUB_CARD if "hub" in formats else None
+    manifest_path = args.out / "manifest.json"
+    planned = [path for paths in outputs.values() for path in paths] + [p for p in (card, manifest_path) if p]
+    clashes = [str(p) for p in planned if p.exists()]
     if clashes and not args.overwrite:
         raise BabilongError(f"{clashes[0]} exists ({len(clashes)} files would be replaced): pass --overwrite or choose another --out")
+    for length in lengths:
+        check_length(length, config)
+    earlier_files = _files_of_earlier_run(args.out) if args.overwrite else set()
     prepare_haystack(config, lengths)  # fail on a bad haystack before any output
+    if any(length_tokens(length) > config.reserve for length in lengths):
+        for length in lengths:
+            check_memory(length, config, tuple(formats))
     for task in tasks if args.babi else []:
         _babi_stories(args.babi, args.split, task)  # and on bad bAbI files
+    manifest_path.unlink(missing_ok=True)  # until the new manifest is written, the folder does not look complete
+    for path in planned:
+        remove_leftovers(path)  # of an earlier run that was killed
     files: dict[str, str] = {}
     with tqdm(total=len(tasks) * len(lengths) * args.samples, unit="sample", desc="generating") as bar:
-        for length in lengths:
-            for task in tasks:
-                samples = []
-                for index in range(args.start, args.start + args.samples):
-                    samples.append(build_sample(task, length, index, config))
-                    bar.update()
-                for fmt in formats:
-                    path = args.out / length / f"{task}.{fmt}"
-                    write_samples(samples, path)
-                    files[str(path.relative_to(args.out))] = hashlib.sha256(path.read_bytes()).hexdigest()
+        for (length, task), paths in outputs.items():
+            _write_task(paths, task, length, range(args.start, args.start + args.samples), config, bar.update)
+            files.update({str(path.relative_to(args.out)): file_sha256(path) for path in paths})
+    if card:
+        atomic_write_text(card, hub_card(outputs, args.out, _command_line(args)))
+        files[HUB_CARD] = file_sha256(card)
+    for stale in sorted(earlier_files - set(files)):
+        (args.out / stale).unlink(missing_ok=True)
     manifest = {
         "babilong_version": __version__, "tasks": tasks, "lengths": lengths, "samples": args.samples,
         "start": args.start, "seed": args.seed, "haystack": args.haystack, "split": args.split,
         "tokenizer": args.tokenizer, "reserve": args.reserve, "depth": list(config.depth),
-        "allow_reuse": config.allow_reuse, "babi": args.babi, "files": files,
+        "allow_reuse": config.allow_reuse, "babi": args.babi, "formats": formats, "files": files,
     }
-    write_manifest(manifest, args.out / "manifest.json")
+    write_manifest(manifest, manifest_path)
     print(f"wrote {len(files)} files for {len(tasks)} tasks x {len(lengths)} lengths x {args.samples} samples to {args.out}")
     return 0
 
 
+HUB_CARD = "README.md"
+
+
+def output_names(length: str, task: str, formats: list[str]) -> list[str]:
+    """The files of one task at one length, relative to ``--out``."""
+    if formats == ["hub"]:
+        return [f"{length}/{task}-00000-of-00001.parquet"]
+    return [f"{length}/{task}.{fmt}" for fmt in formats]
+
+
+def _write_task(paths: list[Path], task: str, length: str, indices: range, config: GenerationConfig, done) -> None:
+    """Build the samples one at a time and append each to every output file: memory stays flat in their number."""
+    from babilong.datasets import sample_writer
+
+    with ExitStack() as files:
+        writers = [files.enter_context(sample_writer(path)) for path in paths]
+        for index in indices:
+            sample = build_sample(task, length, index, config)
+            for write in writers:
+                write(sample)
+            done()
+
+
+def _files_of_earlier_run(out: Path) -> set[str]:
+    """The files the manifest in ``out`` lists (paths inside ``out`` only)."""
+    try:
+        listed = json.loads((out / "manifest.json").read_text(encoding="utf-8")).get("files", {})
+    except FileNotFoundError:
+        return set()
+    except (OSError, ValueError, AttributeError) as error:
+        raise BabilongError(f"{out / 'manifest.json'} is damaged ({error}): remove it, or choose another --out") from None
+    inside = set()
+    for name in listed if isinstance(listed, dict) else []:
+        relative = Path(name)
+        if not relative.is_absolute() and ".." not in relative.parts:
+            inside.add(str(relative))
+    return inside
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    """The ``babilong generate`` command that makes these files again."""
+    parts = ["babilong generate", f"--tasks {','.join(parse_tasks(args.tasks))}", f"--lengths {','.join(parse_lengths(args.lengths))}",
+             f"--samples {args.samples}", f"--seed {args.seed}", f"--haystack {args.haystack}", f"--split {args.split}",
+             f"--tokenizer {args.tokenizer}", f"--reserve {args.reserve}", f"--depth {args.depth}", f"--format {args.format}"]
+    if args.start:
+        parts.append(f"--start {args.start}")
+    if args.no_reuse:
+        parts.append("--no-reuse")
+    if args.babi:
+        parts.append(f"--babi {args.babi}")
+    return " ".join(parts + ["--out OUT"])
+
+
 def _formats(spec: str) -> list[str]:
     formats = [f.strip() for f in spec.split(",") if f.strip()]
-    bad = [f for f in formats if f not in ("jsonl", "parquet")]
+    bad = [f for f in formats if f not in ("jsonl", "parquet", "hub")]
     if bad or not formats:
-        raise BabilongError(f"unknown --format {spec!r}: use jsonl, parquet or jsonl,parquet")
-    return formats
+        raise BabilongError(f"unknown --format {spec!r}: use jsonl, parquet, jsonl,parquet or hub")
+    if "hub" in formats and len(formats) > 1:
+        raise BabilongError(f"--format {spec!r}: hub is a layout of its own; give --format hub alone")
+    return list(dict.fromkeys(formats))
 
 
 def _parse_depth(spec: str) -> tuple[float, float]:
@@ -210,6 +344,7 @@ def _parse_depth(spec: str) -> tuple[float, float]:
         low, high = (float(part) for part in spec.split(","))
     except ValueError:
         raise BabilongError(f"malformed --depth {spec!r}: give START,END percentages such as 0,50") from None
-    if not 0 <= low <= high <= 100:  # NaN fails this too
-        raise BabilongError(f"--depth {spec!r} is a bad depth window: give START,END percentages with 0 <= START <= END <= 100")
+    if low != low or high != high:  # NaN
+        raise BabilongError(f"malformed --depth {spec!r}: give START,END percentages such as 0,50")
+    _check_depth((low, high))
     return low, high

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from babilong.errors import BabilongError
+from babilong.files import atomic_folder, exclusive
 from babilong.rng import derive_seed
 from babilong.tokens import Tokenizer
 
@@ -90,7 +91,7 @@ def _split_folders(folder: Path) -> set[str]:
 def _own_split(folder: Path, split: str, available: set[str]) -> list[Book]:
     chosen = sorted(available) if split == "all" else [split]
     if split != "all" and split not in available:
-        raise BabilongError(f"haystack {folder} has no {split!r} split (it has {', '.join(sorted(available))})")
+        raise BabilongError(f"haystack {folder} has no {split!r} split (it has {', '.join(sorted(available))}): choose another --split")
     return [book for name in chosen for book in _txt_books(folder / name)]
 
 
@@ -168,10 +169,15 @@ def _split_by_name(books: list[Book], split: str) -> list[Book]:
     """A fixed split by book name: about a third of the books train, the rest test."""
     if split not in SPLITS:
         raise BabilongError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
-    if split == "all" or len(books) < 2:
+    if split == "all":
         return books
+    if len(books) == 1:  # (no books at all is reported by the caller, which knows the source)
+        raise BabilongError(
+            "a haystack of one book has no separate train and test books: give a folder of two or more "
+            "books, or --split all"
+        )
     is_train = [derive_seed("book-split", book.name) % 3 == 0 for book in books]
-    if all(is_train) or not any(is_train):  # tiny corpora: still keep both splits non-empty
+    if books and (all(is_train) or not any(is_train)):  # tiny corpora: still keep both splits non-empty
         is_train = [i == 0 for i in range(len(books))]
     return [book for book, train in zip(books, is_train) if train == (split == "train")]
 
@@ -231,22 +237,28 @@ class Corpus:
 
 
 def prepare(source: Source, split: str, tokenizer: Tokenizer, cache: Path | None = None, progress: bool = False) -> Corpus:
-    """Split and tokenize a source's books once; later calls load the cached arrays."""
+    """Split and tokenize a source's books once; later calls load the cached arrays.
+
+    Processes preparing the same corpus at once take turns: the first builds it, the others
+    wait and load its copy.
+    """
     books = source.books(split)
     if not books:
-        raise BabilongError(f"haystack {source.name!r} has no books in split {split!r}")
+        raise BabilongError(f"haystack {source.name!r} has no books in split {split!r}: choose another --split or --haystack")
     texts = [book.read() for book in books]
     if not any(text.strip() for text in texts):
         raise BabilongError(f"haystack {source.name!r} ({split}): all its {len(books)} books are empty; give books with text")
     key = _corpus_key(source.name, split, tokenizer.name, [b.name for b in books], texts)
     folder = (cache or _default_cache()) / key
-    if (folder / "meta.json").exists():
-        return _load(folder)
-    corpus = _build(f"{source.name}/{split}", tokenizer, [b.name for b in books], texts, progress)
-    if corpus.total_tokens == 0:
-        raise BabilongError(f"haystack {source.name!r} ({split}) holds no sentences of {MIN_WORDS}+ words")
-    _save(corpus, folder)
-    return corpus
+    if not (folder / "meta.json").exists():
+        with exclusive(folder):
+            if not (folder / "meta.json").exists():
+                corpus = _build(f"{source.name}/{split}", tokenizer, [b.name for b in books], texts, progress)
+                if corpus.total_tokens == 0:
+                    raise BabilongError(f"haystack {source.name!r} ({split}) holds no sentences of {MIN_WORDS}+ words")
+                atomic_folder(folder, lambda staging: _save(corpus, staging))
+                return corpus
+    return _load(folder)
 
 
 def _build(name: str, tokenizer: Tokenizer, names: list[str], texts: list[str], progress: bool) -> Corpus:
@@ -281,15 +293,10 @@ def _default_cache() -> Path:
 
 
 def _save(corpus: Corpus, folder: Path) -> None:
-    partial = folder.with_name(folder.name + ".partial")
-    partial.mkdir(parents=True, exist_ok=True)
-    (partial / "text.txt").write_text(corpus.text, encoding="utf-8")
-    np.savez(partial / "arrays.npz", starts=corpus.starts, ends=corpus.ends, tokens=corpus.tokens, book_bounds=corpus.book_bounds)
+    (folder / "text.txt").write_text(corpus.text, encoding="utf-8")
+    np.savez(folder / "arrays.npz", starts=corpus.starts, ends=corpus.ends, tokens=corpus.tokens, book_bounds=corpus.book_bounds)
     meta = {"name": corpus.name, "tokenizer": corpus.tokenizer, "book_names": list(corpus.book_names)}
-    (partial / "meta.json").write_text(json.dumps(meta))
-    if folder.exists():
-        return  # another process finished first; its copy is identical
-    partial.rename(folder)
+    (folder / "meta.json").write_text(json.dumps(meta))
 
 
 def _load(folder: Path) -> Corpus:

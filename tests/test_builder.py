@@ -63,3 +63,14 @@ def test_reuse_is_recorded_or_refused(corpus, gpt2):
     assert built.background_reused and len(gpt2.encode(built.text)) == big
     with pytest.raises(BabilongError, match=f"{corpus.total_tokens:,} tokens"):
         build_input(FACTS, corpus, gpt2, big, (0, "big"), allow_reuse=False)
+
+
+def test_long_texts_are_counted_exactly_in_pieces(corpus, gpt2, monkeypatch):
+    from babilong import tokens
+    from babilong.tokens import count_tokens, word_starts
+
+    monkeypatch.setattr(tokens, "COUNT_PIECE", 10_000)
+    text = corpus.text[:3_000_000] + " 'tis  odd\n ending ."
+    cuts = list(word_starts(text, size=10_000))
+    assert len(cuts) >= 25 and all(text[c] == " " and not text[c - 1].isspace() and not text[c + 1].isspace() for c in cuts)
+    assert count_tokens(gpt2, text) == len(gpt2.encode(text))

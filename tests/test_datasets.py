@@ -4,7 +4,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from babilong.datasets import load_samples, read_file, write_samples
+from babilong.datasets import count_samples, load_samples, read_file, write_samples
 from babilong.errors import BabilongError
 from babilong.sample import FactPosition, Sample
 from babilong.show import render
@@ -34,6 +34,31 @@ def test_local_copy_of_the_published_hub_layout(tmp_path):
     assert samples[1].input == "text 1" and samples[1].token_count is None
     with pytest.raises(BabilongError, match="no qa3 data for length 4k"):
         load_samples(tmp_path, ["qa3"], ["4k"])
+
+
+def _hub_shard(folder, name, first, count):
+    rows = [{"input": f"text {first + i}", "question": "Where is Mary?", "target": "garden"} for i in range(count)]
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), folder / name)
+
+
+def test_every_shard_of_a_task_is_read_in_order(tmp_path):
+    # as the published babilong-1k-samples ships 128k/qa1: two shards of 10
+    _hub_shard(tmp_path / "128k", "qa1-00001-of-00002.parquet", 10, 10)
+    _hub_shard(tmp_path / "128k", "qa1-00000-of-00002.parquet", 0, 10)
+    samples = load_samples(tmp_path, ["qa1"], ["128k"], limit=20)
+    assert [s.input for s in samples] == [f"text {i}" for i in range(20)]
+    assert [s.index for s in samples] == list(range(20))
+    assert count_samples(tmp_path, "qa1", "128k") == 20
+    assert len(load_samples(tmp_path, ["qa1"], ["128k"], limit=12)) == 12
+    assert len(load_samples(tmp_path, ["qa1"], ["128k"], limit=50)) == 20  # the caller sees the shortfall
+
+
+def test_a_missing_shard_is_an_error(tmp_path):
+    _hub_shard(tmp_path / "128k", "qa1-00000-of-00003.parquet", 0, 5)
+    _hub_shard(tmp_path / "128k", "qa1-00002-of-00003.parquet", 10, 5)
+    with pytest.raises(BabilongError, match="shards .* are incomplete"):
+        load_samples(tmp_path, ["qa1"], ["128k"])
 
 
 def test_corrupt_and_foreign_files_name_the_problem(tmp_path):

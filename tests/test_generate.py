@@ -1,9 +1,10 @@
 import json
+import os
+import stat
 import subprocess
 import sys
 
 import pytest
-from conftest import GUTENBERG
 
 from babilong.cli import main
 from babilong.datasets import load_samples, read_file
@@ -64,9 +65,12 @@ def test_cli_writes_published_layout_and_manifest(small_books, tmp_path, capsys)
     (["--tasks", "qa1-"], "unknown task"),
     (["--lengths", "4q"], "malformed length"),
     (["--haystack", "/no/such/dir"], "not found"),
-    (["--depth", "70,20"], "bad depth window"),
+    (["--depth", "70,20"], "bad --depth 70,20"),
     (["--format", "csv"], "unknown --format"),
     (["--samples", "0"], "--samples"),
+    (["--start", "-1"], "--start"),
+    (["--reserve", "-5"], "argument --reserve: -5 is out of range"),
+    (["--reserve", "1000"], "--reserve 1000 leaves no room"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, capsys, args, message):
     code = main(["generate", "--tasks", "qa4", "--lengths", "1k", "--samples", "1", "--out", str(tmp_path / "x"), *args])
@@ -76,33 +80,41 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys, args, message):
 
 def test_interrupted_generation_leaves_no_half_files(small_books, tmp_path):
     out = tmp_path / "data"
-    script = (
-        "import signal, os, babilong.datasets as d\n"
-        "real = d.write_samples\n"
-        "def dying(samples, path):\n"
-        "    real(samples, path)\n"
-        "    if path.suffix == '.jsonl' and 'qa5' in path.name: os.kill(os.getpid(), signal.SIGKILL)\n"
-        "d.write_samples = dying\n"
+    command = ["generate", "--tasks", "qa4,qa5", "--lengths", "1k", "--samples", "2", "--haystack", str(small_books),
+               "--split", "all", "--out", str(out)]
+    script = (  # killed while qa5 is half written: its first sample is in its files, the second never comes
+        "import signal, os, babilong.generate as g\n"
+        "real = g.build_sample\n"
+        "def dying(task, length, index, config):\n"
+        "    if task == 'qa5' and index == 1: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return real(task, length, index, config)\n"
+        "g.build_sample = dying\n"
         "from babilong.cli import main\n"
-        f"main(['generate', '--tasks', 'qa4,qa5', '--lengths', '1k', '--samples', '2', '--haystack', {str(small_books)!r}, "
-        f"'--split', 'all', '--out', {str(out)!r}])\n"
+        f"main({command!r})\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True)
     assert done.returncode != 0
     assert not (out / "manifest.json").exists()  # no manifest: the folder never looks complete
-    assert not list(out.rglob("*.partial"))
-    for path in out.rglob("*.jsonl"):
-        assert len(read_file(path)) == 2
+    assert sorted(p.name for p in (out / "1k").iterdir() if not p.name.startswith(".")) == ["qa4.jsonl", "qa4.parquet"]
+    assert len(read_file(out / "1k" / "qa4.jsonl")) == 2
+    assert main([*command, "--overwrite"]) == 0  # the rerun finishes and clears what the killed run left
+    assert not list(out.rglob("*.partial")) and len(read_file(out / "1k" / "qa5.parquet")) == 2
 
 
 def test_released_babi_stories_can_replace_the_generator(small_books, tmp_path, capsys):
-    reference = GUTENBERG.parent / "babi-reference"
+    reference = tmp_path / "babi"  # the first story of the released qa1 file, as the release lays it out
+    reference.mkdir()
+    (reference / "qa1_single-supporting-fact_test.txt").write_text(
+        "1 Sandra journeyed to the bathroom.\n2 John travelled to the office.\n3 Where is Sandra?\tbathroom\t1\n"
+        "4 Sandra travelled to the kitchen.\n5 Mary went to the office.\n6 Where is John?\toffice\t2\n"
+    )
     out = tmp_path / "from-babi"
-    assert main(["generate", "--tasks", "qa1", "--lengths", "1k", "--samples", "3", "--babi", str(reference),
+    assert main(["generate", "--tasks", "qa1", "--lengths", "1k", "--samples", "2", "--babi", str(reference),
                  "--haystack", str(small_books), "--split", "all", "--out", str(out)]) == 0
-    first = read_file(out / "1k" / "qa1.jsonl")[0]
+    first, second = read_file(out / "1k" / "qa1.jsonl")
     assert first.facts == ("Sandra journeyed to the bathroom.", "John travelled to the office.")
     assert first.question == "Where is Sandra?" and first.target == "bathroom" and first.supporting == (0,)
+    assert len(second.facts) == 4 and second.target == "office" and second.supporting == (1,)
     bad = tmp_path / "qa1_bad.txt"
     bad.write_text("1 Mary went to the kitchen.\n3 Where is Mary?\tkitchen\t1\n")
     assert main(["generate", "--tasks", "qa1", "--lengths", "1k", "--samples", "1", "--babi", str(bad),
@@ -128,3 +140,77 @@ def test_any_hf_tokenizer_gives_exact_lengths(small_books):
     for sample in generate_samples("qa1", "1500", 5, haystack=str(small_books), split="all", tokenizer=name):
         assert len(tokenizer.encode(sample.input)) == sample.token_count == 1500
         assert sample.tokenizer == name
+
+
+def _generate(small_books, out, *extra: str) -> int:
+    return main(["generate", "--tasks", "qa1,qa2", "--lengths", "0k,1k", "--samples", "3", "--haystack", str(small_books),
+                 "--split", "all", "--out", str(out), *extra])
+
+
+def test_hub_layout_loads_with_datasets_offline(small_books, tmp_path, monkeypatch):
+    datasets = pytest.importorskip("datasets")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    out = tmp_path / "hub"
+    assert _generate(small_books, out, "--format", "hub") == 0
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == [
+        "0k/qa1-00000-of-00001.parquet", "0k/qa2-00000-of-00001.parquet", "1k/qa1-00000-of-00001.parquet",
+        "1k/qa2-00000-of-00001.parquet", "README.md", "manifest.json"]
+    rows = datasets.load_dataset(str(out), "1k", split="qa2", cache_dir=str(tmp_path / "hf-cache"))
+    ours = load_samples(out, ["qa2"], ["1k"])
+    assert rows["input"] == [s.input for s in ours] and rows["target"] == [s.target for s in ours] and len(ours) == 3
+    assert ours == generate_samples("qa2", "1k", 3, haystack=str(small_books), split="all")
+
+
+def test_generated_files_get_the_umask_mode(small_books, tmp_path):
+    previous = os.umask(0o022)
+    try:
+        assert _generate(small_books, tmp_path / "out", "--lengths", "0k") == 0
+    finally:
+        os.umask(previous)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    assert modes and set(modes.values()) == {0o644}, modes
+
+
+def test_overwrite_with_another_config_removes_the_old_files(small_books, tmp_path):
+    out = tmp_path / "out"
+    assert _generate(small_books, out) == 0
+    assert _generate(small_books, out, "--lengths", "1k", "--tasks", "qa2", "--format", "jsonl", "--overwrite") == 0
+    left = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert left == ["1k/qa2.jsonl", "manifest.json"]
+    assert json.loads((out / "manifest.json").read_text())["files"].keys() == {"1k/qa2.jsonl"}
+    with pytest.raises(BabilongError, match="no qa1 data"):
+        load_samples(out, ["qa1"], ["1k"])
+
+
+def test_negative_reserve_is_refused_in_python_too(small_books):
+    with pytest.raises(BabilongError, match="--reserve -100 is negative"):
+        generate_samples("qa1", "1k", 1, haystack=str(small_books), split="all", reserve=-100)
+
+
+def test_messages_name_the_flag_to_change(small_books):
+    with pytest.raises(BabilongError, match="longer --lengths or a smaller --reserve"):
+        generate_samples("qa7", "5", 1, haystack=str(small_books), split="all")  # no qa7 story fits in 5 tokens
+    with pytest.raises(BabilongError, match="choose another --split"):
+        generate_samples("qa1", "1k", 1, haystack=f"pg19:{small_books.parent}", split="validation")
+
+
+def test_a_sample_too_big_for_memory_is_refused_up_front(small_books, tmp_path, capsys, monkeypatch):
+    import babilong.generate as generate
+
+    monkeypatch.setattr(generate, "available_memory", lambda: 10 * 2**20)
+    code = _generate(small_books, tmp_path / "out", "--lengths", "1M", "--tasks", "qa1")
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip() and not line.startswith("preparing")]  # not progress bars
+    assert code == 2 and len(err) == 1, err
+    assert "a 1M sample needs about" in err[0] and "MiB of memory and 10 MiB is available: use shorter --lengths or --format jsonl" in err[0]
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(BabilongError, match="needs about .* of memory"):
+        generate_samples("qa1", "2M", 1, haystack=str(small_books), split="all")  # eval's path: one sample at a time
+
+
+def test_memory_estimate_grows_with_the_length_and_the_formats(small_books):
+    from babilong.generate import MEMORY_BASE, GenerationConfig, estimated_memory
+
+    config = GenerationConfig(haystack=str(small_books), split="all")
+    one, ten = (estimated_memory(length, config) - MEMORY_BASE for length in ("1M", "10M"))
+    assert 5 * 2**20 < one < 100 * 2**20 and ten == pytest.approx(10 * one, rel=1e-3)
+    assert estimated_memory("1M", config, ("jsonl", "parquet")) > one

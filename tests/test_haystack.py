@@ -1,4 +1,8 @@
 import json
+import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -26,7 +30,7 @@ def test_counts_add_up_to_the_tokens_of_the_joined_text(small_books, gpt2, tmp_p
 
 def test_prepared_corpus_is_cached(small_books, gpt2, tmp_path):
     first = prepare(get_source(str(small_books)), "all", gpt2, cache=tmp_path)
-    assert len(list(tmp_path.iterdir())) == 1
+    assert len([p for p in tmp_path.iterdir() if not p.name.startswith(".")]) == 1  # hidden: its lock file
     again = prepare(get_source(str(small_books)), "all", gpt2, cache=tmp_path)
     assert again.text == first.text and (again.tokens == first.tokens).all()
 
@@ -88,3 +92,37 @@ def test_hub_style_datasets_split_by_their_own_splits(tmp_path, gpt2):
     assert "train book" in corpus.text and "test book" not in corpus.text
     with pytest.raises(BabilongError, match="no column 'text'"):
         get_source(f"hub:{folder}").books("test")
+
+
+@pytest.mark.slow
+def test_concurrent_shards_on_a_cold_cache(small_books, tmp_path):
+    """Four `generate --start` shards prepare the same new corpus at once: each finishes with its own samples."""
+    from babilong.assets import gpt2_ranks_file
+    from babilong.datasets import read_file
+    from babilong.generate import generate_samples
+
+    cache = tmp_path / "cache"
+    (cache / "tokenizers").mkdir(parents=True)
+    shutil.copy(gpt2_ranks_file(), cache / "tokenizers" / "gpt2.tiktoken")  # cold for corpora only
+    env = {**os.environ, "BABILONG_CACHE": str(cache)}
+    shards = [
+        subprocess.Popen([sys.executable, "-m", "babilong", "generate", "--tasks", "qa1", "--lengths", "1k", "--samples", "1",
+                          "--start", str(shard), "--haystack", str(small_books), "--split", "all", "--format", "jsonl",
+                          "--out", str(tmp_path / f"shard{shard}")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for shard in range(4)
+    ]
+    errors = [process.communicate(timeout=300)[1].decode() for process in shards]
+    assert [process.returncode for process in shards] == [0, 0, 0, 0], errors
+    expected = generate_samples("qa1", "1k", 4, haystack=str(small_books), split="all")
+    assert [read_file(tmp_path / f"shard{shard}" / "1k" / "qa1.jsonl") for shard in range(4)] == [[s] for s in expected]
+    names = [p.name for p in (cache / "prepared").iterdir()]
+    assert len([n for n in names if not n.startswith(".")]) == 1 and not [n for n in names if n.endswith(".partial")], names
+
+
+def test_a_one_book_haystack_has_no_disjoint_splits(tmp_path, gpt2):
+    (tmp_path / "only.txt").write_text("The only book in this folder says this sentence. " * 40)
+    source = get_source(str(tmp_path))
+    for split in ("train", "test"):
+        with pytest.raises(BabilongError, match="no separate train and test books.*--split all"):
+            source.books(split)
+    assert [b.name for b in source.books("all")] == ["only"]

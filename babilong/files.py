@@ -1,0 +1,148 @@
+"""Files and folders that readers never see half-written, and caches that several processes
+may fill at once.
+
+Every writer in babilong goes through ``atomic_open``/``atomic_write`` (one file) or ``atomic_folder`` (a
+folder built aside and renamed into place). Work that several processes could start at the
+same moment (preparing a corpus, installing assets) runs under ``exclusive(target)``, a
+``filelock`` lock beside the target, and looks again for the target once it holds it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from babilong.errors import BabilongError
+
+PARTIAL = ".partial"  # the suffix of every file or folder still being written
+
+
+@contextmanager
+def atomic_open(path: Path) -> Iterator[BinaryIO]:
+    """A binary file to write; it appears at ``path`` whole when the block ends, never half.
+
+    It is written under a temporary name beside ``path`` and renamed at the end; on an
+    error it is removed. It gets the mode any new file gets (0666 less the umask), not a
+    temporary file's 0600.
+    """
+    path = Path(path)
+    temporary = _partial_name(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as error:
+        raise BabilongError(f"cannot write to {path.parent}: {error.strerror or error}") from None
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException as error:
+        temporary.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise BabilongError(f"could not write {path}: {error.strerror or error}") from None
+        raise
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Call ``write`` on a file that appears at ``path`` whole (see ``atomic_open``)."""
+    with atomic_open(path) as handle:
+        write(handle)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    atomic_write(path, lambda handle: handle.write(data))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """``text`` as UTF-8, written atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_folder(target: Path, fill: Callable[[Path], None]) -> None:
+    """Build a folder with ``fill(staging)`` beside ``target``, then rename it to ``target``.
+
+    A folder already at ``target`` is replaced. Call it under ``exclusive(target)`` when
+    other processes may build the same folder.
+    """
+    target = Path(target)
+    staging = _partial_name(target)
+    try:
+        staging.mkdir(parents=True)
+        fill(staging)
+        if target.exists():
+            retired = _partial_name(target)
+            target.rename(retired)
+            staging.rename(target)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            staging.rename(target)
+    except BaseException as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(error, OSError):
+            raise BabilongError(f"could not write {target}: {error.strerror or error}") from None
+        raise
+
+
+@contextmanager
+def exclusive(target: Path) -> Iterator[None]:
+    """Hold the lock for creating ``target`` (a file or folder), across processes.
+
+    While it is held, leftovers of writers of ``target`` that were killed are removed: only
+    the holder writes there.
+    """
+    from filelock import FileLock
+
+    target = Path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(target.with_name(f".{target.name}.lock"))
+        lock.acquire()
+    except OSError as error:
+        raise BabilongError(f"cannot lock {target} for writing: {error.strerror or error}") from None
+    try:
+        remove_leftovers(target)
+        yield
+    finally:
+        lock.release()
+
+
+def remove_leftovers(target: Path) -> None:
+    """Remove what killed writers of ``target`` left (their temporary files or folders).
+
+    Only for a caller that is the one writer of ``target`` now.
+    """
+    for leftover in Path(target).parent.glob(f".{Path(target).name}.*{PARTIAL}"):
+        _remove(leftover)
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file, read in blocks (data files may be gigabytes)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    except OSError as error:
+        raise BabilongError(f"cannot read {path}: {error.strerror or error}") from None
+    return digest.hexdigest()
+
+
+def _partial_name(path: Path) -> Path:
+    """A hidden name beside ``path``, unique to this writer."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{PARTIAL}")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
