@@ -245,3 +245,75 @@ def test_trained_checkpoint_is_evaluated_by_the_harness(tmp_path) -> None:
     assert all(r["status"] == "ok" and set(r["scores"]) == {"babilong", "reference"} for r in records)
     assert "read segment by segment" in records[0]["prompt"]
     assert main(["eval", "--model", "rmt", "--tasks", "qa1", "--output", str(tmp_path / "x")]) == 2  # no checkpoint
+
+
+# ----- untrusted checkpoints --------------------------------------------------------------
+class _PlantsMarker:
+    """Unpickling this would create a file: a stand-in for a checkpoint that runs code."""
+
+    def __init__(self, marker) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _plant_malicious(path, marker) -> None:
+    from babilong.memory.checkpoint import FORMAT
+
+    torch.save({"format": FORMAT, "config": {}, "backbone": {}, "tokenizer": "gpt2", "weights": _PlantsMarker(marker)}, path)
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_by_eval(tmp_path, capsys) -> None:
+    from babilong.cli import main
+
+    marker, checkpoint = tmp_path / "ran", tmp_path / "evil.pt"
+    _plant_malicious(checkpoint, marker)
+    code = main(["eval", "--model", "rmt", "--model-args", f"checkpoint={checkpoint},device=cpu", "--tasks", "qa1",
+                 "--lengths", "0k", "--samples", "1", "--output", str(tmp_path / "run"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and not marker.exists()
+    assert "refusing" in err and "could run code" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_planted_last_pt_is_refused_by_train_resume(tmp_path, capsys) -> None:
+    from babilong.cli import main
+
+    marker, out = tmp_path / "ran", tmp_path / "run"
+    out.mkdir()
+    _plant_malicious(out / "last.pt", marker)
+    code = main(["train", "--backbone", "tiny", "--tasks", "qa1", "--segment", "48", "--memory", "4", "--max-steps", "1",
+                 "--eval-every", "1", "--val-samples", "2", "--batch-size", "2", "--curriculum", "1",
+                 "--output", str(out), "--resume"])
+    err = capsys.readouterr().err
+    assert code == 2 and not marker.exists() and "refusing" in err and "Traceback" not in err
+
+
+def _bad_files(tmp_path) -> dict[str, object]:
+    good = tmp_path / "good.pt"
+    save_checkpoint(make(), good, tokenizer="gpt2")
+    data = good.read_bytes()
+    return {
+        "empty": b"",
+        "text": b"hello, not a checkpoint\n",
+        "truncated": data[: len(data) // 2],
+        "tensor": torch.ones(3),
+        "other dict": {"weights": {}},
+        "wrong weights": {**torch.load(good, weights_only=True), "weights": {"memory": torch.ones(2)}},
+    }
+
+
+def test_damaged_or_foreign_files_give_one_line_errors(tmp_path) -> None:
+    from babilong.errors import BabilongError
+
+    for name, content in _bad_files(tmp_path).items():
+        path = tmp_path / f"{name.replace(' ', '-')}.pt"
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            torch.save(content, path)
+        with pytest.raises(BabilongError) as caught:
+            model_from_checkpoint(read_checkpoint(path))
+        message = str(caught.value)
+        assert "\n" not in message and (str(path) in message or "write it again" in message), (name, message)
