@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 State = dict[str, Tensor]  # every tensor is batch-first
+LayerOutputs = list  # per layer: its output hidden states in the current pass (ARMT writes from them)
 
 
 @dataclass
@@ -95,6 +97,9 @@ class RecurrentMemory(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.config = config
+        # Recompute each segment's activations in the backward pass (``--grad-checkpointing``);
+        # whole segments, so everything a segment reads is an input of the recomputed function.
+        self.checkpoint_segments = False
 
     # ----- what an architecture provides -------------------------------------------------
     def initial_state(self, batch: int) -> State:
@@ -108,12 +113,15 @@ class RecurrentMemory(nn.Module):
         """(B, w, d) embeddings placed after the segment tokens."""
         raise NotImplementedError
 
-    def next_state(self, state: State, written: Tensor, write_index: Tensor) -> State:
+    def next_state(self, state: State, written: Tensor, write_index: Tensor, layers: LayerOutputs) -> State:
         """The state after a segment, from the last hidden states at the write tokens."""
         raise NotImplementedError
 
-    def enter(self, state: State | None) -> None:
-        """Called before each backbone pass (ARMT installs its per-layer memory here)."""
+    @contextmanager
+    def reading(self, state: State) -> Iterator[LayerOutputs]:
+        """The scope of backbone passes that read ``state`` inside the layers (ARMT); yields
+        the list the layers' outputs are recorded in. Token-memory models need nothing here."""
+        yield []
 
     # ----- shared machinery --------------------------------------------------------------
     @property
@@ -163,11 +171,24 @@ class RecurrentMemory(nn.Module):
 
     def step(self, state: State, segments: Sequence[Sequence[int]]) -> State:
         """Read ``state`` into one segment per row and return what the segment wrote."""
+        if not (self.checkpoint_segments and torch.is_grad_enabled()):
+            return self._step(state, segments)
+        from torch.utils.checkpoint import checkpoint
+
+        names = list(state)
+
+        def stepped(*values: Tensor) -> tuple[Tensor, ...]:
+            after = self._step(dict(zip(names, values)), segments)
+            return tuple(after[name] for name in names)
+
+        return dict(zip(names, checkpoint(stepped, *(state[name] for name in names), use_reentrant=False)))
+
+    def _step(self, state: State, segments: Sequence[Sequence[int]]) -> State:
         packed = self.pack(state, segments)
-        self.enter(state)
-        hidden = self.run(packed, use_cache=False)
+        with self.reading(state) as layers:
+            hidden = self.run(packed, use_cache=False)
         written = gather_positions(hidden, packed.write_index)
-        return self.next_state(state, written, packed.write_index)
+        return self.next_state(state, written, packed.write_index, layers)
 
     def read_context(self, contexts: Sequence[Iterable[Sequence[int]]], counts: Sequence[int] | None = None) -> State:
         """Feed each row its segments in order; rows that run out wait for the others.
@@ -183,9 +204,12 @@ class RecurrentMemory(nn.Module):
         while any(p is not None for p in pending):
             rows = [i for i, p in enumerate(pending) if p is not None]
             state = self._truncate(state, counts, step)
-            index = torch.tensor(rows, device=self._device())
-            update = self.step(select_rows(state, index), [pending[i] for i in rows])
-            state = merge_rows(state, index, update)
+            segments = [pending[i] for i in rows]
+            if len(rows) == batch:  # the common case: no rows to pick out and put back
+                state = self.step(state, segments)
+            else:
+                index = torch.tensor(rows, device=self._device())
+                state = merge_rows(state, index, self.step(select_rows(state, index), segments))
             pending = [next(streams[i], None) if pending[i] is not None else None for i in range(batch)]
             step += 1
         return state
@@ -221,14 +245,17 @@ class RecurrentMemory(nn.Module):
     def final(self, state: State, tokens: Sequence[Sequence[int]]) -> tuple[Tensor, Packed]:
         """Hidden states of the last segment (read memory only, nothing written)."""
         packed = self.pack(state, tokens, write=False)
-        self.enter(state)
-        return self.run(packed, use_cache=False), packed
+        with self.reading(state):
+            return self.run(packed, use_cache=False), packed
 
     @torch.no_grad()
     def generate(self, state: State, prompts: Sequence[Sequence[int]], max_new_tokens: int, stop_ids: set[int]) -> list[list[int]]:
         """Greedy continuation of each prompt in the last segment, with a KV cache."""
+        with self.reading(state):
+            return self._generate(state, prompts, max_new_tokens, stop_ids)
+
+    def _generate(self, state: State, prompts: Sequence[Sequence[int]], max_new_tokens: int, stop_ids: set[int]) -> list[list[int]]:
         packed = self.pack(state, prompts, write=False)
-        self.enter(state)
         cache, cache_arg = _new_cache(self.base)
         hidden = self.run(packed, use_cache=True, **{cache_arg: cache})
         last = packed.token_start + packed.lengths - 1
@@ -254,7 +281,6 @@ class RecurrentMemory(nn.Module):
                 **{cache_arg: cache},
             )
             current, position = out.last_hidden_state[:, -1], position + 1
-        self.enter(None)
         return outputs
 
 
