@@ -367,3 +367,16 @@ def test_armt_reads_nothing_outside_a_pass_even_after_an_error() -> None:
         after = model.base(inputs_embeds=embeds).last_hidden_state
     assert not torch.allclose(remembered, plain)
     torch.testing.assert_close(after, plain)
+
+
+def test_training_shows_a_progress_bar_per_stage(tmp_path, capsys) -> None:
+    from babilong.cli import main
+
+    assert main(["train", "--backbone", "tiny", "--tasks", "qa1", "--segment", "48", "--memory", "4", "--max-steps", "3",
+                 "--eval-every", "3", "--val-samples", "2", "--batch-size", "2", "--curriculum", "1,2",
+                 "--output", str(tmp_path / "run")]) == 0
+    captured = capsys.readouterr()
+    for stage in ("stage 1/2 (1 seg)", "stage 2/2 (2 seg)"):
+        assert stage in captured.err
+    assert "3/3" in captured.err and "loss=" in captured.err and "samples_s=" in captured.err
+    assert '"val_accuracy"' in captured.out

@@ -58,6 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grad-checkpointing", action="store_true", help="recompute activations to save memory")
     parser.add_argument("--output", required=True, help="folder for checkpoints and the log")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.pt")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (validation lines still print)")
 
 
 @dataclass
@@ -125,8 +126,7 @@ class Trainer:
 
         self.tokenizer = get_tokenizer(self.tokenizer_name)
         self.model.to(self.device)
-        if args.grad_checkpointing:
-            self.model.backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.model.checkpoint_segments = args.grad_checkpointing
         self.wrapped = self.model
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
@@ -160,21 +160,36 @@ class Trainer:
         self.model.train()
         losses: list[float] = []
         started = time.time()
-        while self.progress.step < args.max_steps:
-            contexts, prompts, answers = self.batch(segments, self.progress.step)
-            with self._autocast():
-                loss = self.wrapped(contexts, prompts, answers)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            losses.append(loss.item())
-            self.progress.step += 1
-            if self.progress.step % args.eval_every == 0 or self.progress.step == args.max_steps:
-                if self.validate_and_save(segments, losses, started, optimizer, schedule):
-                    break
-                losses = []
+        with self._progress_bar(segments) as bar:
+            while self.progress.step < args.max_steps:
+                contexts, prompts, answers = self.batch(segments, self.progress.step)
+                with self._autocast():
+                    loss = self.wrapped(contexts, prompts, answers)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+                optimizer.step()
+                schedule.step()
+                losses.append(loss.item())
+                self.progress.step += 1
+                bar.update(1)
+                rate = (bar.format_dict["rate"] or 0.0) * args.batch_size * self.world
+                bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}", samples_s=f"{rate:.1f}", refresh=False)
+                if self.progress.step % args.eval_every == 0 or self.progress.step == args.max_steps:
+                    if self.validate_and_save(segments, losses, started, optimizer, schedule):
+                        break
+                    losses = []
+
+    def _progress_bar(self, segments: int):
+        """A tqdm bar over this stage's steps: step, loss, samples/s (all ranks) and ETA."""
+        from tqdm import tqdm
+
+        stage = self.progress.stage
+        return tqdm(
+            total=self.args.max_steps, initial=self.progress.step, unit="step", dynamic_ncols=True,
+            desc=f"stage {stage + 1}/{len(self.curriculum)} ({segments} seg)",
+            disable=self.args.no_progress or self.rank != 0,
+        )
 
     def validate_and_save(self, segments: int, losses: list[float], started: float, optimizer, schedule) -> bool:
         """Validate, keep the best checkpoint, save ``last.pt``; True when the stage is over."""
@@ -255,7 +270,9 @@ class Trainer:
 
     def _log(self, record: dict[str, Any]) -> None:
         if self.rank == 0:
-            print(json.dumps(record), flush=True)
+            from tqdm import tqdm
+
+            tqdm.write(json.dumps(record))  # above the progress bar, not through it
             with open(self.output / "log.jsonl", "a") as log:
                 log.write(json.dumps(record) + "\n")
 
