@@ -380,3 +380,71 @@ def test_training_shows_a_progress_bar_per_stage(tmp_path, capsys) -> None:
         assert stage in captured.err
     assert "3/3" in captured.err and "loss=" in captured.err and "samples_s=" in captured.err
     assert '"val_accuracy"' in captured.out
+
+
+def test_label_loss_is_cross_entropy_over_the_choices_only() -> None:
+    model = make("rmt").eval()
+    contexts, prompts = [[[1, 2, 3]], [[4, 5]]], [[9, 10], [11]]
+    choices = [[20, 63], [21, 63], [22, 63]]  # three one-token labels, then the end marker
+    answers = [[21, 63], [22, 63]]
+    with torch.no_grad():
+        loss = model.loss(contexts, prompts, answers, choices=choices)
+        hidden, packed = model.final(model.read_context(contexts), [p + a for p, a in zip(prompts, answers)])
+        head = model.backbone.get_output_embeddings()
+        expected = []
+        for row, (prompt, answer) in enumerate(zip(prompts, answers)):
+            logits = head(hidden[row, packed.token_start + len(prompt) - 1])[[20, 21, 22]]
+            expected.append(torch.nn.functional.cross_entropy(logits.unsqueeze(0), torch.tensor([answer[0] - 20])))
+        torch.testing.assert_close(loss, torch.stack(expected).mean())
+        # Several questions can share one read context.
+        shared = model.loss([[[1, 2, 3]]], prompts, answers, owners=[0, 0], choices=choices)
+        again = model.loss([[[1, 2, 3]], [[1, 2, 3]]], prompts, answers, choices=choices)
+        torch.testing.assert_close(shared, again)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_generation_with_choices_answers_one_of_them(arch: str) -> None:
+    model = make(arch).eval()
+    choices = [[20, 21, 63], [20, 22, 63], [30, 63]]
+    with torch.no_grad():
+        state = model.read_context([[[1, 2, 3]], [[4]], [[5, 6]]])
+        outputs = model.generate(state, [[9], [10], [11]], 6, stop_ids={63}, choices=choices)
+    assert all(out in choices for out in outputs)
+
+
+def test_questions_about_everyone_agree_with_the_task_checker() -> None:
+    from babilong.generate import generate_samples
+    from babilong.memory.train import questions_about_everyone
+
+    samples = generate_samples("qa1", "0k", 20, seed=5, split="train")
+    total = 0
+    for sample in samples:
+        asked = questions_about_everyone(sample)
+        assert asked[0] == (sample.question, sample.target)
+        assert len({q for q, _ in asked}) == len(asked) <= 4
+        for question, answer in asked[1:]:
+            person = question.split()[-1].rstrip("?")
+            moves = [fact for fact in sample.facts if fact.startswith(person + " ")]
+            assert moves and moves[-1].rstrip(".").split()[-1] == answer  # their last move
+        total += len(asked)
+    assert total > 40  # most stories place several people
+
+
+def test_the_default_recipe_trains_for_a_few_steps_on_facts_then_book_text(tmp_path, capsys) -> None:
+    import json
+
+    from babilong.cli import main
+    from babilong.memory.inference import answer, load_checkpoint
+
+    out = tmp_path / "run"
+    assert main(["train", "--backbone", "tiny", "--tasks", "qa1", "--segment", "64", "--memory", "4", "--curriculum", "0,1",
+                 "--max-steps", "4", "--eval-every", "2", "--val-samples", "4", "--batch-size", "4", "--no-progress",
+                 "--output", str(out)]) == 0
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    stages = [r for r in log if "segments" in r]
+    assert [r["segments"] for r in stages] == [0, 0, 1, 1] and (out / "stage-1-facts" / "best.pt").exists()
+    assert all(1.0 < r["loss"] < 2.5 for r in stages)  # label loss: near ln 6 = 1.79 at the start, not ~11
+    model, tokenizer = load_checkpoint(out, device="cpu")
+    assert model.config.labels == ("bathroom", "bedroom", "garden", "hallway", "kitchen", "office")
+    replies = answer(model, tokenizer, ["Mary went to the kitchen. John moved to the office."], ["Where is Mary?"])
+    assert replies[0] in model.config.labels  # decoding keeps to the labels

@@ -31,6 +31,7 @@ class MemoryConfig:
     segment_size: int = 512
     bptt_depth: int | None = None  # None: backpropagate through every segment
     memory_dim: int = 64  # ARMT: size of keys and queries before the feature map
+    labels: tuple[str, ...] = ()  # when set, answers are one of these (trained and decoded so)
 
 
 @dataclass
@@ -222,24 +223,46 @@ class RecurrentMemory(nn.Module):
         distance = torch.tensor(counts) - (torch.tensor(counts) if step is None else step)
         return detach_rows(state, distance >= depth)
 
-    def forward(self, contexts: Sequence[Sequence[Sequence[int]]], prompts: Sequence[Sequence[int]], answers: Sequence[Sequence[int]]) -> Tensor:
+    def forward(self, contexts: Sequence[Sequence[Sequence[int]]], prompts: Sequence[Sequence[int]], answers: Sequence[Sequence[int]], **options: object) -> Tensor:
         """The training loss (``forward`` so that DistributedDataParallel can wrap the model)."""
-        return self.loss(contexts, prompts, answers)
+        return self.loss(contexts, prompts, answers, **options)
 
-    def loss(self, contexts: Sequence[Sequence[Sequence[int]]], prompts: Sequence[Sequence[int]], answers: Sequence[Sequence[int]]) -> Tensor:
-        """Mean cross-entropy of the answer tokens after context segments and a prompt."""
+    def loss(
+        self,
+        contexts: Sequence[Sequence[Sequence[int]]],
+        prompts: Sequence[Sequence[int]],
+        answers: Sequence[Sequence[int]],
+        owners: Sequence[int] | None = None,
+        choices: Sequence[Sequence[int]] | None = None,
+    ) -> Tensor:
+        """Mean cross-entropy of the answer tokens after context segments and a prompt.
+
+        ``owners[j]`` is the context row prompt ``j`` asks about (default: row ``j``), so
+        several questions can share one read of a context. With ``choices`` (the token
+        sequences an answer can be), each answer token competes only with the tokens that
+        continue some choice the same way: a loss over the label vocabulary, not all tokens;
+        positions where only one token can follow carry no loss.
+        """
         counts = [len(c) for c in contexts]
         state = self._truncate(self.read_context(contexts, counts), counts, None)
+        if owners is not None:
+            state = select_rows(state, torch.tensor(list(owners), device=self._device()))
         hidden, packed = self.final(state, [list(p) + list(a) for p, a in zip(prompts, answers)])
-        rows, cols, targets = [], [], []
+        rows, cols, targets, allowed = [], [], [], []
         for row, (prompt, answer) in enumerate(zip(prompts, answers)):
             for k, token in enumerate(answer):
+                options = None if choices is None else sorted(set(next_tokens(choices, answer[:k])) | {token})
+                if options is not None and len(options) < 2:
+                    continue
                 rows.append(row)
                 cols.append(packed.token_start + len(prompt) + k - 1)
                 targets.append(token)
+                allowed.append(options)
         device = hidden.device
         picked = hidden[torch.tensor(rows, device=device), torch.tensor(cols, device=device)]
         logits = self.backbone.get_output_embeddings()(picked).float()
+        if choices is not None:
+            logits = logits + _choice_mask(allowed, logits)
         return nn.functional.cross_entropy(logits, torch.tensor(targets, device=device))
 
     def final(self, state: State, tokens: Sequence[Sequence[int]]) -> tuple[Tensor, Packed]:
@@ -249,12 +272,20 @@ class RecurrentMemory(nn.Module):
             return self.run(packed, use_cache=False), packed
 
     @torch.no_grad()
-    def generate(self, state: State, prompts: Sequence[Sequence[int]], max_new_tokens: int, stop_ids: set[int]) -> list[list[int]]:
-        """Greedy continuation of each prompt in the last segment, with a KV cache."""
-        with self.reading(state):
-            return self._generate(state, prompts, max_new_tokens, stop_ids)
+    def generate(
+        self, state: State, prompts: Sequence[Sequence[int]], max_new_tokens: int, stop_ids: set[int],
+        choices: Sequence[Sequence[int]] | None = None,
+    ) -> list[list[int]]:
+        """Greedy continuation of each prompt in the last segment, with a KV cache.
 
-    def _generate(self, state: State, prompts: Sequence[Sequence[int]], max_new_tokens: int, stop_ids: set[int]) -> list[list[int]]:
+        With ``choices``, each row only continues along one of those token sequences."""
+        with self.reading(state):
+            return self._generate(state, prompts, max_new_tokens, stop_ids, choices)
+
+    def _generate(
+        self, state: State, prompts: Sequence[Sequence[int]], max_new_tokens: int, stop_ids: set[int],
+        choices: Sequence[Sequence[int]] | None,
+    ) -> list[list[int]]:
         packed = self.pack(state, prompts, write=False)
         cache, cache_arg = _new_cache(self.base)
         hidden = self.run(packed, use_cache=True, **{cache_arg: cache})
@@ -265,7 +296,10 @@ class RecurrentMemory(nn.Module):
         head = self.backbone.get_output_embeddings()
         current = hidden[torch.arange(len(prompts), device=hidden.device), last]
         for _ in range(max_new_tokens):
-            token = head(current).argmax(-1)
+            logits = head(current).float()
+            if choices is not None:
+                logits = logits + _choice_mask([next_tokens(choices, out) or None for out in outputs], logits)
+            token = logits.argmax(-1)
             for row, value in enumerate(token.tolist()):
                 if not done[row]:
                     outputs[row].append(value)
@@ -282,6 +316,23 @@ class RecurrentMemory(nn.Module):
             )
             current, position = out.last_hidden_state[:, -1], position + 1
         return outputs
+
+
+def next_tokens(choices: Sequence[Sequence[int]], prefix: Sequence[int]) -> list[int]:
+    """The tokens that continue ``prefix`` along some of the ``choices``."""
+    k, prefix = len(prefix), list(prefix)
+    return sorted({choice[k] for choice in choices if len(choice) > k and list(choice[:k]) == prefix})
+
+
+def _choice_mask(allowed: Sequence[Sequence[int] | None], logits: Tensor) -> Tensor:
+    """0 where a row may pick a token, -inf elsewhere; rows with ``None`` are unrestricted."""
+    mask = torch.full_like(logits, float("-inf"))
+    for row, options in enumerate(allowed):
+        if options is None:
+            mask[row] = 0.0
+        else:
+            mask[row, list(options)] = 0.0
+    return mask
 
 
 def _new_cache(base: nn.Module) -> tuple[object, str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -20,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from babilong.errors import BabilongError
+from babilong.memory.prompt import answer_ids, question_ids
 from babilong.rng import Rng, derive_seed
 
+TINY_BACKBONES = ("tiny", "tiny-llama")
 HELP = "train a recurrent memory model (RMT, RMT-R, ARMT) on bAbI tasks hidden in books"
 MAX_SEED = 2**31
 
@@ -43,10 +46,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory", type=int, default=None, help="memory tokens (default 16; ARMT 10)")
     parser.add_argument("--memory-dim", type=int, default=64, help="ARMT key size before DPFP-3")
     parser.add_argument("--bptt-depth", type=int, default=None, help="segments to backpropagate through (default all)")
-    parser.add_argument("--curriculum", default="1,2,4,6,8,16,32", help="segments per stage")
+    parser.add_argument("--curriculum", default="0,1,2,4,6,8,16,32",
+                        help="segments per stage; 0 is the facts alone, without book text")
     parser.add_argument("--max-steps", type=int, default=5000, help="optimizer steps per stage at most")
     parser.add_argument("--batch-size", type=int, default=8, help="rows per step on each device")
-    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default 1e-3 for tiny backbones, else 1e-4)")
+    parser.add_argument("--answer-loss", choices=["labels", "full"], default="labels",
+                        help="labels: the answer competes with the tasks' labels only, and is decoded so; full: all tokens")
+    parser.add_argument("--one-question", action="store_true",
+                        help="train on each sample's own question only (default: also ask where every other person is)")
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--warmup", type=int, default=100, help="warm-up steps of each stage's linear schedule")
     parser.add_argument("--eval-every", type=int, default=200, help="steps between validations")
@@ -90,8 +98,8 @@ def _parse_curriculum(spec: str) -> list[int]:
         stages = [int(part) for part in spec.split(",") if part.strip()]
     except ValueError:
         stages = []
-    if not stages or min(stages) < 1:
-        raise BabilongError(f"bad --curriculum {spec!r}: give segment counts like 1,2,4,8")
+    if not stages or min(stages) < 0:
+        raise BabilongError(f"bad --curriculum {spec!r}: give segment counts like 0,1,2,4,8 (0: the facts alone)")
     return stages
 
 
@@ -118,13 +126,18 @@ class Trainer:
         else:
             backbone, self.tokenizer_name = load_backbone(args.backbone)
             memory = args.memory or (10 if args.arch == "armt" else 16)
-            config = MemoryConfig(args.arch, memory, args.segment, args.bptt_depth, args.memory_dim)
+            labels = task_labels(tasks) if args.answer_loss == "labels" else ()
+            config = MemoryConfig(args.arch, memory, args.segment, args.bptt_depth, args.memory_dim, labels)
             torch.manual_seed(args.seed)
             self.model = build_model(backbone, config)
             self.progress, self.resumed = Progress(), None
         from babilong.tokens import get_tokenizer
 
+        from babilong.memory.prompt import answer_choices
+
         self.tokenizer = get_tokenizer(self.tokenizer_name)
+        self.choices = answer_choices(self.tokenizer, self.model.config.labels)
+        self.lr = args.lr if args.lr is not None else (1e-3 if args.backbone in TINY_BACKBONES else 1e-4)
         self.model.to(self.device)
         self.model.checkpoint_segments = args.grad_checkpointing
         self.wrapped = self.model
@@ -151,7 +164,7 @@ class Trainer:
         import torch
 
         args, segments = self.args, self.curriculum[self.progress.stage]
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=args.weight_decay)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_warmup(args.warmup, args.max_steps))
         if self.resumed is not None and "optimizer" in self.resumed:
             optimizer.load_state_dict(self.resumed["optimizer"])
@@ -162,9 +175,9 @@ class Trainer:
         started = time.time()
         with self._progress_bar(segments) as bar:
             while self.progress.step < args.max_steps:
-                contexts, prompts, answers = self.batch(segments, self.progress.step)
+                contexts, prompts, answers, owners = self.batch(segments, self.progress.step)
                 with self._autocast():
-                    loss = self.wrapped(contexts, prompts, answers)
+                    loss = self.wrapped(contexts, prompts, answers, owners=owners, choices=self.choices)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
@@ -208,28 +221,37 @@ class Trainer:
         return progress.best >= self.args.target_accuracy or progress.stale >= self.args.patience
 
     # ----- data --------------------------------------------------------------------------
-    def batch(self, segments: int, step: int) -> tuple[list, list, list]:
-        """This rank's rows for one step: contexts of 1..``segments`` segments."""
+    def batch(self, segments: int, step: int) -> tuple[list, list, list, list]:
+        """This rank's rows for one step: contexts, prompts, answers and the context each asks about."""
         size = self.args.batch_size
         first = (step * self.world + self.rank) * size
-        rows = [self._row(segments, index, train_seed(self.args.seed), "train") for index in range(first, first + size)]
-        return _columns(rows)
+        seed = train_seed(self.args.seed)
+        contexts, prompts, answers, owners = [], [], [], []
+        for row, index in enumerate(range(first, first + size)):
+            sample, context = self._sample(segments, index, seed, "train")
+            asked = [(sample.question, sample.target)] if self.args.one_question else questions_about_everyone(sample)
+            contexts.append(context)
+            for question, target in asked:
+                prompts.append(question_ids(self.tokenizer, question))
+                answers.append(answer_ids(self.tokenizer, target))
+                owners.append(row)
+        return contexts, prompts, answers, owners
 
-    def _row(self, segments: int, index: int, seed: int, purpose: str, count: int | None = None) -> tuple:
+    def _sample(self, segments: int, index: int, seed: int, purpose: str, count: int | None = None) -> tuple:
+        """A sample of ``count`` segments (default: 1..``segments`` at random; 0: facts alone) and its context."""
         from babilong.generate import generate_samples
-        from babilong.memory.prompt import answer_ids, question_ids
         from babilong.memory.recurrence import split_segments
 
         rng = Rng(seed, purpose, segments, index)
         task = rng.choice(self.tasks)
-        count = count or rng.randint(1, segments)
+        if count is None:
+            count = rng.randint(1, segments) if segments else 0
         size = self.model.config.segment_size
         sample = generate_samples(
-            task, str(count * size), 1, seed=seed, haystack=self.args.haystack,
+            task, str(count * size) if count else "0k", 1, seed=seed, haystack=self.args.haystack,
             tokenizer=self.tokenizer_name, split="train", start=index,
         )[0]
-        context = split_segments(self.tokenizer.encode(sample.input), size)
-        return context, question_ids(self.tokenizer, sample.question), answer_ids(self.tokenizer, sample.target), sample.target
+        return sample, split_segments(self.tokenizer.encode(sample.input), size)
 
     def validate(self, segments: int) -> float:
         """Exact-match accuracy on held-out samples spread over 1..``segments`` segments."""
@@ -239,21 +261,23 @@ class Trainer:
 
         seed, total = valid_seed(self.args.seed), self.args.val_samples
         mine = list(range(self.rank, total, self.world))
-        rows = [self._row(segments, i, seed, "valid", 1 + i % segments) for i in mine]
+        rows = [self._sample(segments, i, seed, "valid", 1 + i % segments if segments else 0) for i in mine]
         correct = 0
         self.model.eval()
         with torch.no_grad(), self._autocast():
             for start in range(0, len(rows), self.args.batch_size):
                 chunk = rows[start : start + self.args.batch_size]
-                state = self.model.read_context([r[0] for r in chunk])
-                outputs = self.model.generate(state, [r[1] for r in chunk], 8, stop_ids(self.tokenizer))
-                correct += sum(clean_answer(self.tokenizer, o).lower() == r[3].lower() for o, r in zip(outputs, chunk))
+                state = self.model.read_context([context for _, context in chunk])
+                prompts = [question_ids(self.tokenizer, sample.question) for sample, _ in chunk]
+                outputs = self.model.generate(state, prompts, 8, stop_ids(self.tokenizer), self.choices)
+                correct += sum(clean_answer(self.tokenizer, o).lower() == sample.target.lower() for o, (sample, _) in zip(outputs, chunk))
         self.model.train()
         return _all_sum(correct, self.device) / total
 
     # ----- files -------------------------------------------------------------------------
     def _stage_dir(self, stage: int) -> Path:
-        return self.output / f"stage-{stage + 1}-{self.curriculum[stage]}seg"
+        segments = self.curriculum[stage]
+        return self.output / f"stage-{stage + 1}-{f'{segments}seg' if segments else 'facts'}"
 
     def _save(self, path: Path, optimizer=None, schedule=None) -> None:
         from babilong.memory.checkpoint import save_checkpoint
@@ -282,8 +306,37 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
 
 
-def _columns(rows: list[tuple]) -> tuple[list, list, list]:
-    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+def task_labels(tasks: list[str]) -> tuple[str, ...]:
+    """Every answer the tasks can give, for the label-vocabulary loss."""
+    from babilong.tasks import get_task
+
+    labels: dict[str, None] = {}
+    for task in tasks:
+        labels.update(dict.fromkeys(get_task(task).labels))
+    return tuple(labels)
+
+
+def questions_about_everyone(sample) -> list[tuple[str, str]]:
+    """The sample's question and answer, then the same question about each other person the
+    facts answer it for ("Where is Mary?" -> "Where is John?"): more to learn per context read."""
+    from babilong.tasks import get_task
+    from babilong.tasks.world import ACTORS
+    from babilong.tasks.world_checks import Unanswerable
+
+    asked = [(sample.question, sample.target)]
+    named = [actor for actor in ACTORS if re.search(rf"\b{actor}\b", sample.question)]
+    if len(named) != 1 or not sample.facts:
+        return asked
+    check = get_task(sample.task).check
+    for actor in ACTORS:
+        if actor == named[0]:
+            continue
+        question = re.sub(rf"\b{named[0]}\b", actor, sample.question)
+        try:
+            asked.append((question, check(list(sample.facts), question)))
+        except Unanswerable:
+            continue
+    return asked
 
 
 def _linear_warmup(warmup: int, total: int):
