@@ -448,3 +448,19 @@ def test_the_default_recipe_trains_for_a_few_steps_on_facts_then_book_text(tmp_p
     assert model.config.labels == ("bathroom", "bedroom", "garden", "hallway", "kitchen", "office")
     replies = answer(model, tokenizer, ["Mary went to the kitchen. John moved to the office."], ["Where is Mary?"])
     assert replies[0] in model.config.labels  # decoding keeps to the labels
+
+
+@pytest.mark.slow
+def test_gpu_script_runs_at_smoke_size_on_the_cpu() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "gpu_rmt.py", "--smoke"], cwd=root / "benchmarks", capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert '"val_accuracy"' in done.stdout and "memory" in done.stdout and "reset" in done.stdout
+    table = done.stdout.split("length  samples")[1].splitlines()[1:3]
+    assert [line.split()[0] for line in table] == ["64", "256"]

@@ -40,7 +40,8 @@ def valid_seed(seed: int) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", choices=["rmt", "rmt-r", "armt"], default="rmt")
-    parser.add_argument("--backbone", default="tiny", help="hub id, local model folder, 'tiny' or 'tiny-llama'")
+    parser.add_argument("--backbone", default="tiny",
+                        help="hub id, local model folder, 'tiny' or 'tiny-llama' (sizes: 'tiny:n_embd=128,n_layer=3,n_head=4')")
     parser.add_argument("--tasks", default="qa1", help="tasks trained together, e.g. qa1 (the papers train one at a time)")
     parser.add_argument("--segment", type=int, default=512, help="tokens per segment")
     parser.add_argument("--memory", type=int, default=None, help="memory tokens (default 16; ARMT 10)")
@@ -57,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="train on each sample's own question only (default: also ask where every other person is)")
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--warmup", type=int, default=100, help="warm-up steps of each stage's linear schedule")
+    parser.add_argument("--budget-minutes", type=float, default=None,
+                        help="wall-clock limit for the whole run; each stage gets an equal share of what is left")
     parser.add_argument("--eval-every", type=int, default=200, help="steps between validations")
     parser.add_argument("--val-samples", type=int, default=64)
     parser.add_argument("--patience", type=int, default=5, help="validations without improvement that end a stage")
@@ -114,6 +117,7 @@ class Trainer:
         from babilong.memory.recurrence import MemoryConfig
 
         self.args, self.tasks, self.curriculum, self.output = args, tasks, curriculum, output
+        self.deadline = time.time() + 60 * args.budget_minutes if args.budget_minutes else None
         self.rank, self.world = _init_distributed()
         local = int(os.environ.get("LOCAL_RANK", 0))
         self.device = torch.device(f"cuda:{local}" if torch.cuda.is_available() else "cpu")
@@ -137,7 +141,7 @@ class Trainer:
 
         self.tokenizer = get_tokenizer(self.tokenizer_name)
         self.choices = answer_choices(self.tokenizer, self.model.config.labels)
-        self.lr = args.lr if args.lr is not None else (1e-3 if args.backbone in TINY_BACKBONES else 1e-4)
+        self.lr = args.lr if args.lr is not None else (1e-3 if args.backbone.partition(':')[0] in TINY_BACKBONES else 1e-4)
         self.model.to(self.device)
         self.model.checkpoint_segments = args.grad_checkpointing
         self.wrapped = self.model
@@ -173,6 +177,7 @@ class Trainer:
         self.model.train()
         losses: list[float] = []
         started = time.time()
+        stage_deadline = self._stage_deadline()
         with self._progress_bar(segments) as bar:
             while self.progress.step < args.max_steps:
                 contexts, prompts, answers, owners = self.batch(segments, self.progress.step)
@@ -188,10 +193,18 @@ class Trainer:
                 bar.update(1)
                 rate = (bar.format_dict["rate"] or 0.0) * args.batch_size * self.world
                 bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}", samples_s=f"{rate:.1f}", refresh=False)
-                if self.progress.step % args.eval_every == 0 or self.progress.step == args.max_steps:
-                    if self.validate_and_save(segments, losses, started, optimizer, schedule):
+                out_of_time = stage_deadline is not None and _any_rank(time.time() >= stage_deadline, self.device)
+                if self.progress.step % args.eval_every == 0 or self.progress.step == args.max_steps or out_of_time:
+                    if self.validate_and_save(segments, losses, started, optimizer, schedule) or out_of_time:
                         break
                     losses = []
+
+    def _stage_deadline(self) -> float | None:
+        """When this stage must end: an equal share of the time left to ``--budget-minutes``."""
+        if self.deadline is None:
+            return None
+        now = time.time()
+        return now + max(self.deadline - now, 0.0) / (len(self.curriculum) - self.progress.stage)
 
     def _progress_bar(self, segments: int):
         """A tqdm bar over this stage's steps: step, loss, samples/s (all ranks) and ETA."""
@@ -372,6 +385,11 @@ def _all_sum(value: int, device) -> int:
     tensor = torch.tensor([value], device=device)
     dist.all_reduce(tensor)
     return int(tensor.item())
+
+
+def _any_rank(flag: bool, device) -> bool:
+    """True on every rank when ``flag`` is True on one of them (so all stop together)."""
+    return _all_sum(int(flag), device) > 0
 
 
 def _barrier() -> None:
