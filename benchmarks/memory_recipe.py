@@ -68,12 +68,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", required=True, help="training folder")
     parser.add_argument("--set", action="append", default=[], metavar="FLAG=VALUE",
-                        help="change one training flag of the recipe, e.g. --set budget-minutes=5")
+                        help="change one training flag of the recipe, e.g. --set budget-minutes=5 or --set no-progress")
     parser.add_argument("--samples", type=int, default=200, help="held-out samples per length")
     parser.add_argument("--segments", default="1,4", help="lengths to score, in segments of the model")
     parser.add_argument("--score-only", action="store_true")
     args = parser.parse_args()
-    settings = dict(CPU, **dict(item.split("=", 1) for item in args.set))
+    settings = dict(CPU)
+    for item in args.set:
+        key, equals, value = item.partition("=")
+        settings[key] = value if equals else None
     if not args.score_only:
         train(Path(args.output), settings)
     size = int(settings["segment"])
