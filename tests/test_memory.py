@@ -464,3 +464,12 @@ def test_gpu_script_runs_at_smoke_size_on_the_cpu() -> None:
     assert '"val_accuracy"' in done.stdout and "memory" in done.stdout and "reset" in done.stdout
     table = done.stdout.split("length  samples")[1].splitlines()[1:3]
     assert [line.split()[0] for line in table] == ["64", "256"]
+
+
+def test_label_loss_refuses_a_task_whose_answers_are_lists(tmp_path, capsys) -> None:
+    from babilong.cli import main
+
+    code = main(["train", "--backbone", "tiny", "--tasks", "qa8", "--segment", "64", "--memory", "4", "--curriculum", "0",
+                 "--max-steps", "3", "--eval-every", "3", "--val-samples", "2", "--batch-size", "8", "--no-progress",
+                 "--output", str(tmp_path / "run")])
+    assert code == 2 and "--answer-loss full" in capsys.readouterr().err
