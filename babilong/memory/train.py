@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from babilong.errors import BabilongError
-from babilong.memory.prompt import answer_ids, question_ids
+from babilong.memory.prompt import answer_choices, answer_ids, question_ids
 from babilong.rng import Rng, derive_seed
 
 TINY_BACKBONES = ("tiny", "tiny-llama")
@@ -137,11 +137,9 @@ class Trainer:
             self.progress, self.resumed = Progress(), None
         from babilong.tokens import get_tokenizer
 
-        from babilong.memory.prompt import answer_choices
-
         self.tokenizer = get_tokenizer(self.tokenizer_name)
         self.choices = answer_choices(self.tokenizer, self.model.config.labels)
-        self.lr = args.lr if args.lr is not None else (1e-3 if args.backbone.partition(':')[0] in TINY_BACKBONES else 1e-4)
+        self.lr = args.lr if args.lr is not None else default_lr(args.backbone)
         self.model.to(self.device)
         self.model.checkpoint_segments = args.grad_checkpointing
         self.wrapped = self.model
@@ -326,6 +324,11 @@ class Trainer:
         import torch
 
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+
+
+def default_lr(backbone: str) -> float:
+    """1e-3 for a tiny backbone trained from scratch, 1e-4 to fine-tune a pretrained one."""
+    return 1e-3 if backbone.partition(":")[0] in TINY_BACKBONES else 1e-4
 
 
 def task_labels(tasks: list[str]) -> tuple[str, ...]:
