@@ -473,3 +473,11 @@ def test_label_loss_refuses_a_task_whose_answers_are_lists(tmp_path, capsys) -> 
                  "--max-steps", "3", "--eval-every", "3", "--val-samples", "2", "--batch-size", "8", "--no-progress",
                  "--output", str(tmp_path / "run")])
     assert code == 2 and "--answer-loss full" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("budget", ["0", "-1", "nan"])
+def test_a_budget_that_is_not_positive_is_refused(budget: str, tmp_path, capsys) -> None:
+    from babilong.cli import main
+
+    assert main(["train", "--budget-minutes", budget, "--output", str(tmp_path / "run")]) == 2
+    assert "--budget-minutes" in capsys.readouterr().err and not (tmp_path / "run").exists()

@@ -87,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
 
     tasks = parse_tasks(args.tasks)
     curriculum = _parse_curriculum(args.curriculum)
+    if args.budget_minutes is not None and not args.budget_minutes > 0:
+        raise BabilongError(f"bad --budget-minutes {args.budget_minutes}: give a positive number of minutes")
     output = Path(args.output)
     if (output / "last.pt").exists() and not args.resume:
         raise BabilongError(f"{output} already holds a training run: add --resume to continue it or pick another --output")
