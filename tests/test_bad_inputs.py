@@ -171,7 +171,7 @@ CASES: list[tuple] = [  # (argv, what it tries[, text the message must hold])
         ("--memory-dim", "0"), ("--bptt-depth", "0"), ("--warmup", "-1"), ("--patience", "0"),
         ("--weight-decay", "-0.5"), ("--weight-decay", "nan"), ("--target-accuracy", "1.5"),
         ("--target-accuracy", "-0.1"), ("--target-accuracy", "nan"), ("--seed", BIG), ("--seed", "-1"),
-        ("--segment", "abc"), ("--batch-size", "2.5"), ("--curriculum", "0"), ("--curriculum", "a,b"),
+        ("--segment", "abc"), ("--batch-size", "2.5"), ("--curriculum", "-1"), ("--curriculum", "a,b"),
         ("--curriculum", ""), ("--arch", "gpt"), ("--tasks", "qa99"), ("--output", "{ws}/a-file"),
         ("--output", "{ws}/a-file/below"))],
     # ---- setup ----

@@ -11,10 +11,13 @@ Write, from the layer's outputs ``m`` at the memory tokens closing each segment:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import Tensor, nn
 
-from babilong.memory.recurrence import MemoryConfig, RecurrentMemory, State, gather_positions
+from babilong.memory.recurrence import LayerOutputs, MemoryConfig, RecurrentMemory, State, gather_positions
 
 EPS = 1e-5  # keeps the read defined while the memory is still empty (z = 0)
 DPFP_ORDER = 3
@@ -72,8 +75,10 @@ class ARMT(RecurrentMemory):
         scale = backbone.get_input_embeddings().weight.detach().float().std()
         self.memory = nn.Parameter(torch.randn(config.memory_tokens, width) * scale)
         self.associative = nn.ModuleList(AssociativeMemory(width, config.memory_dim) for _ in layers)
-        self._live: State | None = None  # the state the current backbone pass reads
-        self._outputs: list[Tensor | None] = [None] * len(layers)
+        # The pass in progress: the state its layers read and the list their outputs go to.
+        # Set only inside ``reading`` (restored in ``finally``); outside one, the layers are
+        # the plain backbone. Whole-segment checkpointing recomputes inside ``reading`` too.
+        self._pass: tuple[State, LayerOutputs] | None = None
         for i, layer in enumerate(layers):
             layer.register_forward_pre_hook(self._read_hook(i), with_kwargs=True)
             layer.register_forward_hook(self._capture_hook(i))
@@ -96,35 +101,40 @@ class ARMT(RecurrentMemory):
     def write_tokens(self, state: State) -> Tensor:
         return self.memory.unsqueeze(0).expand(state["norm"].shape[0], -1, -1)
 
-    def enter(self, state: State | None) -> None:
-        self._live = state
+    @contextmanager
+    def reading(self, state: State) -> Iterator[LayerOutputs]:
+        outputs: LayerOutputs = [None] * len(self.associative)
+        outer, self._pass = self._pass, (state, outputs)
+        try:
+            yield outputs
+        finally:
+            self._pass = outer
 
-    def next_state(self, state: State, written: Tensor, write_index: Tensor) -> State:
+    def next_state(self, state: State, written: Tensor, write_index: Tensor, layers: LayerOutputs) -> State:
         matrices, norms = [], []
         for i, memory in enumerate(self.associative):
-            m = gather_positions(self._outputs[i], write_index)
+            m = gather_positions(layers[i], write_index)
             matrix, norm = memory.write(m, state["matrix"][:, i], state["norm"][:, i])
             matrices.append(matrix)
             norms.append(norm)
-        self._outputs = [None] * len(self.associative)
         return {"matrix": torch.stack(matrices, 1), "norm": torch.stack(norms, 1)}
 
     def _read_hook(self, i: int):
         def hook(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
-            if self._live is None:
+            if self._pass is None:
                 return None
-            memory = self.associative[i]
+            state, memory = self._pass[0], self.associative[i]
             if args:
                 x = args[0]
-                return (x + memory.read(x, self._live["matrix"][:, i], self._live["norm"][:, i]), *args[1:]), kwargs
+                return (x + memory.read(x, state["matrix"][:, i], state["norm"][:, i]), *args[1:]), kwargs
             x = kwargs["hidden_states"]
-            kwargs = {**kwargs, "hidden_states": x + memory.read(x, self._live["matrix"][:, i], self._live["norm"][:, i])}
-            return args, kwargs
+            return args, {**kwargs, "hidden_states": x + memory.read(x, state["matrix"][:, i], state["norm"][:, i])}
 
         return hook
 
     def _capture_hook(self, i: int):
         def hook(module: nn.Module, args: tuple, output: Tensor | tuple) -> None:
-            self._outputs[i] = output[0] if isinstance(output, tuple) else output
+            if self._pass is not None:
+                self._pass[1][i] = output[0] if isinstance(output, tuple) else output
 
         return hook

@@ -1,9 +1,15 @@
-"""Build memory models by name and save/load them; a checkpoint holds its whole config."""
+"""Build memory models by name and save/load them; a checkpoint holds its whole config.
+
+Checkpoints are shared like datasets, so loading one must never run code: files are read
+with ``torch.load(weights_only=True)``, which unpickles only tensors and plain containers,
+and anything else (a crafted pickle, a damaged or foreign file) is refused in one line.
+"""
 
 from __future__ import annotations
 
 import importlib
 import os
+import pickle
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -45,22 +51,62 @@ def save_checkpoint(model: RecurrentMemory, path: str | Path, tokenizer: str, ex
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The payload of a checkpoint file (or a folder's ``best.pt``), read without running code."""
     path = Path(path)
     if path.is_dir():
         path = path / "best.pt"
     if not path.is_file():
         raise BabilongError(f"no memory-model checkpoint at {str(path)!r}: give a .pt file or a folder with best.pt")
-    payload = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise BabilongError(f"{str(path)!r} is not a babilong memory-model checkpoint ({FORMAT})")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise BabilongError(
+            f"refusing {str(path)!r}: it holds Python objects beyond tensors and plain data, which could run code "
+            f"when loaded ({_first_line(error)}); use a checkpoint written by 'babilong train'"
+        ) from error
+    except Exception as error:  # torch raises many types for damaged files (zip, EOF, runtime)
+        raise BabilongError(
+            f"cannot read {str(path)!r} as a checkpoint ({type(error).__name__}: {_first_line(error)}): "
+            "the file is damaged or not a 'babilong train' checkpoint"
+        ) from error
+    problem = _payload_problem(payload)
+    if problem:
+        raise BabilongError(f"{str(path)!r} is not a babilong memory-model checkpoint ({FORMAT}): {problem}")
     return payload
+
+
+def _payload_problem(payload: object) -> str | None:
+    """What is missing from a checkpoint payload, or None when it has every part."""
+    if not isinstance(payload, dict):
+        return f"it holds a {type(payload).__name__}, not a checkpoint dict"
+    if payload.get("format") != FORMAT:
+        return f"its format is {payload.get('format')!r}"
+    for key, kind in (("config", dict), ("backbone", dict), ("tokenizer", str), ("weights", dict)):
+        if not isinstance(payload.get(key), kind):
+            return f"its {key!r} entry is missing or not a {kind.__name__}"
+    if not all(isinstance(value, torch.Tensor) for value in payload["weights"].values()):
+        return "its weights are not all tensors"
+    return None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return (text.splitlines()[0] if text else "no detail")[:160]
 
 
 def model_from_checkpoint(payload: dict[str, Any]) -> RecurrentMemory:
     """Rebuild the model a checkpoint describes; no flags and no hub needed."""
-    backbone = backbone_from_config(_plain_config(payload["backbone"]))
-    model = build_model(backbone, MemoryConfig(**payload["config"]))
-    model.load_state_dict(payload["weights"])
+    try:
+        backbone = backbone_from_config(_plain_config(payload["backbone"]))
+        model = build_model(backbone, MemoryConfig(**payload["config"]))
+        model.load_state_dict(payload["weights"])
+    except BabilongError:
+        raise
+    except Exception as error:  # a config or weights that do not fit together
+        raise BabilongError(
+            f"the checkpoint does not describe a model this version can build ({type(error).__name__}: "
+            f"{_first_line(error)}): write it again with 'babilong train'"
+        ) from error
     return model.eval()
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from babilong.memory.checkpoint import model_from_checkpoint, read_checkpoint
-from babilong.memory.prompt import Tokenizer, clean_answer, question_ids, stop_ids
+from babilong.memory.prompt import Tokenizer, answer_choices, clean_answer, question_ids, stop_ids
 from babilong.memory.recurrence import RecurrentMemory
 
 PIECE_CHARS = 1 << 16  # text tokenised at a time
@@ -65,17 +65,25 @@ def answer(
     questions: Sequence[str],
     max_new_tokens: int = 16,
     batch_size: int = 16,
+    forget: bool = False,
 ) -> list[str]:
-    """Greedy answers, ``batch_size`` samples at a time, each read segment by segment."""
+    """Greedy answers, ``batch_size`` samples at a time, each read segment by segment.
+
+    ``forget``: answer from the initial memory, as if the context were not there (the
+    control that shows what the memory carries)."""
     model.eval()
     size = model.config.segment_size
+    choices = answer_choices(tokenizer, model.config.labels)
     answers: list[str] = []
     for start in range(0, len(contexts), batch_size):
         batch = range(start, min(start + batch_size, len(contexts)))
         with _autocast(model):
-            state = model.read_context([stream_segments(contexts[i], tokenizer, size) for i in batch])
+            if forget:
+                state = model.initial_state(len(batch))
+            else:
+                state = model.read_context([stream_segments(contexts[i], tokenizer, size) for i in batch])
             prompts = [question_ids(tokenizer, questions[i]) for i in batch]
-            outputs = model.generate(state, prompts, max_new_tokens, stop_ids(tokenizer))
+            outputs = model.generate(state, prompts, max_new_tokens, stop_ids(tokenizer), choices)
         answers.extend(clean_answer(tokenizer, ids) for ids in outputs)
     return answers
 

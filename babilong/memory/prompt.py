@@ -23,6 +23,11 @@ def answer_ids(tokenizer: Tokenizer, target: str) -> list[int]:
     return tokenizer.encode(f" {target.strip()}{END}")
 
 
+def answer_choices(tokenizer: Tokenizer, labels: tuple[str, ...] | list[str]) -> list[list[int]] | None:
+    """The token sequences a labelled model may answer with (None: any text)."""
+    return [answer_ids(tokenizer, label) for label in labels] or None
+
+
 def stop_ids(tokenizer: Tokenizer) -> set[int]:
     return set(tokenizer.encode(END))
 

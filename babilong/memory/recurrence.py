@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 State = dict[str, Tensor]  # every tensor is batch-first
+LayerOutputs = list  # per layer: its output hidden states in the current pass (ARMT writes from them)
 
 
 @dataclass
@@ -29,6 +31,7 @@ class MemoryConfig:
     segment_size: int = 512
     bptt_depth: int | None = None  # None: backpropagate through every segment
     memory_dim: int = 64  # ARMT: size of keys and queries before the feature map
+    labels: tuple[str, ...] = ()  # when set, answers are one of these (trained and decoded so)
 
 
 @dataclass
@@ -95,6 +98,9 @@ class RecurrentMemory(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.config = config
+        # Recompute each segment's activations in the backward pass (``--grad-checkpointing``);
+        # whole segments, so everything a segment reads is an input of the recomputed function.
+        self.checkpoint_segments = False
 
     # ----- what an architecture provides -------------------------------------------------
     def initial_state(self, batch: int) -> State:
@@ -108,12 +114,15 @@ class RecurrentMemory(nn.Module):
         """(B, w, d) embeddings placed after the segment tokens."""
         raise NotImplementedError
 
-    def next_state(self, state: State, written: Tensor, write_index: Tensor) -> State:
+    def next_state(self, state: State, written: Tensor, write_index: Tensor, layers: LayerOutputs) -> State:
         """The state after a segment, from the last hidden states at the write tokens."""
         raise NotImplementedError
 
-    def enter(self, state: State | None) -> None:
-        """Called before each backbone pass (ARMT installs its per-layer memory here)."""
+    @contextmanager
+    def reading(self, state: State) -> Iterator[LayerOutputs]:
+        """The scope of backbone passes that read ``state`` inside the layers (ARMT); yields
+        the list the layers' outputs are recorded in. Token-memory models need nothing here."""
+        yield []
 
     # ----- shared machinery --------------------------------------------------------------
     @property
@@ -163,11 +172,24 @@ class RecurrentMemory(nn.Module):
 
     def step(self, state: State, segments: Sequence[Sequence[int]]) -> State:
         """Read ``state`` into one segment per row and return what the segment wrote."""
+        if not (self.checkpoint_segments and torch.is_grad_enabled()):
+            return self._step(state, segments)
+        from torch.utils.checkpoint import checkpoint
+
+        names = list(state)
+
+        def stepped(*values: Tensor) -> tuple[Tensor, ...]:
+            after = self._step(dict(zip(names, values)), segments)
+            return tuple(after[name] for name in names)
+
+        return dict(zip(names, checkpoint(stepped, *(state[name] for name in names), use_reentrant=False)))
+
+    def _step(self, state: State, segments: Sequence[Sequence[int]]) -> State:
         packed = self.pack(state, segments)
-        self.enter(state)
-        hidden = self.run(packed, use_cache=False)
+        with self.reading(state) as layers:
+            hidden = self.run(packed, use_cache=False)
         written = gather_positions(hidden, packed.write_index)
-        return self.next_state(state, written, packed.write_index)
+        return self.next_state(state, written, packed.write_index, layers)
 
     def read_context(self, contexts: Sequence[Iterable[Sequence[int]]], counts: Sequence[int] | None = None) -> State:
         """Feed each row its segments in order; rows that run out wait for the others.
@@ -183,9 +205,12 @@ class RecurrentMemory(nn.Module):
         while any(p is not None for p in pending):
             rows = [i for i, p in enumerate(pending) if p is not None]
             state = self._truncate(state, counts, step)
-            index = torch.tensor(rows, device=self._device())
-            update = self.step(select_rows(state, index), [pending[i] for i in rows])
-            state = merge_rows(state, index, update)
+            segments = [pending[i] for i in rows]
+            if len(rows) == batch:  # the common case: no rows to pick out and put back
+                state = self.step(state, segments)
+            else:
+                index = torch.tensor(rows, device=self._device())
+                state = merge_rows(state, index, self.step(select_rows(state, index), segments))
             pending = [next(streams[i], None) if pending[i] is not None else None for i in range(batch)]
             step += 1
         return state
@@ -198,37 +223,70 @@ class RecurrentMemory(nn.Module):
         distance = torch.tensor(counts) - (torch.tensor(counts) if step is None else step)
         return detach_rows(state, distance >= depth)
 
-    def forward(self, contexts: Sequence[Sequence[Sequence[int]]], prompts: Sequence[Sequence[int]], answers: Sequence[Sequence[int]]) -> Tensor:
+    def forward(self, contexts: Sequence[Sequence[Sequence[int]]], prompts: Sequence[Sequence[int]], answers: Sequence[Sequence[int]], **options: object) -> Tensor:
         """The training loss (``forward`` so that DistributedDataParallel can wrap the model)."""
-        return self.loss(contexts, prompts, answers)
+        return self.loss(contexts, prompts, answers, **options)
 
-    def loss(self, contexts: Sequence[Sequence[Sequence[int]]], prompts: Sequence[Sequence[int]], answers: Sequence[Sequence[int]]) -> Tensor:
-        """Mean cross-entropy of the answer tokens after context segments and a prompt."""
+    def loss(
+        self,
+        contexts: Sequence[Sequence[Sequence[int]]],
+        prompts: Sequence[Sequence[int]],
+        answers: Sequence[Sequence[int]],
+        owners: Sequence[int] | None = None,
+        choices: Sequence[Sequence[int]] | None = None,
+    ) -> Tensor:
+        """Mean cross-entropy of the answer tokens after context segments and a prompt.
+
+        ``owners[j]`` is the context row prompt ``j`` asks about (default: row ``j``), so
+        several questions can share one read of a context. With ``choices`` (the token
+        sequences an answer can be), each answer token competes only with the tokens that
+        continue some choice the same way: a loss over the label vocabulary, not all tokens;
+        positions where only one token can follow carry no loss.
+        """
         counts = [len(c) for c in contexts]
         state = self._truncate(self.read_context(contexts, counts), counts, None)
+        if owners is not None:
+            state = select_rows(state, torch.tensor(list(owners), device=self._device()))
         hidden, packed = self.final(state, [list(p) + list(a) for p, a in zip(prompts, answers)])
-        rows, cols, targets = [], [], []
+        rows, cols, targets, allowed = [], [], [], []
         for row, (prompt, answer) in enumerate(zip(prompts, answers)):
             for k, token in enumerate(answer):
+                options = None if choices is None else sorted(set(next_tokens(choices, answer[:k])) | {token})
+                if options is not None and len(options) < 2:
+                    continue
                 rows.append(row)
                 cols.append(packed.token_start + len(prompt) + k - 1)
                 targets.append(token)
+                allowed.append(options)
         device = hidden.device
         picked = hidden[torch.tensor(rows, device=device), torch.tensor(cols, device=device)]
         logits = self.backbone.get_output_embeddings()(picked).float()
+        if choices is not None:
+            logits = logits + _choice_mask(allowed, logits)
         return nn.functional.cross_entropy(logits, torch.tensor(targets, device=device))
 
     def final(self, state: State, tokens: Sequence[Sequence[int]]) -> tuple[Tensor, Packed]:
         """Hidden states of the last segment (read memory only, nothing written)."""
         packed = self.pack(state, tokens, write=False)
-        self.enter(state)
-        return self.run(packed, use_cache=False), packed
+        with self.reading(state):
+            return self.run(packed, use_cache=False), packed
 
     @torch.no_grad()
-    def generate(self, state: State, prompts: Sequence[Sequence[int]], max_new_tokens: int, stop_ids: set[int]) -> list[list[int]]:
-        """Greedy continuation of each prompt in the last segment, with a KV cache."""
+    def generate(
+        self, state: State, prompts: Sequence[Sequence[int]], max_new_tokens: int, stop_ids: set[int],
+        choices: Sequence[Sequence[int]] | None = None,
+    ) -> list[list[int]]:
+        """Greedy continuation of each prompt in the last segment, with a KV cache.
+
+        With ``choices``, each row only continues along one of those token sequences."""
+        with self.reading(state):
+            return self._generate(state, prompts, max_new_tokens, stop_ids, choices)
+
+    def _generate(
+        self, state: State, prompts: Sequence[Sequence[int]], max_new_tokens: int, stop_ids: set[int],
+        choices: Sequence[Sequence[int]] | None,
+    ) -> list[list[int]]:
         packed = self.pack(state, prompts, write=False)
-        self.enter(state)
         cache, cache_arg = _new_cache(self.base)
         hidden = self.run(packed, use_cache=True, **{cache_arg: cache})
         last = packed.token_start + packed.lengths - 1
@@ -238,7 +296,10 @@ class RecurrentMemory(nn.Module):
         head = self.backbone.get_output_embeddings()
         current = hidden[torch.arange(len(prompts), device=hidden.device), last]
         for _ in range(max_new_tokens):
-            token = head(current).argmax(-1)
+            logits = head(current).float()
+            if choices is not None:
+                logits = logits + _choice_mask([next_tokens(choices, out) or None for out in outputs], logits)
+            token = logits.argmax(-1)
             for row, value in enumerate(token.tolist()):
                 if not done[row]:
                     outputs[row].append(value)
@@ -254,8 +315,24 @@ class RecurrentMemory(nn.Module):
                 **{cache_arg: cache},
             )
             current, position = out.last_hidden_state[:, -1], position + 1
-        self.enter(None)
         return outputs
+
+
+def next_tokens(choices: Sequence[Sequence[int]], prefix: Sequence[int]) -> list[int]:
+    """The tokens that continue ``prefix`` along some of the ``choices``."""
+    k, prefix = len(prefix), list(prefix)
+    return sorted({choice[k] for choice in choices if len(choice) > k and list(choice[:k]) == prefix})
+
+
+def _choice_mask(allowed: Sequence[Sequence[int] | None], logits: Tensor) -> Tensor:
+    """0 where a row may pick a token, -inf elsewhere; rows with ``None`` are unrestricted."""
+    mask = torch.full_like(logits, float("-inf"))
+    for row, options in enumerate(allowed):
+        if options is None:
+            mask[row] = 0.0
+        else:
+            mask[row, list(options)] = 0.0
+    return mask
 
 
 def _new_cache(base: nn.Module) -> tuple[object, str]:

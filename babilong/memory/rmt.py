@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from babilong.memory.recurrence import MemoryConfig, RecurrentMemory, State
+from babilong.memory.recurrence import LayerOutputs, MemoryConfig, RecurrentMemory, State
 
 
 class RMT(RecurrentMemory):
@@ -30,5 +30,5 @@ class RMT(RecurrentMemory):
     def write_tokens(self, state: State) -> Tensor:
         return state["memory"]
 
-    def next_state(self, state: State, written: Tensor, write_index: Tensor) -> State:
+    def next_state(self, state: State, written: Tensor, write_index: Tensor, layers: LayerOutputs) -> State:
         return {"memory": written}

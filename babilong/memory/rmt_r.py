@@ -4,16 +4,23 @@ Before each segment the current memory attends (one head, pre-LayerNorm cross-at
 with a residual, then an MLP with a residual) over the memories that entered all earlier
 segments; the result is read as extra memory: ``[retrieved, memory, tokens, memory]``.
 Cost grows linearly with the number of segments.
+
+The past memories live in a buffer that doubles when full, so a 10M-token context does not
+copy its whole past at every segment: reading (no gradient) writes each new entry in place,
+and unused slots are masked out. A state stepped from in inference shares its buffer with the
+state it came from; the mask keeps the older state's view unchanged.
 """
 
 from __future__ import annotations
 
 import math
 
+FIRST_CAPACITY = 8  # past memories the buffer holds before it first doubles
+
 import torch
 from torch import Tensor, nn
 
-from babilong.memory.recurrence import MemoryConfig, State
+from babilong.memory.recurrence import LayerOutputs, MemoryConfig, State
 from babilong.memory.rmt import RMT
 
 
@@ -66,10 +73,21 @@ class RMTR(RMT):
     def read_tokens(self, state: State) -> Tensor:
         return torch.cat([self.retrieve(state), state["memory"]], dim=1)
 
-    def next_state(self, state: State, written: Tensor, write_index: Tensor) -> State:
-        entered = state["memory"].unsqueeze(1)
-        return {
-            "memory": written,
-            "past": torch.cat([state["past"], entered], dim=1),
-            "past_mask": torch.cat([state["past_mask"], state["past_mask"].new_ones((written.shape[0], 1))], 1),
-        }
+    def next_state(self, state: State, written: Tensor, write_index: Tensor, layers: LayerOutputs) -> State:
+        past, past_mask = state["past"], state["past_mask"]
+        used = past_mask.sum(1).long()  # entries each row holds; the next goes right after
+        if int(used.max()) >= past.shape[1]:
+            past, past_mask = _grown(past, past_mask)
+        slot = (torch.arange(written.shape[0], device=used.device), used)
+        if torch.is_grad_enabled():  # training keeps the graph, so write into a copy
+            past = past.index_put(slot, state["memory"])
+        else:
+            past.index_put_(slot, state["memory"])
+        return {"memory": written, "past": past, "past_mask": past_mask.index_put(slot, past_mask.new_ones(()))}
+
+
+def _grown(past: Tensor, past_mask: Tensor) -> tuple[Tensor, Tensor]:
+    """The buffers with twice the room (at least ``FIRST_CAPACITY``), entries kept."""
+    extra = max(FIRST_CAPACITY, past.shape[1])
+    padding = past.new_zeros((past.shape[0], extra, *past.shape[2:]))
+    return torch.cat([past, padding], 1), torch.cat([past_mask, past_mask.new_zeros((past.shape[0], extra))], 1)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -21,8 +22,11 @@ from typing import Any
 
 from babilong import arguments
 from babilong.errors import BabilongError
+from babilong.memory.prompt import answer_choices, answer_ids, question_ids
 from babilong.rng import Rng, derive_seed
 
+TINY_BACKBONES = ("tiny", "tiny-llama")
+LABEL_PROBE = 300  # stories of each task checked against its labels before training
 HELP = "train a recurrent memory model (RMT, RMT-R, ARMT) on bAbI tasks hidden in books"
 MAX_SEED = 2**31
 
@@ -38,18 +42,26 @@ def valid_seed(seed: int) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", choices=["rmt", "rmt-r", "armt"], default="rmt")
-    parser.add_argument("--backbone", default="tiny", help="hub id, local model folder, 'tiny' or 'tiny-llama'")
+    parser.add_argument("--backbone", default="tiny",
+                        help="hub id, local model folder, 'tiny' or 'tiny-llama' (sizes: 'tiny:n_embd=128,n_layer=3,n_head=4')")
     parser.add_argument("--tasks", default="qa1", help="tasks trained together, e.g. qa1 (the papers train one at a time)")
     parser.add_argument("--segment", type=arguments.positive, default=512, help="tokens per segment")
     parser.add_argument("--memory", type=arguments.positive, default=None, help="memory tokens (default 16; ARMT 10)")
     parser.add_argument("--memory-dim", type=arguments.positive, default=64, help="ARMT key size before DPFP-3")
     parser.add_argument("--bptt-depth", type=arguments.positive, default=None, help="segments to backpropagate through (default all)")
-    parser.add_argument("--curriculum", default="1,2,4,6,8,16,32", help="segments per stage")
+    parser.add_argument("--curriculum", default="0,1,2,4,6,8,16,32",
+                        help="segments per stage; 0 is the facts alone, without book text")
     parser.add_argument("--max-steps", type=arguments.positive, default=5000, help="optimizer steps per stage at most")
     parser.add_argument("--batch-size", type=arguments.positive, default=8, help="rows per step on each device")
-    parser.add_argument("--lr", type=arguments.number(0, low_open=True), default=1e-4)
+    parser.add_argument("--lr", type=arguments.number(0, low_open=True), default=None, help="peak learning rate (default 1e-3 for tiny backbones, else 1e-4)")
+    parser.add_argument("--answer-loss", choices=["labels", "full"], default="labels",
+                        help="labels: the answer competes with the tasks' labels only, and is decoded so; full: all tokens")
+    parser.add_argument("--one-question", action="store_true",
+                        help="train on each sample's own question only (default: also ask where every other person is)")
     parser.add_argument("--weight-decay", type=arguments.number(0), default=0.01)
     parser.add_argument("--warmup", type=arguments.non_negative, default=100, help="warm-up steps of each stage's linear schedule")
+    parser.add_argument("--budget-minutes", type=arguments.number(0, low_open=True), default=None,
+                        help="wall-clock limit for the whole run; each stage gets an equal share of what is left")
     parser.add_argument("--eval-every", type=arguments.positive, default=200, help="steps between validations")
     parser.add_argument("--val-samples", type=arguments.positive, default=64)
     parser.add_argument("--patience", type=arguments.positive, default=5, help="validations without improvement that end a stage")
@@ -59,6 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grad-checkpointing", action="store_true", help="recompute activations to save memory")
     parser.add_argument("--output", type=arguments.output_folder, required=True, help="folder for checkpoints and the log")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.pt")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (validation lines still print)")
 
 
 @dataclass
@@ -76,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
 
     tasks = parse_tasks(args.tasks)
     curriculum = _parse_curriculum(args.curriculum)
+    if args.budget_minutes is not None and not args.budget_minutes > 0:
+        raise BabilongError(f"bad --budget-minutes {args.budget_minutes}: give a positive number of minutes")
     output = Path(args.output)
     if (output / "last.pt").exists() and not args.resume:
         raise BabilongError(f"{output} already holds a training run: add --resume to continue it or pick another --output")
@@ -90,8 +105,8 @@ def _parse_curriculum(spec: str) -> list[int]:
         stages = [int(part) for part in spec.split(",") if part.strip()]
     except ValueError:
         stages = []
-    if not stages or min(stages) < 1:
-        raise BabilongError(f"bad --curriculum {spec!r}: give segment counts like 1,2,4,8")
+    if not stages or min(stages) < 0:
+        raise BabilongError(f"bad --curriculum {spec!r}: give segment counts like 0,1,2,4,8 (0: the facts alone)")
     return stages
 
 
@@ -106,6 +121,7 @@ class Trainer:
         from babilong.memory.recurrence import MemoryConfig
 
         self.args, self.tasks, self.curriculum, self.output = args, tasks, curriculum, output
+        self.deadline = time.time() + 60 * args.budget_minutes if args.budget_minutes else None
         self.rank, self.world = _init_distributed()
         local = int(os.environ.get("LOCAL_RANK", 0))
         self.device = torch.device(f"cuda:{local}" if torch.cuda.is_available() else "cpu")
@@ -118,16 +134,18 @@ class Trainer:
         else:
             backbone, self.tokenizer_name = load_backbone(args.backbone)
             memory = args.memory or (10 if args.arch == "armt" else 16)
-            config = MemoryConfig(args.arch, memory, args.segment, args.bptt_depth, args.memory_dim)
+            labels = task_labels(tasks) if args.answer_loss == "labels" else ()
+            config = MemoryConfig(args.arch, memory, args.segment, args.bptt_depth, args.memory_dim, labels)
             torch.manual_seed(args.seed)
             self.model = build_model(backbone, config)
             self.progress, self.resumed = Progress(), None
         from babilong.tokens import get_tokenizer
 
         self.tokenizer = get_tokenizer(self.tokenizer_name)
+        self.choices = answer_choices(self.tokenizer, self.model.config.labels)
+        self.lr = args.lr if args.lr is not None else default_lr(args.backbone)
         self.model.to(self.device)
-        if args.grad_checkpointing:
-            self.model.backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.model.checkpoint_segments = args.grad_checkpointing
         self.wrapped = self.model
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
@@ -152,7 +170,7 @@ class Trainer:
         import torch
 
         args, segments = self.args, self.curriculum[self.progress.stage]
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=args.weight_decay)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_warmup(args.warmup, args.max_steps))
         if self.resumed is not None and "optimizer" in self.resumed:
             optimizer.load_state_dict(self.resumed["optimizer"])
@@ -161,21 +179,45 @@ class Trainer:
         self.model.train()
         losses: list[float] = []
         started = time.time()
-        while self.progress.step < args.max_steps:
-            contexts, prompts, answers = self.batch(segments, self.progress.step)
-            with self._autocast():
-                loss = self.wrapped(contexts, prompts, answers)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            losses.append(loss.item())
-            self.progress.step += 1
-            if self.progress.step % args.eval_every == 0 or self.progress.step == args.max_steps:
-                if self.validate_and_save(segments, losses, started, optimizer, schedule):
-                    break
-                losses = []
+        stage_deadline = self._stage_deadline()
+        with self._progress_bar(segments) as bar:
+            while self.progress.step < args.max_steps:
+                contexts, prompts, answers, owners = self.batch(segments, self.progress.step)
+                with self._autocast():
+                    loss = self.wrapped(contexts, prompts, answers, owners=owners, choices=self.choices)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+                optimizer.step()
+                schedule.step()
+                losses.append(loss.item())
+                self.progress.step += 1
+                bar.update(1)
+                rate = (bar.format_dict["rate"] or 0.0) * args.batch_size * self.world
+                bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}", samples_s=f"{rate:.1f}", refresh=False)
+                out_of_time = stage_deadline is not None and _any_rank(time.time() >= stage_deadline, self.device)
+                if self.progress.step % args.eval_every == 0 or self.progress.step == args.max_steps or out_of_time:
+                    if self.validate_and_save(segments, losses, started, optimizer, schedule) or out_of_time:
+                        break
+                    losses = []
+
+    def _stage_deadline(self) -> float | None:
+        """When this stage must end: an equal share of the time left to ``--budget-minutes``."""
+        if self.deadline is None:
+            return None
+        now = time.time()
+        return now + max(self.deadline - now, 0.0) / (len(self.curriculum) - self.progress.stage)
+
+    def _progress_bar(self, segments: int):
+        """A tqdm bar over this stage's steps: step, loss, samples/s (all ranks) and ETA."""
+        from tqdm import tqdm
+
+        stage = self.progress.stage
+        return tqdm(
+            total=self.args.max_steps, initial=self.progress.step, unit="step", dynamic_ncols=True,
+            desc=f"stage {stage + 1}/{len(self.curriculum)} ({segments} seg)",
+            disable=self.args.no_progress or self.rank != 0,
+        )
 
     def validate_and_save(self, segments: int, losses: list[float], started: float, optimizer, schedule) -> bool:
         """Validate, keep the best checkpoint, save ``last.pt``; True when the stage is over."""
@@ -194,28 +236,46 @@ class Trainer:
         return progress.best >= self.args.target_accuracy or progress.stale >= self.args.patience
 
     # ----- data --------------------------------------------------------------------------
-    def batch(self, segments: int, step: int) -> tuple[list, list, list]:
-        """This rank's rows for one step: contexts of 1..``segments`` segments."""
+    def batch(self, segments: int, step: int) -> tuple[list, list, list, list]:
+        """This rank's rows for one step: contexts, prompts, answers and the context each asks about."""
         size = self.args.batch_size
         first = (step * self.world + self.rank) * size
-        rows = [self._row(segments, index, train_seed(self.args.seed), "train") for index in range(first, first + size)]
-        return _columns(rows)
+        seed = train_seed(self.args.seed)
+        contexts, prompts, answers, owners = [], [], [], []
+        for row, index in enumerate(range(first, first + size)):
+            sample, context = self._sample(segments, index, seed, "train")
+            self._check_label(sample)
+            asked = [(sample.question, sample.target)] if self.args.one_question else questions_about_everyone(sample)
+            contexts.append(context)
+            for question, target in asked:
+                prompts.append(question_ids(self.tokenizer, question))
+                answers.append(answer_ids(self.tokenizer, target))
+                owners.append(row)
+        return contexts, prompts, answers, owners
 
-    def _row(self, segments: int, index: int, seed: int, purpose: str, count: int | None = None) -> tuple:
+    def _check_label(self, sample) -> None:
+        labels = {label.lower() for label in self.model.config.labels}
+        if labels and sample.target.lower() not in labels:
+            raise BabilongError(
+                f"{sample.task} answers {sample.target!r}, which is not one of its labels: "
+                "train it with --answer-loss full"
+            )
+
+    def _sample(self, segments: int, index: int, seed: int, purpose: str, count: int | None = None) -> tuple:
+        """A sample of ``count`` segments (default: 1..``segments`` at random; 0: facts alone) and its context."""
         from babilong.generate import generate_samples
-        from babilong.memory.prompt import answer_ids, question_ids
         from babilong.memory.recurrence import split_segments
 
         rng = Rng(seed, purpose, segments, index)
         task = rng.choice(self.tasks)
-        count = count or rng.randint(1, segments)
+        if count is None:
+            count = rng.randint(1, segments) if segments else 0
         size = self.model.config.segment_size
         sample = generate_samples(
-            task, str(count * size), 1, seed=seed, haystack=self.args.haystack,
+            task, str(count * size) if count else "0k", 1, seed=seed, haystack=self.args.haystack,
             tokenizer=self.tokenizer_name, split="train", start=index,
         )[0]
-        context = split_segments(self.tokenizer.encode(sample.input), size)
-        return context, question_ids(self.tokenizer, sample.question), answer_ids(self.tokenizer, sample.target), sample.target
+        return sample, split_segments(self.tokenizer.encode(sample.input), size)
 
     def validate(self, segments: int) -> float:
         """Exact-match accuracy on held-out samples spread over 1..``segments`` segments."""
@@ -225,21 +285,23 @@ class Trainer:
 
         seed, total = valid_seed(self.args.seed), self.args.val_samples
         mine = list(range(self.rank, total, self.world))
-        rows = [self._row(segments, i, seed, "valid", 1 + i % segments) for i in mine]
+        rows = [self._sample(segments, i, seed, "valid", 1 + i % segments if segments else 0) for i in mine]
         correct = 0
         self.model.eval()
         with torch.no_grad(), self._autocast():
             for start in range(0, len(rows), self.args.batch_size):
                 chunk = rows[start : start + self.args.batch_size]
-                state = self.model.read_context([r[0] for r in chunk])
-                outputs = self.model.generate(state, [r[1] for r in chunk], 8, stop_ids(self.tokenizer))
-                correct += sum(clean_answer(self.tokenizer, o).lower() == r[3].lower() for o, r in zip(outputs, chunk))
+                state = self.model.read_context([context for _, context in chunk])
+                prompts = [question_ids(self.tokenizer, sample.question) for sample, _ in chunk]
+                outputs = self.model.generate(state, prompts, 8, stop_ids(self.tokenizer), self.choices)
+                correct += sum(clean_answer(self.tokenizer, o).lower() == sample.target.lower() for o, (sample, _) in zip(outputs, chunk))
         self.model.train()
         return _all_sum(correct, self.device) / total
 
     # ----- files -------------------------------------------------------------------------
     def _stage_dir(self, stage: int) -> Path:
-        return self.output / f"stage-{stage + 1}-{self.curriculum[stage]}seg"
+        segments = self.curriculum[stage]
+        return self.output / f"stage-{stage + 1}-{f'{segments}seg' if segments else 'facts'}"
 
     def _save(self, path: Path, optimizer=None, schedule=None) -> None:
         from babilong.memory.checkpoint import save_checkpoint
@@ -256,7 +318,9 @@ class Trainer:
 
     def _log(self, record: dict[str, Any]) -> None:
         if self.rank == 0:
-            print(json.dumps(record), flush=True)
+            from tqdm import tqdm
+
+            tqdm.write(json.dumps(record))  # above the progress bar, not through it
             with open(self.output / "log.jsonl", "a") as log:
                 log.write(json.dumps(record) + "\n")
 
@@ -266,8 +330,48 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
 
 
-def _columns(rows: list[tuple]) -> tuple[list, list, list]:
-    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+def default_lr(backbone: str) -> float:
+    """1e-3 for a tiny backbone trained from scratch, 1e-4 to fine-tune a pretrained one."""
+    return 1e-3 if backbone.partition(":")[0] in TINY_BACKBONES else 1e-4
+
+
+def task_labels(tasks: list[str]) -> tuple[str, ...]:
+    """Every answer the tasks can give, for the label-vocabulary loss."""
+    from babilong.tasks import get_task
+
+    from babilong.tasks.dataset import TaskConfig, TaskDataset
+
+    labels: dict[str, None] = {}
+    for task in tasks:
+        own = get_task(task).labels
+        # refuse up front a task whose answers are lists (qa8): a few hundred stories show it
+        outside = next((s.answer for s in TaskDataset(TaskConfig(task, size=LABEL_PROBE)) if s.answer.lower() not in own), None)
+        if outside is not None:
+            raise BabilongError(f"{task} answers {outside!r}, which is not one of its labels: train it with --answer-loss full")
+        labels.update(dict.fromkeys(own))
+    return tuple(labels)
+
+
+def questions_about_everyone(sample) -> list[tuple[str, str]]:
+    """The sample's question and answer, then the same question about each other person the
+    facts answer it for ("Where is Mary?" -> "Where is John?"): more to learn per context read."""
+    from babilong.tasks import get_task
+    from babilong.tasks.world import ACTORS
+
+    asked = [(sample.question, sample.target)]
+    named = [actor for actor in ACTORS if re.search(rf"\b{actor}\b", sample.question)]
+    if len(named) != 1 or not sample.facts:
+        return asked
+    check = get_task(sample.task).check
+    for actor in ACTORS:
+        if actor == named[0]:
+            continue
+        question = re.sub(rf"\b{named[0]}\b", actor, sample.question)
+        try:
+            asked.append((question, check(list(sample.facts), question)))
+        except (ValueError, KeyError):  # the facts do not answer it for this person (Unanswerable)
+            continue
+    return asked
 
 
 def _linear_warmup(warmup: int, total: int):
@@ -303,6 +407,11 @@ def _all_sum(value: int, device) -> int:
     tensor = torch.tensor([value], device=device)
     dist.all_reduce(tensor)
     return int(tensor.item())
+
+
+def _any_rank(flag: bool, device) -> bool:
+    """True on every rank when ``flag`` is True on one of them (so all stop together)."""
+    return _all_sum(int(flag), device) > 0
 
 
 def _barrier() -> None:

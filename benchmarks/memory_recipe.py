@@ -1,0 +1,88 @@
+"""Train the default ``babilong train`` recipe on real qa1 samples, then score it on held-out ones.
+
+Real samples: ``generate_samples`` puts qa1 facts in book text (GPT-2 tokens). Training uses
+the training books and story seeds >= 1,000,000; the scores here use the test books and
+seeds 0.. (as ``babilong eval`` does). Each cell is answered twice: with the memory as read,
+and with the memory reset before the question (the control: what is left without memory).
+
+    python benchmarks/memory_recipe.py --output runs/recipe              # the CPU recipe (30 min)
+    python benchmarks/memory_recipe.py --output runs/recipe --score-only # score a finished run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+# The CPU recipe: a tiny GPT-2 from scratch, facts alone first, then book text, then more
+# segments; answer loss over the labels; every person's question per context read.
+CPU = {
+    "backbone": "tiny", "segment": "128", "memory": "8", "curriculum": "0,1,2,4", "batch-size": "16",
+    "eval-every": "200", "val-samples": "96", "patience": "100", "budget-minutes": "30", "max-steps": "100000",
+}
+
+
+def train(output: Path, settings: dict[str, str | None], tasks: str = "qa1") -> None:
+    """``babilong train`` with ``settings`` as flags (None: a switch); its log lines are the learning curve."""
+    from babilong.cli import main
+
+    flags = [item for key, value in settings.items() for item in ([f"--{key}"] if value is None else [f"--{key}", value])]
+    command = ["train", "--tasks", tasks, *flags, "--output", str(output)]
+    print("babilong " + " ".join(command), flush=True)
+    if main(command) != 0:
+        raise SystemExit("training failed")
+
+
+def score(checkpoint: Path, lengths: list[str], samples: int, batch_size: int = 32, task: str = "qa1") -> list[dict]:
+    """Accuracy on held-out samples at each length, memory kept and reset (one row per length)."""
+    from babilong.generate import generate_samples
+    from babilong.memory.inference import answer, load_checkpoint
+    from babilong.scoring import babilong_correct
+
+    model, tokenizer = load_checkpoint(checkpoint)
+    rows = []
+    for length in lengths:
+        held_out = generate_samples(task, length, samples, seed=0, split="test")
+        started = time.time()
+        result = {"length": length, "samples": samples}
+        for name, forget in (("memory", False), ("reset", True)):
+            outputs = answer(model, tokenizer, [s.input for s in held_out], [s.question for s in held_out],
+                             max_new_tokens=4, batch_size=batch_size, forget=forget)
+            right = sum(babilong_correct(o, s.target, s.question, task) for o, s in zip(outputs, held_out))
+            result[name] = right / samples
+        result["seconds"] = round(time.time() - started, 1)
+        print(json.dumps(result), flush=True)
+        rows.append(result)
+    return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"\n{'length':>9} {'samples':>8} {'memory':>8} {'reset':>8} {'seconds':>8}")
+    for row in rows:
+        print(f"{row['length']:>9} {row['samples']:>8} {row['memory']:>8.1%} {row['reset']:>8.1%} {row['seconds']:>8.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", required=True, help="training folder")
+    parser.add_argument("--set", action="append", default=[], metavar="FLAG=VALUE",
+                        help="change one training flag of the recipe, e.g. --set budget-minutes=5 or --set no-progress")
+    parser.add_argument("--samples", type=int, default=200, help="held-out samples per length")
+    parser.add_argument("--segments", default="1,4", help="lengths to score, in segments of the model")
+    parser.add_argument("--score-only", action="store_true")
+    args = parser.parse_args()
+    settings = dict(CPU)
+    for item in args.set:
+        key, equals, value = item.partition("=")
+        settings[key] = value if equals else None
+    if not args.score_only:
+        train(Path(args.output), settings)
+    size = int(settings["segment"])
+    lengths = [str(int(n) * size) for n in args.segments.split(",")]
+    print_table(score(Path(args.output), lengths, args.samples))
+
+
+if __name__ == "__main__":
+    main()
