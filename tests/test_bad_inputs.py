@@ -126,7 +126,7 @@ CASES: list[tuple] = [  # (argv, what it tries[, text the message must hold])
     ([*ECHO, "--model", "hf"], "hf without pretrained=", "pretrained"),
     *[([*ECHO, "--model", "hf", "--model-args", f"pretrained={{ws}}/empty-folder,{value}"], f"hf {value}") for value in (
         "device=cuda:7", "device=gpu", "device=cuda:x", "device=", "dtype=float8", "batch_size=0", "batch_size=-2",
-        "context_window=0", "trust_remote_code=perhaps")],
+        "context_window=0", "trust_remote_code=perhaps", "device_map=everywhere", "device=cpu,device_map=auto")],
     *[([*ECHO, "--model", "smollm2", "--model-args", value], f"smollm2 {value}") for value in (
         "device=cuda:7", "pretrained=x", "dtype=int4", "batch_size=nan")],
     *[([*ECHO, "--model", "rag", "--model-args", value], f"rag {value}") for value in (

@@ -97,3 +97,13 @@ def test_openai_backend_against_a_real_server_matches_the_local_model(served, sm
     assert main(["eval", "--model", "openai", "--model-args", args, "--output", str(remote), *more]) == 2
     assert "cannot reach the server" in capsys.readouterr().err
     assert len(results(remote)) == 2  # nothing lost
+
+
+def test_hf_backend_places_the_model_with_accelerate(smollm2_folder, tmp_path):
+    """device_map=auto goes through accelerate; on a CPU-only machine it lands on the CPU and
+    answers exactly as the model placed by hand."""
+    by_hand, placed = tmp_path / "by-hand", tmp_path / "placed"
+    common = ["eval", "--model", "hf", "--tasks", "qa1", "--lengths", "0k", "--samples", "2", "--no-progress"]
+    assert main([*common, "--model-args", f"pretrained={smollm2_folder},device=cpu", "--output", str(by_hand)]) == 0
+    assert main([*common, "--model-args", f"pretrained={smollm2_folder},device_map=auto", "--output", str(placed)]) == 0
+    assert [r["output"] for r in results(by_hand)] == [r["output"] for r in results(placed)]

@@ -17,12 +17,14 @@ ARGS = {
     "pretrained": "hub id or local folder of the model (required)",
     "dtype": "float32 | bfloat16 | float16 | auto (default float32 on cpu, bfloat16 on cuda)",
     "device": "cpu | cuda | cuda:N | mps (default: cuda if available, else cpu)",
+    "device_map": "auto | balanced | sequential: spread a model too big for one GPU over all of them (accelerate)",
     "batch_size": "prompts generated together (default 1)",
     "attn_implementation": "eager | sdpa | flash_attention_2 ... (default: transformers' choice)",
     "context_window": "override the model's context window in tokens",
     "trust_remote_code": "true to run code shipped with the model (default false)",
 }
 DTYPES = ("float32", "bfloat16", "float16", "auto")
+DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
 TRUE, FALSE = ("1", "true", "yes"), ("0", "false", "no")
 
 
@@ -60,16 +62,19 @@ class HFModel:
         device = args.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = dtype or ("float32" if device == "cpu" else "bfloat16")
         extra = {"attn_implementation": args["attn_implementation"]} if "attn_implementation" in args else {}
+        placement = {"device_map": args["device_map"]} if "device_map" in args else {}  # accelerate places the layers
         local = Path(pretrained).exists()
         try:
             tokenizer = AutoTokenizer.from_pretrained(pretrained, trust_remote_code=trust, local_files_only=local)
             model = AutoModelForCausalLM.from_pretrained(
                 pretrained, dtype=dtype if dtype == "auto" else getattr(torch, dtype),
-                trust_remote_code=trust, local_files_only=local, **extra)
+                trust_remote_code=trust, local_files_only=local, **extra, **placement)
         except (OSError, ValueError) as error:
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise BabilongError(f"cannot load model {pretrained!r}: {first}") from None
-        model.to(device).eval()
+        if not placement:
+            model.to(device)
+        model.eval()
         tokenizer.padding_side = "left"
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
@@ -131,6 +136,10 @@ def check_args(args: dict[str, str]) -> None:
         raise BabilongError(f"--model-args trust_remote_code={trust!r}: use true or false")
     if "device" in args:
         check_device(args["device"])
+    if args.get("device_map", "auto") not in DEVICE_MAPS:
+        raise BabilongError(f"--model-args device_map={args['device_map']!r}: use one of {', '.join(DEVICE_MAPS)}")
+    if "device" in args and "device_map" in args:
+        raise BabilongError("--model-args device and device_map exclude each other: give one")
 
 
 def check_device(device: str, key: str = "device") -> None:
