@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from collections.abc import Iterable, Iterator
 from functools import partial
@@ -12,6 +11,7 @@ from typing import Any
 
 from babilong import arguments
 from babilong.errors import BabilongError
+from babilong.files import file_sha256
 from babilong.models import BACKENDS, DEFAULT_MODEL, load_model, parse_model_args
 from babilong.prompts import parse_prompt_config
 from babilong.runs import Planned
@@ -131,7 +131,7 @@ def data_identity(source: str, tasks: list[str], lengths: list[str]) -> dict[str
     """
     path = Path(source).expanduser()
     if path.is_file():
-        return {"source": str(path.resolve()), "files": {path.name: _sha256(path)}}
+        return {"source": str(path.resolve()), "files": {path.name: file_sha256(path)}}
     if not path.is_dir():
         return {"source": source}  # a hub dataset id: identified by its name
     files: dict[str, str] = {}
@@ -140,22 +140,11 @@ def data_identity(source: str, tasks: list[str], lengths: list[str]) -> dict[str
             found = [f for f in sorted((path / length).glob(f"{task}[.-]*")) if f.suffix in _DATA_SUFFIXES]
             if not found:
                 raise BabilongError(f"no {task} data for length {length} in {path} (looked for {length}/{task}.jsonl|.parquet)")
-            files.update({str(f.relative_to(path)): _sha256(f) for f in found})
+            files.update({str(f.relative_to(path)): file_sha256(f) for f in found})
     return {"source": str(path.resolve()), "files": files}
 
 
 _DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
-    except OSError as error:
-        raise BabilongError(f"cannot read {path}: {error.strerror or error}") from None
-    return digest.hexdigest()
 
 
 def _slug(name: str) -> str:
