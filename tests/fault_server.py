@@ -68,9 +68,17 @@ class FaultServer:
                 with owner._lock:
                     owner.in_flight += 1
                     owner.peak = max(owner.peak, owner.in_flight)
+                self.counted = True
                 try:
                     self._answer()
                 finally:
+                    self._done()
+
+            def _done(self) -> None:
+                """Leave the in-flight count once, before the reply goes out: a client that has its
+                answer may send its next request at once, and must not be counted twice."""
+                if getattr(self, "counted", False):
+                    self.counted = False
                     with owner._lock:
                         owner.in_flight -= 1
 
@@ -114,6 +122,7 @@ class FaultServer:
 
             def _send(self, status: int, text: str, extra: dict | None = None, drip: bool = False) -> None:
                 data = text.encode()
+                self._done()
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
