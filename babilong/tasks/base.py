@@ -11,6 +11,11 @@ from babilong.errors import BabilongError
 from babilong.rng import Rng
 
 
+# Answer formats (post-prompts) several tasks share.
+PLACE_ANSWER = "Answer with one word only: the name of the place."
+YES_NO_ANSWER = "Answer with one word only: yes or no."
+
+
 @dataclass(frozen=True)
 class Story:
     """One question over a list of facts, as BABILong hides it in a haystack."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from babilong.rng import Rng
 from babilong.tasks import world_checks
-from babilong.tasks.base import Story, Task
+from babilong.tasks.base import PLACE_ANSWER, Story, Task
 from babilong.tasks.world import (
     ACTOR_HOMES, ACTORS, LOCATION_LABELS, MOVE_VERBS, PLACES, PRONOUNS, Asked, one_question, say_move, say_pronoun_move,
 )
@@ -65,7 +65,6 @@ def generate_qa13(rng: Rng) -> Story:
     return one_question("qa13", rng, facts, asked)
 
 
-PLACE_ANSWER = "Answer with one word only: the name of the place."
 
 TASKS = [
     Task("qa11", "basic coreference", LOCATION_LABELS, generate_qa11, world_checks.where_is,

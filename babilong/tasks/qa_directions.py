@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from babilong.errors import BabilongError
 from babilong.rng import Rng
-from babilong.tasks.base import Story, Task
+from babilong.tasks.base import PLACE_ANSWER, Story, Task
 
 PLACES = ("bathroom", "bedroom", "garden", "hallway", "kitchen", "office")
 STEP = {"north": (0, 1), "south": (0, -1), "east": (1, 0), "west": (-1, 0)}
@@ -150,7 +150,7 @@ PATH_LABELS = tuple(f"{a[0]},{b[0]}" for a in STEP for b in STEP)
 
 TASKS = [
     Task("qa4", "two argument relations", PLACES, generate_qa4, check_qa4,
-         answer_format="Answer with one word only: the name of the place.",
+         answer_format=PLACE_ANSWER,
          hint="The facts say how rooms lie relative to each other; read the direction carefully."),
     Task("qa19", "path finding", PATH_LABELS, generate_qa19, check_qa19,
          answer_format="Answer with the two steps of the way as direction letters n, s, e or w, separated by a comma (e.g. n,w).",

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from babilong.rng import Rng
 from babilong.tasks import world_checks
-from babilong.tasks.base import Story, Task
+from babilong.tasks.base import PLACE_ANSWER, YES_NO_ANSWER, Story, Task
 from babilong.tasks.world import (
     ACTOR_HOMES,
     ACTORS,
@@ -190,8 +190,6 @@ def generate_qa9(rng: Rng) -> Story:
     return one_question("qa9", rng, facts, asked)
 
 
-PLACE_ANSWER = "Answer with one word only: the name of the place."
-YES_NO_ANSWER = "Answer with one word only: yes or no."
 LATEST_MOVE_HINT = "When someone moves more than once, only the latest place counts."
 CARRY_HINT = "An object someone holds goes wherever that person goes, until it is put down."
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from babilong.errors import BabilongError
 from babilong.rng import Rng
-from babilong.tasks.base import Story, Task
+from babilong.tasks.base import YES_NO_ANSWER, Story, Task
 from babilong.tasks.qa_directions import free_cell_beside
 
 SHAPES = (
@@ -80,6 +80,6 @@ def check(facts: Sequence[str], question: str) -> str:
 
 TASKS = [
     Task("qa17", "positional reasoning", ("yes", "no"), generate, check,
-         answer_format="Answer with one word only: yes or no.",
+         answer_format=YES_NO_ANSWER,
          hint="The facts place shapes relative to each other; combine them."),
 ]

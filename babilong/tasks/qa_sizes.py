@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from babilong.errors import BabilongError
 from babilong.rng import Rng
-from babilong.tasks.base import Story, Task
+from babilong.tasks.base import YES_NO_ANSWER, Story, Task
 
 THINGS = ("chocolate", "box of chocolates", "box", "chest", "container", "suitcase")
 MOST_QUESTIONS = 11  # at most 15 pairs minus the 4 stated ones can be asked in one story
@@ -109,6 +109,6 @@ def check(facts: Sequence[str], question: str) -> str:
 
 TASKS = [
     Task("qa18", "size reasoning", ("yes", "no"), generate, check,
-         answer_format="Answer with one word only: yes or no.",
+         answer_format=YES_NO_ANSWER,
          hint="The facts compare sizes; a bigger thing can hold a smaller one, and size order carries over."),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from babilong.rng import Rng
 from babilong.tasks import world_checks
-from babilong.tasks.base import Story, Task
+from babilong.tasks.base import PLACE_ANSWER, Story, Task
 from babilong.tasks.world import ALT_ACTORS, ALT_PLACES, MOVE_VERBS, Asked, one_question
 
 TIMES = ("yesterday", "this morning", "this afternoon", "this evening")
@@ -71,6 +71,6 @@ def _question(rng: Rng, visits, told: int) -> Asked:
 
 TASKS = [
     Task("qa14", "time reasoning", tuple(ALT_PLACES), generate_qa14, world_checks.where_was_person,
-         answer_format="Answer with one word only: the name of the place.",
+         answer_format=PLACE_ANSWER,
          hint="Events are placed in time (yesterday, this morning, this afternoon, this evening); order them by time, not by sentence."),
 ]
