@@ -43,10 +43,6 @@ def run(args: argparse.Namespace) -> int:
     from babilong.report import report_runs
     from babilong.runs import ResultStore, RunConfig, evaluate
 
-    if args.samples < 1:
-        raise BabilongError("--samples must be at least 1")
-    if args.max_new_tokens < 1:
-        raise BabilongError("--max-new-tokens must be at least 1")
     prompt = parse_prompt_config(args.prompt, args.system_prompt)
     model_args = parse_model_args(args.model_args)
     plan, total, data = _plan(args)
@@ -58,8 +54,6 @@ def run(args: argparse.Namespace) -> int:
             summary = evaluate(plan, model, config, store, progress=not args.no_progress, total=total)
     finally:
         model.close()
-    if summary.total == 0:
-        raise BabilongError(f"no samples for {args.tasks} at {args.lengths} in {args.data}: check --data, --tasks and --lengths")
     print(f"run {output}: {summary.total} samples, {summary.skipped} already done, {summary.ok} answered, "
           f"{summary.too_long} too long, {summary.errors} errors", file=sys.stderr)
     report_runs([output], None, args.export)
