@@ -453,6 +453,16 @@ def test_the_default_recipe_trains_for_a_few_steps_on_facts_then_book_text(tmp_p
     assert replies[0] in model.config.labels  # decoding keeps to the labels
 
 
+
+def test_worker_processes_make_the_same_batches_in_the_same_order() -> None:
+    from babilong.memory.train import Rows, _prefetched
+
+    rows = Rows(("qa1",), 32, "gpt2", "gutenberg", 3, 2, (), False)
+    made_here = [rows.batch(2, step) for step in range(5)]
+    assert list(_prefetched(rows, 2, range(5), workers=2)) == made_here
+    assert made_here[0] != made_here[1]
+
+
 @pytest.mark.slow
 def test_gpu_script_runs_at_smoke_size_on_the_cpu() -> None:
     import os

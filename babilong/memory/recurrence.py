@@ -149,10 +149,7 @@ class RecurrentMemory(nn.Module):
         batch, r, w = read.shape[0], read.shape[1], suffix.shape[1]
         lengths = torch.tensor([len(s) for s in segments], device=device)
         width = int(lengths.max()) if len(segments) else 0
-        ids = torch.zeros((batch, width), dtype=torch.long, device=device)
-        for row, segment in enumerate(segments):
-            ids[row, : len(segment)] = torch.tensor(segment, dtype=torch.long, device=device)
-        tokens = self.embed(ids)
+        tokens = self.embed(_padded(segments, width).to(device))
         # Each row's write tokens follow its own last token; the rest of the width is padding.
         slot = torch.arange(width + w, device=device).unsqueeze(0)
         write_index = r + lengths.unsqueeze(1) + torch.arange(w, device=device).unsqueeze(0)
@@ -326,13 +323,23 @@ def next_tokens(choices: Sequence[Sequence[int]], prefix: Sequence[int]) -> list
 
 def _choice_mask(allowed: Sequence[Sequence[int] | None], logits: Tensor) -> Tensor:
     """0 where a row may pick a token, -inf elsewhere; rows with ``None`` are unrestricted."""
+    widest = max((len(options) for options in allowed if options), default=1)
+    # Each row's options padded by repeating its first one: one scatter builds the whole mask.
+    index = [list(options) + [options[0]] * (widest - len(options)) if options else [0] * widest for options in allowed]
     mask = torch.full_like(logits, float("-inf"))
-    for row, options in enumerate(allowed):
-        if options is None:
-            mask[row] = 0.0
-        else:
-            mask[row, list(options)] = 0.0
+    mask.scatter_(1, torch.tensor(index).to(logits.device), 0.0)
+    free = [row for row, options in enumerate(allowed) if options is None]
+    if free:
+        mask[free] = 0.0
     return mask
+
+
+def _padded(rows: Sequence[Sequence[int]], width: int) -> Tensor:
+    """Rows of token ids as one (B, width) tensor, zero-padded at the end (built on the CPU)."""
+    ids = torch.zeros((len(rows), width), dtype=torch.long)
+    for row, values in enumerate(rows):
+        ids[row, : len(values)] = torch.tensor(values, dtype=torch.long)
+    return ids
 
 
 def _new_cache(base: nn.Module) -> tuple[object, str]:

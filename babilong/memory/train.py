@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grad-checkpointing", action="store_true", help="recompute activations to save memory")
     parser.add_argument("--output", type=arguments.output_folder, required=True, help="folder for checkpoints and the log")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.pt")
+    parser.add_argument("--workers", type=arguments.non_negative, default=None,
+                        help="processes that make batches ahead of the model (default: 0 on a CPU, up to 8 beside a GPU)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (validation lines still print)")
 
 
@@ -143,6 +146,11 @@ class Trainer:
 
         self.tokenizer = get_tokenizer(self.tokenizer_name)
         self.choices = answer_choices(self.tokenizer, self.model.config.labels)
+        self.rows = Rows(
+            tuple(tasks), self.model.config.segment_size, self.tokenizer_name, args.haystack, args.seed,
+            args.batch_size, tuple(self.model.config.labels), args.one_question, self.rank, self.world,
+        )
+        self.workers = args.workers if args.workers is not None else default_workers(self.device.type)
         self.lr = args.lr if args.lr is not None else default_lr(args.backbone)
         self.model.to(self.device)
         self.model.checkpoint_segments = args.grad_checkpointing
@@ -180,9 +188,9 @@ class Trainer:
         losses: list[float] = []
         started = time.time()
         stage_deadline = self._stage_deadline()
-        with self._progress_bar(segments) as bar:
-            while self.progress.step < args.max_steps:
-                contexts, prompts, answers, owners = self.batch(segments, self.progress.step)
+        batches = self._batches(segments)
+        with self._progress_bar(segments) as bar, closing(batches):
+            for contexts, prompts, answers, owners in batches:
                 with self._autocast():
                     loss = self.wrapped(contexts, prompts, answers, owners=owners, choices=self.choices)
                 optimizer.zero_grad(set_to_none=True)
@@ -236,46 +244,12 @@ class Trainer:
         return progress.best >= self.args.target_accuracy or progress.stale >= self.args.patience
 
     # ----- data --------------------------------------------------------------------------
-    def batch(self, segments: int, step: int) -> tuple[list, list, list, list]:
-        """This rank's rows for one step: contexts, prompts, answers and the context each asks about."""
-        size = self.args.batch_size
-        first = (step * self.world + self.rank) * size
-        seed = train_seed(self.args.seed)
-        contexts, prompts, answers, owners = [], [], [], []
-        for row, index in enumerate(range(first, first + size)):
-            sample, context = self._sample(segments, index, seed, "train")
-            self._check_label(sample)
-            asked = [(sample.question, sample.target)] if self.args.one_question else questions_about_everyone(sample)
-            contexts.append(context)
-            for question, target in asked:
-                prompts.append(question_ids(self.tokenizer, question))
-                answers.append(answer_ids(self.tokenizer, target))
-                owners.append(row)
-        return contexts, prompts, answers, owners
-
-    def _check_label(self, sample) -> None:
-        labels = {label.lower() for label in self.model.config.labels}
-        if labels and sample.target.lower() not in labels:
-            raise BabilongError(
-                f"{sample.task} answers {sample.target!r}, which is not one of its labels: "
-                "train it with --answer-loss full"
-            )
-
-    def _sample(self, segments: int, index: int, seed: int, purpose: str, count: int | None = None) -> tuple:
-        """A sample of ``count`` segments (default: 1..``segments`` at random; 0: facts alone) and its context."""
-        from babilong.generate import generate_samples
-        from babilong.memory.recurrence import split_segments
-
-        rng = Rng(seed, purpose, segments, index)
-        task = rng.choice(self.tasks)
-        if count is None:
-            count = rng.randint(1, segments) if segments else 0
-        size = self.model.config.segment_size
-        sample = generate_samples(
-            task, str(count * size) if count else "0k", 1, seed=seed, haystack=self.args.haystack,
-            tokenizer=self.tokenizer_name, split="train", start=index,
-        )[0]
-        return sample, split_segments(self.tokenizer.encode(sample.input), size)
+    def _batches(self, segments: int):
+        """This rank's batches from the current step on, made ahead by ``--workers`` processes."""
+        steps = range(self.progress.step, self.args.max_steps)
+        if self.workers == 0:
+            return (self.rows.batch(segments, step) for step in steps)
+        return _prefetched(self.rows, segments, steps, self.workers)
 
     def validate(self, segments: int) -> float:
         """Exact-match accuracy on held-out samples spread over 1..``segments`` segments."""
@@ -285,7 +259,7 @@ class Trainer:
 
         seed, total = valid_seed(self.args.seed), self.args.val_samples
         mine = list(range(self.rank, total, self.world))
-        rows = [self._sample(segments, i, seed, "valid", 1 + i % segments if segments else 0) for i in mine]
+        rows = [self.rows.sample(segments, i, seed, "valid", 1 + i % segments if segments else 0) for i in mine]
         correct = 0
         self.model.eval()
         with torch.no_grad(), self._autocast():
@@ -328,6 +302,95 @@ class Trainer:
         import torch
 
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Where training and validation rows come from; picklable, so worker processes can make them."""
+
+    tasks: tuple[str, ...]
+    segment_size: int
+    tokenizer_name: str
+    haystack: str
+    seed: int
+    batch_size: int
+    labels: tuple[str, ...]
+    one_question: bool
+    rank: int = 0
+    world: int = 1
+
+    def batch(self, segments: int, step: int) -> tuple[list, list, list, list]:
+        """One step's rows: contexts, prompts, answers and the context each prompt asks about."""
+        from babilong.tokens import get_tokenizer
+
+        tokenizer = get_tokenizer(self.tokenizer_name)
+        first = (step * self.world + self.rank) * self.batch_size
+        contexts, prompts, answers, owners = [], [], [], []
+        for row, index in enumerate(range(first, first + self.batch_size)):
+            sample, context = self.sample(segments, index, train_seed(self.seed), "train")
+            self._check_label(sample)
+            asked = [(sample.question, sample.target)] if self.one_question else questions_about_everyone(sample)
+            contexts.append(context)
+            for question, target in asked:
+                prompts.append(question_ids(tokenizer, question))
+                answers.append(answer_ids(tokenizer, target))
+                owners.append(row)
+        return contexts, prompts, answers, owners
+
+    def sample(self, segments: int, index: int, seed: int, purpose: str, count: int | None = None) -> tuple:
+        """A sample of ``count`` segments (default: 1..``segments`` at random; 0: facts alone) and its context."""
+        from babilong.generate import generate_samples
+        from babilong.memory.recurrence import split_segments
+        from babilong.tokens import get_tokenizer
+
+        rng = Rng(seed, purpose, segments, index)
+        task = rng.choice(list(self.tasks))
+        if count is None:
+            count = rng.randint(1, segments) if segments else 0
+        sample = generate_samples(
+            task, str(count * self.segment_size) if count else "0k", 1, seed=seed, haystack=self.haystack,
+            tokenizer=self.tokenizer_name, split="train", start=index,
+        )[0]
+        return sample, split_segments(get_tokenizer(self.tokenizer_name).encode(sample.input), self.segment_size)
+
+    def _check_label(self, sample) -> None:
+        labels = {label.lower() for label in self.labels}
+        if labels and sample.target.lower() not in labels:
+            raise BabilongError(
+                f"{sample.task} answers {sample.target!r}, which is not one of its labels: "
+                "train it with --answer-loss full"
+            )
+
+
+def _prefetched(rows: Rows, segments: int, steps: range, workers: int):
+    """``rows.batch`` for each step, in order, made by a pool that keeps ``2 * workers`` steps ahead."""
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn: the parent may hold CUDA state, which a forked child must not inherit
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending: deque = deque()
+        upcoming = iter(steps)
+        for step in upcoming:
+            pending.append(pool.submit(rows.batch, segments, step))
+            if len(pending) >= 2 * workers:
+                break
+        try:
+            while pending:
+                batch = pending.popleft().result()
+                step = next(upcoming, None)
+                if step is not None:
+                    pending.append(pool.submit(rows.batch, segments, step))
+                yield batch
+        finally:  # the stage ended early: drop the batches made ahead
+            for future in pending:
+                future.cancel()
+
+
+def default_workers(device_type: str) -> int:
+    """Processes making batches: none on a CPU (they would take the training's cores), else up to 8."""
+    return 0 if device_type == "cpu" else max(0, min(8, (os.cpu_count() or 1) - 1))
 
 
 def default_lr(backbone: str) -> float:
