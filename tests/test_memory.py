@@ -494,3 +494,25 @@ def test_a_budget_that_is_not_positive_is_refused(budget: str, tmp_path, capsys)
 
     assert main(["train", "--budget-minutes", budget, "--output", str(tmp_path / "run")]) == 2
     assert "--budget-minutes" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("shares", ["1,1", "4,0,1", "a,b,c"])
+def test_stage_shares_must_give_one_positive_number_per_stage(shares: str, tmp_path, capsys) -> None:
+    from babilong.cli import main
+
+    assert main(["train", "--curriculum", "0,1,2", "--stage-shares", shares, "--output", str(tmp_path / "run")]) == 2
+    assert "--stage-shares" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+def test_stage_shares_split_the_time_left(tmp_path) -> None:
+    import argparse
+    import time
+
+    from babilong.memory.train import Progress, Trainer
+
+    trainer = Trainer.__new__(Trainer)
+    trainer.args = argparse.Namespace(stage_shares=[3.0, 1.0])
+    trainer.progress, trainer.deadline = Progress(stage=0), time.time() + 400
+    assert 295 < trainer._stage_deadline() - time.time() <= 300
+    trainer.progress = Progress(stage=1)
+    assert 395 < trainer._stage_deadline() - time.time() <= 400

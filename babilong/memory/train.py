@@ -62,7 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weight-decay", type=arguments.number(0), default=0.01)
     parser.add_argument("--warmup", type=arguments.non_negative, default=100, help="warm-up steps of each stage's linear schedule")
     parser.add_argument("--budget-minutes", type=arguments.number(0, low_open=True), default=None,
-                        help="wall-clock limit for the whole run; each stage gets an equal share of what is left")
+                        help="wall-clock limit for the whole run; each stage gets its share (--stage-shares) of what is left")
+    parser.add_argument("--stage-shares", default=None,
+                        help="relative time shares of the stages under --budget-minutes, e.g. 4,1,1,1 (default: equal)")
     parser.add_argument("--eval-every", type=arguments.positive, default=200, help="steps between validations")
     parser.add_argument("--val-samples", type=arguments.positive, default=64)
     parser.add_argument("--patience", type=arguments.positive, default=5, help="validations without improvement that end a stage")
@@ -94,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     curriculum = _parse_curriculum(args.curriculum)
     if args.budget_minutes is not None and not args.budget_minutes > 0:
         raise BabilongError(f"bad --budget-minutes {args.budget_minutes}: give a positive number of minutes")
+    args.stage_shares = _parse_shares(args.stage_shares, len(curriculum))
     output = Path(args.output)
     if (output / "last.pt").exists() and not args.resume:
         raise BabilongError(f"{output} already holds a training run: add --resume to continue it or pick another --output")
@@ -111,6 +114,18 @@ def _parse_curriculum(spec: str) -> list[int]:
     if not stages or min(stages) < 0:
         raise BabilongError(f"bad --curriculum {spec!r}: give segment counts like 0,1,2,4,8 (0: the facts alone)")
     return stages
+
+
+def _parse_shares(spec: str | None, stages: int) -> list[float]:
+    if spec is None:
+        return [1.0] * stages
+    try:
+        shares = [float(part) for part in spec.split(",")]
+    except ValueError:
+        shares = []
+    if len(shares) != stages or not all(share > 0 for share in shares):
+        raise BabilongError(f"bad --stage-shares {spec!r}: give {stages} positive numbers, one per --curriculum stage")
+    return shares
 
 
 class Trainer:
@@ -210,11 +225,11 @@ class Trainer:
                     losses = []
 
     def _stage_deadline(self) -> float | None:
-        """When this stage must end: an equal share of the time left to ``--budget-minutes``."""
+        """When this stage must end: its share (``--stage-shares``) of the time left to ``--budget-minutes``."""
         if self.deadline is None:
             return None
-        now = time.time()
-        return now + max(self.deadline - now, 0.0) / (len(self.curriculum) - self.progress.stage)
+        now, shares = time.time(), self.args.stage_shares[self.progress.stage :]
+        return now + max(self.deadline - now, 0.0) * shares[0] / sum(shares)
 
     def _progress_bar(self, segments: int):
         """A tqdm bar over this stage's steps: step, loss, samples/s (all ranks) and ETA."""
