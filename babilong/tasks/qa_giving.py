@@ -2,10 +2,13 @@
 
 Told as the original generator tells it: people start at its homes and the objects at
 theirs; each statement is, equally often, a move, a pick-up or a hand-over (to someone in
-the same place), drawn as that generator draws actions. A hand-over made after at least two
-other statements since the last question gets a question; the statements since the last
-question are told in shuffled order. One of the five questions is kept, with the facts
-before it.
+the same place), drawn as that generator draws actions. A hand-over that comes at least
+second since the last question gets a question, but first, so that the asked hand-over is
+not always the latest statement, zero to five more statements (uniformly many) are drawn
+from the world as it stands: none about the asked object, none a hand-over between the same
+two people, so the text still answers with the asked hand-over. As in the original these
+extra statements are told but not acted out: they are distractors, and a later statement
+may repeat one. One of the five questions is kept, with the facts before it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ TAKES = ("got", "took", "grabbed")
 GIVES = ("gave", "passed", "handed")
 QUESTIONS_PER_STORY = 5
 SAMPLE_TRIES = 100  # uniform draws per action kind before another kind is drawn
+MAX_DISTRACTORS = 5  # statements told between the asked hand-over and its question: 0 to this
 KINDS = ("take", "give", "move")
 
 Handover = tuple[str, str, str]  # (giver, object, receiver)
@@ -60,53 +64,63 @@ class _World:
                     return actor, obj, receiver
         return None
 
-    def act(self, rng: Rng, kind: str, args: tuple[str, ...]) -> str:
-        """Change the world and say what happened."""
+    def draw_any(self, rng: Rng) -> tuple[str, tuple[str, ...]]:
+        """A kind drawn uniformly, then its arguments; a kind with nothing valid is drawn again."""
+        while True:
+            kind = rng.choice(KINDS)
+            if (args := self.draw(rng, kind)) is not None:
+                return kind, args
+
+    def act(self, kind: str, args: tuple[str, ...]) -> None:
         if kind == "move":
-            actor, place = args
-            self.location[actor] = place
-            return f"{actor} {rng.choice(MOVES)} to the {place}."
-        if kind == "take":
-            actor, obj = args
-            self.holder[obj] = actor
-            return f"{actor} {rng.choice(TAKES)} the {obj}."
-        giver, obj, receiver = args
-        self.holder[obj] = receiver
-        return f"{giver} {rng.choice(GIVES)} the {obj} to {receiver}."
+            self.location[args[0]] = args[1]
+        elif kind == "take":
+            self.holder[args[1]] = args[0]
+        else:
+            self.holder[args[1]] = args[2]
+
+
+def _say(rng: Rng, kind: str, args: tuple[str, ...]) -> str:
+    if kind == "move":
+        return f"{args[0]} {rng.choice(MOVES)} to the {args[1]}."
+    if kind == "take":
+        return f"{args[0]} {rng.choice(TAKES)} the {args[1]}."
+    giver, obj, receiver = args
+    return f"{giver} {rng.choice(GIVES)} the {obj} to {receiver}."
+
+
+def _draw_distractor(rng: Rng, world: _World, asked: Handover) -> tuple[str, tuple[str, ...]]:
+    """A statement drawn from the world as it stands, drawn again while it is about the asked
+    object or is another hand-over between the same two people (moves always qualify)."""
+    giver, obj, receiver = asked
+    while True:
+        kind, args = world.draw_any(rng)
+        about_object = kind != "move" and args[1] == obj
+        same_pair = kind == "give" and (args[0], args[2]) == (giver, receiver)
+        if not (about_object or same_pair):
+            return kind, args
 
 
 def generate(rng: Rng) -> Story:
     world = _World()
     facts: list[str] = []
     asked: list[tuple[int, str, str, int]] = []  # (facts before, question, answer, supporting)
-    segment: list[tuple[str, Handover | None]] = []  # statements since the last question
+    since_question = 0
     while len(asked) < QUESTIONS_PER_STORY:
-        kind = rng.choice(KINDS)
-        if (args := world.draw(rng, kind)) is None:
+        kind, args = world.draw_any(rng)
+        world.act(kind, args)
+        facts.append(_say(rng, kind, args))
+        since_question += 1
+        if kind != "give" or since_question < 2:
             continue
-        segment.append((world.act(rng, kind, args), args if kind == "give" else None))
-        if kind == "give" and len(segment) > 2:
-            handover = segment[-1][1]
-            order = _shuffled(rng, segment)
-            facts += [segment[i][0] for i in order]
-            question, answer = _ask(rng, *handover)
-            asked.append((len(facts), question, answer, len(facts) - len(order) + order.index(len(segment) - 1)))
-            segment = []
+        told_at, handover = len(facts) - 1, args
+        for _ in range(rng.randint(0, MAX_DISTRACTORS)):  # told, not acted out
+            facts.append(_say(rng, *_draw_distractor(rng, world, handover)))
+        question, answer = _ask(rng, *handover)
+        asked.append((len(facts), question, answer, told_at))
+        since_question = 0
     count, question, answer, support = rng.choice(asked)
     return Story("qa5", tuple(facts[:count]), question, answer, (support,))
-
-
-def _shuffled(rng: Rng, segment: list[tuple[str, Handover | None]]) -> list[int]:
-    """Positions of the segment in random order, drawn again while another hand-over of the
-    asked object, or between the asked two people, would be told after the asked one (the
-    text would then answer with it)."""
-    giver, obj, receiver = segment[-1][1]
-    while True:
-        order = list(range(len(segment)))
-        rng.shuffle(order)
-        later = [segment[i][1] for i in order[order.index(len(segment) - 1) + 1:]]
-        if not any(h and (h[1] == obj or (h[0], h[2]) == (giver, receiver)) for h in later):
-            return order
 
 
 def _ask(rng: Rng, giver: str, obj: str, receiver: str) -> tuple[str, str]:

@@ -115,7 +115,7 @@ def one_question(task: str, rng: Rng, facts: Sequence[str], asked: Sequence[Aske
 
 
 def interleave(
-    n_questions: int, min_gap: int, step: Callable[[], None], ask: Callable[[], Asked | None], facts: list[str]
+    n_questions: int, min_gap: int, step: Callable[[], object], ask: Callable[[], Asked | None], facts: list[str]
 ) -> list[Asked]:
     """Tell at least ``min_gap`` facts before each question, more until ``ask`` finds one."""
     asked: list[Asked] = []
@@ -144,7 +144,6 @@ class World:
     facts: list[str] = field(default_factory=list)
     seen_at: dict[str, int] = field(default_factory=dict)  # person -> fact that put them where they are
     handled: dict[str, int] = field(default_factory=dict)  # object -> its last pick/drop/give fact
-    arrivals: dict[str, dict[str, tuple[str, tuple[int, ...]] | None]] = field(default_factory=dict)
     deeds: dict[str, list[int]] = field(default_factory=dict)  # person -> facts where they picked, dropped or gave
 
     @classmethod
@@ -156,7 +155,6 @@ class World:
         world = cls(rng, start)
         world.holder = {obj: None for obj in OBJECTS}
         world.object_place = dict(OBJECT_HOMES)
-        world.arrivals = {obj: {} for obj in OBJECTS}
         world.deeds = {actor: [] for actor in actors}
         return world
 
@@ -170,11 +168,7 @@ class World:
     # actions ------------------------------------------------------------------------
 
     def move(self, actor: str, place: str, sentence: str) -> None:
-        before = self.seen_at.get(actor)
         index = self.tell(sentence)
-        for obj in self.carried(actor):
-            came_from = None if before is None else (self.location[actor], (before, self.handled[obj], index))
-            self.arrivals[obj][place] = came_from
         self.location[actor] = place
         self.seen_at[actor] = index
 
@@ -195,25 +189,6 @@ class World:
         self.deeds[giver].append(self.handled[obj])
 
     # random valid actions -----------------------------------------------------------
-
-    def options(self, kind: str) -> list[tuple[str, ...]]:
-        """Every valid action of one kind, as argument tuples."""
-        if kind == "move":
-            return [(a, p) for a in self.location for p in PLACES if p != self.location[a]]
-        if kind == "pick":
-            free = [o for o in OBJECTS if self.holder[o] is None]
-            return [(a, o) for a in self.location for o in free if self.object_place[o] == self.location[a]]
-        if kind == "drop":
-            return [(self.holder[o], o) for o in OBJECTS if self.holder[o] is not None]
-        if kind == "give":
-            return [
-                (giver, o, b)
-                for o in OBJECTS
-                if (giver := self.holder[o]) is not None
-                for b in self.location
-                if b != giver and self.location[b] == self.location[giver]
-            ]
-        raise ValueError(kind)
 
     def valid(self, kind: str, args: tuple[str, ...]) -> bool:
         """The preconditions of each action."""
@@ -245,27 +220,16 @@ class World:
                 return kind, args
         return None
 
-    def random_action(
-        self, weights: Mapping[tuple[str, ...], float], bias: Callable[[str, tuple[str, ...]], float] | None = None
-    ) -> None:
-        """Pick a group of action kinds by weight, then a valid action of the group.
-
-        Without ``bias`` the action comes from ``sample_valid`` (the reference generator's
-        draw); a group it finds nothing in is drawn again. With ``bias`` the choice among all
-        valid actions of the group is weighted by ``bias(kind, args)``.
-        """
+    def random_action(self, weights: Mapping[tuple[str, ...], float]) -> tuple[str, tuple[str, ...]]:
+        """Pick a group of action kinds by weight, then an action of the group by
+        ``sample_valid`` (the reference generator's draw; a group it finds nothing in is drawn
+        again); act it out, tell it, and return it."""
         groups = list(weights)
         while True:
             group = self.rng.weighted(groups, [weights[g] for g in groups])
-            if bias is None:
-                if (drawn := self.sample_valid(group)) is not None:
-                    kind, args = drawn
-                    break
-                continue
-            options = [(kind, args) for kind in group for args in self.options(kind)]
-            if options:
-                kind, args = self.rng.weighted(options, [bias(kind, args) for kind, args in options])
+            if (drawn := self.sample_valid(group)) is not None:
                 break
+        kind, args = drawn
         if kind == "move":
             self.move(args[0], args[1], say_move(self.rng, args[0], args[1]))
         elif kind == "pick":
@@ -274,6 +238,7 @@ class World:
             self.drop(*args)
         else:
             self.give(*args)
+        return kind, args
 
     # what the told facts establish --------------------------------------------------
 
@@ -283,8 +248,3 @@ class World:
         if carrier is None or carrier not in self.seen_at:
             return None
         return self.location[carrier], (self.seen_at[carrier], self.handled[obj])
-
-    def arrival_told(self, obj: str) -> tuple[str, tuple[str, tuple[int, ...]]] | None:
-        """The latest place ``obj`` was carried to from a told place, with that place and its facts."""
-        told = [(place, came) for place, came in self.arrivals[obj].items() if came is not None]
-        return max(told, key=lambda item: item[1][1][-1]) if told else None
