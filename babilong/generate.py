@@ -296,7 +296,7 @@ def run(args: argparse.Namespace) -> int:
     from babilong.datasets import hub_card, write_manifest
 
     tasks, lengths = parse_tasks(args.tasks), parse_lengths(args.lengths)
-    formats = _formats(args.format or DEFAULT_FORMATS)
+    formats = _formats(DEFAULT_FORMATS if args.format is None else args.format)
     if args.samples < 1:
         raise BabilongError(f"--samples {args.samples}: give 1 or more samples per task and length")
     if args.start < 0:
@@ -388,7 +388,7 @@ def _command_line(args: argparse.Namespace) -> str:
     parts = ["babilong generate", f"--tasks {','.join(parse_tasks(args.tasks))}", f"--lengths {','.join(parse_lengths(args.lengths))}",
              f"--samples {args.samples}", f"--seed {args.seed}", f"--haystack {args.haystack}", f"--split {args.split}",
              f"--tokenizer {args.tokenizer}", f"--reserve {args.reserve}", f"--depth {args.depth}",
-             f"--format {args.format or DEFAULT_FORMATS}"]
+             f"--format {DEFAULT_FORMATS if args.format is None else args.format}"]
     if args.start:
         parts.append(f"--start {args.start}")
     if args.no_reuse:
