@@ -119,7 +119,7 @@ MEMORY_CHECK_FROM = 1_000_000  # tokens: shorter samples need little memory
 # (``build_sample``, as eval builds samples) is about 2, Parquet 5.4 (the bytes, and the
 # writer's copies of one value it cannot split).
 MEMORY_PER_CHARACTER = {"jsonl": 0.25, "string": 4, "parquet": 6}
-MEMORY_BASE = 160 * 2**20  # the corpus, the allocators' and libraries' own overhead at the peak: about 90 MB
+MEMORY_BASE = 160 * 2**20  # the interpreter, libraries and loaded corpus: about 90 MB with gutenberg
 DEFAULT_FORMATS = "jsonl,parquet"
 PARQUET_DEFAULT_MEMORY = 2 * 2**30  # the default writes Parquet only for lengths whose estimate stays below this
 PARQUET_MAX_BYTES = 2**31  # a Parquet string column's offsets are 32-bit
@@ -148,7 +148,7 @@ def check_memory(length: str, config: GenerationConfig, formats: tuple[str, ...]
     available = available_memory()
     needed = estimated_memory(length, config, formats)
     if available is not None and needed > available:
-        hint = "" if formats == ("jsonl",) else " or --format jsonl (written chunk by chunk)"
+        hint = " or --format jsonl (written chunk by chunk)" if {"parquet", "hub"} & set(formats) else ""
         raise BabilongError(
             f"a {length} sample needs about {_size(needed)} of memory and {_size(available)} is available: "
             f"use shorter --lengths{hint}, or free memory"
@@ -261,7 +261,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format",
                         help="jsonl, parquet, both (default), or hub: the layout of the published datasets "
                              "(OUT/{length}/{task}-00000-of-00001.parquet + a README.md dataset card); by default, "
-                             "lengths whose Parquet would need over 2 GiB of memory (about 75M tokens) are written as JSONL only"),
+                             "lengths whose Parquet would need over 2 GiB of memory (about 80M tokens) are written as JSONL only"),
     parser.add_argument("--out", type=arguments.output_folder, required=True, help="output folder: OUT/{length}/{task}.jsonl|.parquet + manifest.json")
     parser.add_argument("--overwrite", action="store_true", help="replace what an earlier run wrote in --out (its files that this run does not write are removed)")
 
