@@ -22,8 +22,8 @@ class FactPosition:
 class InputText:
     """A sample's input as pieces joined by single spaces, where a long piece is a span of a source text.
 
-    A 100M-token input is 400 million characters: ``chunks`` hands it out in order, a few
-    thousand characters at a time, so it is written without ever being held whole.
+    A 100M-token input is 400 million characters: ``chunks`` hands it out in order,
+    ``CHUNK_CHARACTERS`` at a time, so it is written without ever being held whole.
     """
 
     pieces: tuple[str | tuple[int, int], ...]  # a string, or a (start, end) span of ``source``
