@@ -116,7 +116,7 @@ MEMORY_CHECK_FROM = 1_000_000  # tokens: shorter samples need little memory
 # Peak memory per character of a sample's text over the loaded corpus, measured by
 # benchmarks/bench_long_sample_memory.py (benchmarks/RESULTS.md), with a margin: JSONL is
 # written chunk by chunk (0.08 at 100M: the passage's sentence offsets), one string
-# (``build_sample``, as eval builds samples) 1.4 at 10M, Parquet 4.1 at 100M and 5.3 at 10M
+# (``build_sample``, as eval builds samples) under 2, Parquet 4.1 at 100M and 5.3 at 10M
 # (the bytes, and the writer's copies of the one value it cannot split).
 MEMORY_PER_CHARACTER = {"jsonl": 0.25, "string": 4, "parquet": 6}
 MEMORY_BASE = 160 * 2**20  # the interpreter, libraries and loaded corpus: about 90 MB with gutenberg
