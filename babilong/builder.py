@@ -17,8 +17,8 @@ import numpy as np
 from babilong.errors import BabilongError
 from babilong.haystack import Corpus
 from babilong.rng import Rng
-from babilong.sample import FactPosition
-from babilong.tokens import Tokenizer, count_tokens
+from babilong.sample import FactPosition, InputText
+from babilong.tokens import Tokenizer, count_tokens, count_tokens_of_chunks
 
 MAX_CUT_TRIES = 200
 
@@ -29,10 +29,15 @@ class StoryTooLong(Exception):
 
 @dataclass(frozen=True)
 class BuiltInput:
-    text: str
+    input: InputText  # pieces of the corpus text: written chunk by chunk, never joined (see ``text``)
     token_count: int
     fact_positions: tuple[FactPosition, ...]
     background_reused: bool
+
+    @property
+    def text(self) -> str:
+        """The input as one string (a 100M-token input is 400 MB: write ``input.chunks()`` instead)."""
+        return self.input.join()
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,7 @@ def build_input(
         rng = Rng(*rng_keys, "background")
         passage = _walk(corpus, budget, rng, allow_reuse)
         pieces, counts, fact_slots = _interleave(facts, fact_tokens, corpus, passage, target, depth, rng)
-        counts[0] = len(tokenizer.encode(pieces[0]))  # the first piece has no space before it
+        counts[0] = len(tokenizer.encode(_text_of(pieces[0], corpus)))  # the first piece has no space before it
         missing = target - sum(counts)
         if missing >= 0:
             break
@@ -78,10 +83,10 @@ def build_input(
     for _ in range(8):
         del pieces[body:], counts[body:]
         _fill_tail(pieces, counts, missing, corpus, passage.tail, tokenizer)
-        text = " ".join(pieces)
-        difference = target - count_tokens(tokenizer, text)
+        text = InputText(tuple(pieces), corpus.text)
+        difference = target - count_tokens_of_chunks(tokenizer, text.chunks())
         if difference == 0:
-            return BuiltInput(text, target, _positions(pieces, counts, fact_slots, target), passage.reused)
+            return BuiltInput(text, target, _positions(text, counts, fact_slots, target), passage.reused)
         missing += difference  # counts did not add up (not a byte-level BPE): refill the tail
         if missing < 0:
             break
@@ -89,12 +94,11 @@ def build_input(
 
 
 def _facts_only(facts: Sequence[str], fact_tokens: list[int], tokenizer: Tokenizer) -> BuiltInput:
-    pieces = list(facts)
+    text = InputText(tuple(facts))
     counts = list(fact_tokens)
-    counts[0] = len(tokenizer.encode(pieces[0]))
-    text = " ".join(pieces)
-    total = count_tokens(tokenizer, text)
-    return BuiltInput(text, total, _positions(pieces, counts, list(range(len(facts))), total), False)
+    counts[0] = len(tokenizer.encode(facts[0]))
+    total = count_tokens(tokenizer, text.join())
+    return BuiltInput(text, total, _positions(text, counts, list(range(len(facts))), total), False)
 
 
 def _walk(corpus: Corpus, budget: int, rng: Rng, allow_reuse: bool) -> _Passage:
@@ -143,7 +147,8 @@ def _tail(order: list[int], book_at: int, stop: int, bounds: np.ndarray, size: i
 
 
 def _interleave(facts, fact_tokens, corpus: Corpus, passage: _Passage, target: int, depth, rng: Rng):
-    """The text in order, as pieces (runs of background sentences, and facts) with token counts."""
+    """The text in order, as pieces with token counts: runs of background sentences (spans of the
+    corpus text) and facts."""
     sentence_tokens = [corpus.tokens[a:b] for a, b in passage.ranges]
     offsets = np.concatenate([[0], np.cumsum(np.concatenate(sentence_tokens))]) if sentence_tokens else np.zeros(1, np.int64)
     low, high = depth[0] / 100 * target, depth[1] / 100 * target
@@ -151,13 +156,13 @@ def _interleave(facts, fact_tokens, corpus: Corpus, passage: _Passage, target: i
     if len(allowed) == 0:
         allowed = np.array([int(np.argmin(np.abs(offsets - (low + high) / 2)))])
     gaps = sorted(int(allowed[rng.below(len(allowed))]) for _ in facts)
-    pieces: list[str] = []
+    pieces: list[str | tuple[int, int]] = []
     counts: list[int] = []
     fact_slots: list[int] = []
 
     def background(first: int, last: int) -> None:
         if last > first:
-            pieces.append(corpus.text[corpus.starts[first]:corpus.ends[last - 1]])
+            pieces.append((int(corpus.starts[first]), int(corpus.ends[last - 1])))
             counts.append(int(corpus.cumulative[last] - corpus.cumulative[first]))
 
     def fact(index: int) -> None:
@@ -214,8 +219,12 @@ def _cut(ids: list[int], size: int, tokenizer: Tokenizer) -> str | None:
     return piece if len(tokenizer.encode(" " + piece)) == size else None
 
 
-def _positions(pieces, counts, fact_slots, total: int) -> tuple[FactPosition, ...]:
-    char_starts = np.concatenate([[0], np.cumsum([len(p) + 1 for p in pieces])])
+def _text_of(piece: str | tuple[int, int], corpus: Corpus) -> str:
+    return corpus.text[piece[0]:piece[1]] if isinstance(piece, tuple) else piece
+
+
+def _positions(text: InputText, counts, fact_slots, total: int) -> tuple[FactPosition, ...]:
+    char_starts = text.piece_starts()
     token_starts = np.concatenate([[0], np.cumsum(counts)])
     positions = []
     for slot in fact_slots:

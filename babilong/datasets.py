@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 
 from babilong.errors import BabilongError
 from babilong.files import atomic_open, atomic_write
-from babilong.sample import Sample
+from babilong.sample import InputText, Sample
 
 PUBLISHED_DATASETS = ("RMT-team/babilong", "RMT-team/babilong-1k-samples")
 _SUFFIXES = (".parquet", ".jsonl", ".json")
@@ -28,18 +28,23 @@ def write_samples(samples: Iterable[Sample], path: Path) -> None:
             write(sample)
 
 
+SampleWriter = Callable[..., None]  # write(sample) or write(sample, input_text): see sample_writer
+
+
 @contextmanager
-def sample_writer(path: Path) -> Iterator[Callable[[Sample], None]]:
+def sample_writer(path: Path) -> Iterator[SampleWriter]:
     """A function that appends one sample to a JSONL or Parquet file; the file appears when the block ends.
 
-    Samples go to disk as they come (Parquet in row groups of bounded size), so memory does
-    not grow with the number of samples.
+    ``write(sample)`` writes ``sample.input``; ``write(sample, input_text)`` writes the
+    ``InputText`` in its place, chunk by chunk into a JSONL file (a 100M-token input is
+    never held whole; Parquet needs its UTF-8 bytes at once). Samples go to disk as they
+    come (Parquet in row groups of bounded size), so memory does not grow with their number.
     """
     if path.suffix not in (".jsonl", ".parquet"):
         raise BabilongError(f"cannot write {path}: use a .jsonl or .parquet file name")
     with atomic_open(path) as handle:
         if path.suffix == ".jsonl":
-            yield lambda sample: handle.write((json.dumps(sample.to_record(), ensure_ascii=False) + "\n").encode())
+            yield lambda sample, input_text=None: _write_json_line(handle, sample, input_text)
         else:
             rows = _ParquetRows(handle)
             try:
@@ -49,6 +54,25 @@ def sample_writer(path: Path) -> Iterator[Callable[[Sample], None]]:
                     rows.close()
                 raise
             rows.close()
+
+
+def _write_json_line(handle: BinaryIO, sample: Sample, input_text: InputText | None) -> None:
+    """One sample as a JSON line; an ``input_text`` is escaped and written a chunk at a time.
+
+    JSON escapes character by character, so the escaped chunks make the same bytes as the
+    escaped whole.
+    """
+    line = json.dumps(sample.to_record(), ensure_ascii=False)
+    if input_text is None:
+        handle.write((line + "\n").encode())
+        return
+    empty_input = '{"input": ""'
+    if not line.startswith(empty_input):
+        raise ValueError("a sample written with its input text apart must have an empty input, its first field")
+    handle.write(b'{"input": "')
+    for chunk in input_text.chunks():
+        handle.write(json.dumps(chunk, ensure_ascii=False)[1:-1].encode())
+    handle.write(('"' + line[len(empty_input):] + "\n").encode())
 
 
 class _ParquetRows:
@@ -64,9 +88,11 @@ class _ParquetRows:
         self._pending: list[dict[str, Any]] = []
         self._characters = 0
 
-    def append(self, sample: Sample) -> None:
-        self._pending.append(_parquet_safe(sample.to_record()))
-        self._characters += len(sample.input)
+    def append(self, sample: Sample, input_text: InputText | None = None) -> None:
+        record = _parquet_safe(sample.to_record())
+        record["input"] = _utf8(input_text) if input_text is not None else sample.input.encode("utf-8")
+        self._pending.append(record)
+        self._characters += len(input_text) if input_text is not None else len(sample.input)
         if self._characters >= ROW_GROUP_CHARACTERS:
             self._flush()
 
@@ -88,18 +114,29 @@ class _ParquetRows:
         self._pending, self._characters = [], 0
 
 
-def _text_column(texts: list[str]):
+def _utf8(text: InputText) -> bytearray:
+    """The UTF-8 bytes of a long input, in one buffer sized up front (joining encoded chunks would hold them twice)."""
+    size = sum(len(chunk.encode("utf-8")) for chunk in text.chunks())
+    data = bytearray(size)
+    at = 0
+    for chunk in text.chunks():
+        encoded = chunk.encode("utf-8")
+        data[at:at + len(encoded)] = encoded
+        at += len(encoded)
+    return data
+
+
+def _text_column(encoded: list[bytes | bytearray]):
     """A Parquet string column laid over the texts' UTF-8 bytes, made once (building it row by row copies them twice more)."""
     import numpy as np
     import pyarrow as pa
 
-    encoded = [text.encode("utf-8") for text in texts]
     offsets = np.concatenate([[0], np.cumsum([len(data) for data in encoded])])
     if offsets[-1] >= 2**31:
         raise BabilongError(f"a sample of {offsets[-1]:,} bytes is too long for a Parquet string column: use --format jsonl")
     data = encoded[0] if len(encoded) == 1 else b"".join(encoded)
     del encoded
-    return pa.StringArray.from_buffers(len(texts), pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data))
+    return pa.StringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data))
 
 
 def sample_schema():

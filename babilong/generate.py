@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from babilong.errors import BabilongError
 from babilong.files import atomic_write_text, file_sha256, remove_leftovers
 from babilong.haystack import Corpus, get_source, prepare, warn_once
 from babilong.lengths import length_tokens, parse_lengths
-from babilong.sample import Sample
+from babilong.sample import InputText, Sample
 from babilong.tasks import Story, parse_tasks
 from babilong.tasks.dataset import make_story
 from babilong.tokens import DEFAULT_TOKENIZER, get_tokenizer
@@ -63,10 +63,21 @@ def generate_samples(
 
 
 def build_sample(task: str, length: str, index: int, config: GenerationConfig) -> Sample:
+    """One sample, its input as one string."""
+    check_memory(length, config)
+    sample, input_text = build_sample_in_pieces(task, length, index, config)
+    return replace(sample, input=input_text.join())
+
+
+def build_sample_in_pieces(task: str, length: str, index: int, config: GenerationConfig) -> tuple[Sample, InputText]:
+    """The sample with an empty ``input``, and its input as pieces of the corpus text.
+
+    ``generate`` writes the pieces chunk by chunk and never holds a long input whole; the
+    caller checks the memory this needs (``check_memory``).
+    """
     check_length(length, config)
     target = length_tokens(length)
     budget = target - config.reserve if target else 0
-    check_memory(length, config)
     tokenizer = get_tokenizer(config.tokenizer)
     corpus = _corpus(config.haystack, config.split, config.tokenizer) if budget else None
     extra: dict = {}
@@ -84,13 +95,14 @@ def build_sample(task: str, length: str, index: int, config: GenerationConfig) -
         raise BabilongError(f"no {task} story fits in {length} tokens minus a reserve of {config.reserve}: use longer --lengths or a smaller --reserve")
     if built.background_reused:
         warn_once(f"haystack {config.haystack!r} ({config.split}) is smaller than a {length} sample: books are read again (recorded as background_reused; --no-reuse makes this an error)")
-    return Sample(
-        input=built.text, question=story.question, target=story.answer, task=task, length=length, index=index,
+    sample = Sample(
+        input="", question=story.question, target=story.answer, task=task, length=length, index=index,
         seed=config.seed, token_count=built.token_count, tokenizer=config.tokenizer,
         haystack=f"{config.haystack}/{config.split}" if budget else None, facts=story.facts,
         supporting=story.supporting, fact_positions=built.fact_positions,
         background_reused=built.background_reused, extra=extra,
     )
+    return sample, built.input
 
 
 def check_length(length: str, config: GenerationConfig) -> None:
@@ -101,18 +113,32 @@ def check_length(length: str, config: GenerationConfig) -> None:
 
 
 MEMORY_CHECK_FROM = 1_000_000  # tokens: shorter samples need little memory
-# Peak memory per character of a sample's text, measured by benchmarks/bench_long_sample_memory.py
-# (about 2 to build at 100M; 6.4 at 10M and 5.1 at 100M to build and write JSONL and Parquet), with a margin.
-MEMORY_PER_CHARACTER = {"build": 4, "parquet": 7}
-MEMORY_BASE = 160 * 2**20  # the allocators' and libraries' own overhead at the peak, about 80 MB at 1M
+# Peak memory per character of a sample's text over the loaded corpus, measured by
+# benchmarks/bench_long_sample_memory.py (benchmarks/RESULTS.md), with a margin: JSONL is
+# written chunk by chunk (0.08 at 100M: the passage's sentence offsets), one string
+# (``build_sample``, as eval builds samples) under 2, Parquet 4.1 at 100M and 5.3 at 10M
+# (the bytes, and the writer's copies of the one value it cannot split).
+MEMORY_PER_CHARACTER = {"jsonl": 0.25, "string": 4, "parquet": 6}
+MEMORY_BASE = 160 * 2**20  # the interpreter, libraries and loaded corpus: about 90 MB with gutenberg
+DEFAULT_FORMATS = "jsonl,parquet"
+PARQUET_DEFAULT_MEMORY = 2 * 2**30  # the default writes Parquet only for lengths whose estimate stays below this
+PARQUET_MAX_BYTES = 2**31  # a Parquet string column's offsets are 32-bit
 
 
 def estimated_memory(length: str, config: GenerationConfig, formats: tuple[str, ...] = ()) -> int:
-    """Bytes needed at the peak to build one sample of ``length`` (and write it in ``formats``)."""
+    """Bytes needed at the peak to build one sample of ``length`` and write it in ``formats``
+    (no formats: held as one string, as ``build_sample`` returns it)."""
+    if {"parquet", "hub"} & set(formats):
+        kind = "parquet"
+    else:
+        kind = "jsonl" if formats else "string"
+    return int(estimated_characters(length, config) * MEMORY_PER_CHARACTER[kind]) + MEMORY_BASE
+
+
+def estimated_characters(length: str, config: GenerationConfig) -> int:
+    """About how many characters a sample of ``length`` has, from the corpus's characters per token."""
     corpus = _corpus(config.haystack, config.split, config.tokenizer)
-    characters = (length_tokens(length) - config.reserve) * len(corpus.text) / max(corpus.total_tokens, 1)
-    per_character = MEMORY_PER_CHARACTER["parquet" if {"parquet", "hub"} & set(formats) else "build"]
-    return int(characters * per_character) + MEMORY_BASE
+    return int((length_tokens(length) - config.reserve) * len(corpus.text) / max(corpus.total_tokens, 1))
 
 
 def check_memory(length: str, config: GenerationConfig, formats: tuple[str, ...] = ()) -> None:
@@ -122,11 +148,50 @@ def check_memory(length: str, config: GenerationConfig, formats: tuple[str, ...]
     available = available_memory()
     needed = estimated_memory(length, config, formats)
     if available is not None and needed > available:
-        hint = " or --format jsonl (Parquet needs more)" if {"parquet", "hub"} & set(formats) else ""
+        hint = " or --format jsonl (written chunk by chunk)" if {"parquet", "hub"} & set(formats) else ""
         raise BabilongError(
             f"a {length} sample needs about {_size(needed)} of memory and {_size(available)} is available: "
             f"use shorter --lengths{hint}, or free memory"
         )
+
+
+def formats_by_length(lengths: list[str], config: GenerationConfig, formats: list[str], chosen: bool) -> dict[str, list[str]]:
+    """The formats each length is written in, once the memory each needs is checked.
+
+    Parquet needs a sample's whole input at once, and its writer several copies of it. Where
+    it does not fit, the default formats (``chosen`` False) write that length as JSONL only
+    and say so in one line; formats the user chose are refused instead, never dropped.
+    """
+    plan: dict[str, list[str]] = {}
+    jsonl_only: list[str] = []
+    for length in lengths:
+        plan[length] = formats
+        if length_tokens(length) < MEMORY_CHECK_FROM:
+            continue
+        reason = _why_no_parquet(length, config, chosen) if {"parquet", "hub"} & set(formats) else None
+        if reason and (chosen or "jsonl" not in formats):
+            raise BabilongError(f"a {length} sample cannot be written as Parquet: {reason}; use --format jsonl (written chunk by chunk) or shorter --lengths")
+        if reason:
+            plan[length] = ["jsonl"]
+            jsonl_only.append(f"{length} as JSONL only: {reason}")
+        check_memory(length, config, tuple(plan[length]))
+    if jsonl_only:
+        warn_once(f"writing {'; '.join(jsonl_only)}")
+    return plan
+
+
+def _why_no_parquet(length: str, config: GenerationConfig, chosen: bool) -> str | None:
+    """Why one sample of ``length`` is not written as Parquet here; None when it can be."""
+    characters = estimated_characters(length, config)
+    if characters >= PARQUET_MAX_BYTES:
+        return f"its input of about {_size(characters)} is more than a Parquet string column holds (2 GiB)"
+    needed, available = estimated_memory(length, config, ("parquet",)), available_memory()
+    if available is not None and needed > available:
+        return f"Parquet would need about {_size(needed)} of memory and {_size(available)} is available"
+    if not chosen and needed > PARQUET_DEFAULT_MEMORY:
+        return (f"Parquet would need about {_size(needed)} of memory, more than the default allows "
+                f"({_size(PARQUET_DEFAULT_MEMORY)}); --format jsonl,parquet writes it anyway")
+    return None
 
 
 def _size(size: int) -> str:
@@ -193,9 +258,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=arguments.positive, default=100, help="samples per task and length (default 100)")
     parser.add_argument("--start", type=arguments.non_negative, default=0, help="index of the first sample, to shard generation (default 0)")
     add_generation_arguments(parser)
-    parser.add_argument("--format", default="jsonl,parquet",
+    parser.add_argument("--format",
                         help="jsonl, parquet, both (default), or hub: the layout of the published datasets "
-                             "(OUT/{length}/{task}-00000-of-00001.parquet + a README.md dataset card)")
+                             "(OUT/{length}/{task}-00000-of-00001.parquet + a README.md dataset card); by default, "
+                             "lengths whose Parquet would need over 2 GiB of memory (about 80M tokens) are written as JSONL only"),
     parser.add_argument("--out", type=arguments.output_folder, required=True, help="output folder: OUT/{length}/{task}.jsonl|.parquet + manifest.json")
     parser.add_argument("--overwrite", action="store_true", help="replace what an earlier run wrote in --out (its files that this run does not write are removed)")
 
@@ -230,16 +296,16 @@ def run(args: argparse.Namespace) -> int:
     from babilong.datasets import hub_card, write_manifest
 
     tasks, lengths = parse_tasks(args.tasks), parse_lengths(args.lengths)
-    formats = _formats(args.format)
+    formats = _formats(DEFAULT_FORMATS if args.format is None else args.format)
     if args.samples < 1:
         raise BabilongError(f"--samples {args.samples}: give 1 or more samples per task and length")
     if args.start < 0:
         raise BabilongError(f"--start {args.start} is negative: give the index of the first sample, 0 or more")
     config = generation_config(args)
-    outputs = {(length, task): [args.out / name for name in output_names(length, task, formats)] for length in lengths for task in tasks}
+    asked = {(length, task): [args.out / name for name in output_names(length, task, formats)] for length in lengths for task in tasks}
     card = args.out / HUB_CARD if "hub" in formats else None
     manifest_path = args.out / "manifest.json"
-    planned = [path for paths in outputs.values() for path in paths] + [p for p in (card, manifest_path) if p]
+    planned = [path for paths in asked.values() for path in paths] + [p for p in (card, manifest_path) if p]
     clashes = [str(p) for p in planned if p.exists()]
     if clashes and not args.overwrite:
         raise BabilongError(f"{clashes[0]} exists ({len(clashes)} files would be replaced): pass --overwrite or choose another --out")
@@ -247,9 +313,8 @@ def run(args: argparse.Namespace) -> int:
         check_length(length, config)
     earlier_files = _files_of_earlier_run(args.out) if args.overwrite else set()
     prepare_haystack(config, lengths)  # fail on a bad haystack before any output
-    if any(length_tokens(length) > config.reserve for length in lengths):
-        for length in lengths:
-            check_memory(length, config, tuple(formats))
+    plan = formats_by_length(lengths, config, formats, chosen=args.format is not None)
+    outputs = {(length, task): [args.out / name for name in output_names(length, task, plan[length])] for length, task in asked}
     for task in tasks if args.babi else []:
         _babi_stories(args.babi, args.split, task)  # and on bad bAbI files
     manifest_path.unlink(missing_ok=True)  # until the new manifest is written, the folder does not look complete
@@ -271,6 +336,8 @@ def run(args: argparse.Namespace) -> int:
         "tokenizer": args.tokenizer, "reserve": args.reserve, "depth": list(config.depth),
         "allow_reuse": config.allow_reuse, "babi": args.babi, "formats": formats, "files": files,
     }
+    if any(plan[length] != formats for length in lengths):
+        manifest["jsonl_only_lengths"] = [length for length in lengths if plan[length] != formats]
     write_manifest(manifest, manifest_path)
     print(f"wrote {len(files)} files for {len(tasks)} tasks x {len(lengths)} lengths x {args.samples} samples to {args.out}")
     return 0
@@ -287,15 +354,16 @@ def output_names(length: str, task: str, formats: list[str]) -> list[str]:
 
 
 def _write_task(paths: list[Path], task: str, length: str, indices: range, config: GenerationConfig, done) -> None:
-    """Build the samples one at a time and append each to every output file: memory stays flat in their number."""
+    """Build the samples one at a time and append each to every output file: memory stays flat in their number,
+    and a long input goes to JSONL chunk by chunk."""
     from babilong.datasets import sample_writer
 
     with ExitStack() as files:
         writers = [files.enter_context(sample_writer(path)) for path in paths]
         for index in indices:
-            sample = build_sample(task, length, index, config)
+            sample, input_text = build_sample_in_pieces(task, length, index, config)
             for write in writers:
-                write(sample)
+                write(sample, input_text)
             done()
 
 
@@ -319,7 +387,8 @@ def _command_line(args: argparse.Namespace) -> str:
     """The ``babilong generate`` command that makes these files again."""
     parts = ["babilong generate", f"--tasks {','.join(parse_tasks(args.tasks))}", f"--lengths {','.join(parse_lengths(args.lengths))}",
              f"--samples {args.samples}", f"--seed {args.seed}", f"--haystack {args.haystack}", f"--split {args.split}",
-             f"--tokenizer {args.tokenizer}", f"--reserve {args.reserve}", f"--depth {args.depth}", f"--format {args.format}"]
+             f"--tokenizer {args.tokenizer}", f"--reserve {args.reserve}", f"--depth {args.depth}",
+             f"--format {DEFAULT_FORMATS if args.format is None else args.format}"]
     if args.start:
         parts.append(f"--start {args.start}")
     if args.no_reuse:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+CHUNK_CHARACTERS = 1 << 16  # the most characters of a long input held at once when it is written
 
 
 @dataclass(frozen=True)
@@ -13,6 +16,48 @@ class FactPosition:
     char: int  # character offset of the fact's first character
     token: int  # token offset of the fact's first token (the builder's tokenizer)
     depth: float  # token offset as a percentage of the input's tokens, 0-100
+
+
+@dataclass(frozen=True)
+class InputText:
+    """A sample's input as pieces joined by single spaces, where a long piece is a span of a source text.
+
+    A 100M-token input is 400 million characters: ``chunks`` hands it out in order,
+    ``CHUNK_CHARACTERS`` at a time, so it is written without ever being held whole.
+    """
+
+    pieces: tuple[str | tuple[int, int], ...]  # a string, or a (start, end) span of ``source``
+    source: str = ""
+
+    def __len__(self) -> int:
+        return sum(self._piece_lengths()) + max(len(self.pieces) - 1, 0)
+
+    def chunks(self, size: int | None = None) -> Iterator[str]:
+        """The text in order, ``size`` (default ``CHUNK_CHARACTERS``) characters or fewer at a time."""
+        size = max(size or CHUNK_CHARACTERS, 2)
+        for number, piece in enumerate(self.pieces):
+            text, start, end = (self.source, *piece) if isinstance(piece, tuple) else (piece, 0, len(piece))
+            if number:  # the joining space travels with the piece's first characters
+                first = min(end, start + size - 1)
+                yield " " + text[start:first]
+                start = first
+            for at in range(start, end, size):
+                yield text[at:min(at + size, end)]
+
+    def join(self) -> str:
+        """The whole text as one string."""
+        return "".join(self.chunks())
+
+    def piece_starts(self) -> list[int]:
+        """The character offset of each piece in the joined text."""
+        starts, at = [], 0
+        for length in self._piece_lengths():
+            starts.append(at)
+            at += length + 1
+        return starts
+
+    def _piece_lengths(self) -> Iterator[int]:
+        return (piece[1] - piece[0] if isinstance(piece, tuple) else len(piece) for piece in self.pieces)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cache
 from typing import Protocol
 
@@ -31,6 +31,13 @@ def count_tokens(tokenizer: Tokenizer, text: str) -> int:
     return count(text) if count else len(tokenizer.encode(text))
 
 
+def count_tokens_of_chunks(tokenizer: Tokenizer, chunks: Iterable[str]) -> int:
+    """The tokens of the text ``chunks`` make when joined, holding about ``COUNT_PIECE`` characters at a time
+    when the tokenizer can count in pieces (otherwise the joined text)."""
+    count = getattr(tokenizer, "count_chunks", None)
+    return count(chunks) if count else len(tokenizer.encode("".join(chunks)))
+
+
 def word_starts(text: str, size: int = COUNT_PIECE):
     """Offsets cutting ``text`` into pieces of about ``size`` characters, each cut at a single space between two words.
 
@@ -40,13 +47,43 @@ def word_starts(text: str, size: int = COUNT_PIECE):
     """
     position = 0
     while position + size < len(text):
-        cut = text.find(" ", position + size)
-        while cut != -1 and (text[cut - 1].isspace() or cut + 1 >= len(text) or text[cut + 1].isspace()):
-            cut = text.find(" ", cut + 1)
-        if cut == -1:
+        cut = _next_word_start(text, position + size)
+        if cut is None:
             break
         yield cut
         position = cut
+
+
+def word_pieces(chunks: Iterable[str], size: int = COUNT_PIECE) -> Iterator[str]:
+    """The text the chunks make, cut exactly where ``word_starts`` cuts the joined text, without joining it."""
+    held: list[str] = []
+    held_length = 0
+    for chunk in chunks:
+        held.append(chunk)
+        held_length += len(chunk)
+        if held_length <= size + 1:
+            continue
+        rest = "".join(held)
+        while len(rest) > size and (cut := _next_word_start(rest, size, more_may_follow=True)) is not None:
+            yield rest[:cut]
+            rest = rest[cut:]
+        held, held_length = [rest], len(rest)
+    if held_length:
+        yield "".join(held)
+
+
+def _next_word_start(text: str, start: int, more_may_follow: bool = False) -> int | None:
+    """The first single space at or after ``start`` with a non-space on either side.
+
+    A space at the very end has no known right neighbour: with ``more_may_follow`` the
+    answer waits for more text (None), as it does when no such space is found.
+    """
+    cut = text.find(" ", start)
+    while cut != -1 and (text[cut - 1].isspace() or cut + 1 >= len(text) or text[cut + 1].isspace()):
+        if more_may_follow and cut + 1 >= len(text):
+            return None
+        cut = text.find(" ", cut + 1)
+    return None if cut == -1 else cut
 
 
 class TiktokenTokenizer:
@@ -66,6 +103,10 @@ class TiktokenTokenizer:
         """Tokens of ``text``, encoded a megabyte at a time (exact: see ``word_starts``)."""
         cuts = [0, *word_starts(text, COUNT_PIECE), len(text)]
         return sum(len(self._encoding.encode_ordinary(text[a:b])) for a, b in zip(cuts, cuts[1:]))
+
+    def count_chunks(self, chunks: Iterable[str]) -> int:
+        """Tokens of the text ``chunks`` make, cut into the same pieces as ``count`` cuts it (so the same count)."""
+        return sum(len(self._encoding.encode_ordinary(piece)) for piece in word_pieces(chunks, COUNT_PIECE))
 
     def decode(self, ids: Sequence[int]) -> str:
         return self._encoding.decode(list(ids))

@@ -1,66 +1,84 @@
-"""Peak memory of building and writing one very long sample, and the estimate `generate` checks it against.
+"""Peak memory of `babilong generate` writing one very long sample, and the estimate it checks.
 
-    python benchmarks/bench_long_sample_memory.py                 # 1M and 10M
-    python benchmarks/bench_long_sample_memory.py --lengths 1M    # quicker
+    python benchmarks/bench_long_sample_memory.py                          # 1M and 10M: default formats, then JSONL
     python benchmarks/bench_long_sample_memory.py --lengths 100M --formats jsonl
+    python benchmarks/bench_long_sample_memory.py --baseline /work/main    # the same runs of another checkout
 
-Each length runs in a fresh process: load the prepared default corpus (gutenberg test,
-GPT-2), build sample 0 of qa1, write it as JSONL and Parquet. Printed per length: the peak
-RSS after loading the corpus, the peak after building and writing, their difference per
-token, and `estimated_memory` (what generate compares with the available memory).
-Run it with PYTHONPATH pointing at another checkout to compare versions on one machine.
+Each run is a fresh `babilong generate --tasks qa1 --lengths L --samples 1` process (the
+prepared default corpus: gutenberg test, GPT-2) with the `--format` given, `default`
+meaning no `--format` at all. Printed per run: the files it wrote, its time, its peak RSS
+(the kernel's figure for that process, from wait4) and `estimated_memory` for what it
+wrote (what `generate` compares with the available memory). With `--baseline`, every run
+is repeated with PYTHONPATH pointing at that checkout, on the same machine in the same
+session. `--keep DIR` keeps the written files (to compare bytes between versions).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
-
-CHILD = r"""
-import json, resource, sys, tempfile, time
+import tempfile
+import time
 from pathlib import Path
-from babilong.datasets import write_samples
-from babilong.generate import GenerationConfig, build_sample, _corpus
-length, formats = sys.argv[1], sys.argv[2].split(",")
-def peak_mb(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-_corpus("gutenberg", "test", "gpt2")
-loaded = peak_mb()
-start = time.perf_counter()
-sample = build_sample("qa1", length, 0, GenerationConfig())
-built = peak_mb()
-with tempfile.TemporaryDirectory() as folder:
-    for fmt in formats:
-        write_samples([sample], Path(folder) / f"qa1.{fmt}")
-seconds = time.perf_counter() - start
-try:
-    from babilong.generate import estimated_memory
-    estimate = estimated_memory(length, GenerationConfig(), tuple(formats)) / 2**20
-except ImportError:
-    estimate = None
-print(json.dumps({"length": length, "tokens": sample.token_count, "seconds": round(seconds, 2), "corpus_mb": round(loaded),
-                  "build_peak_mb": round(built), "peak_mb": round(peak_mb()), "estimate_mb": estimate and round(estimate)}))
-"""
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_generate(checkout: Path, length: str, formats: str, out: Path) -> dict:
+    """One `babilong generate` process: its files, seconds and peak RSS in MB."""
+    command = [sys.executable, "-m", "babilong.cli", "generate", "--tasks", "qa1", "--lengths", length, "--samples", "1",
+               "--out", str(out.resolve())]
+    if formats != "default":
+        command += ["--format", formats]
+    start = time.perf_counter()
+    child = subprocess.Popen(command, cwd=checkout, env={**os.environ, "PYTHONPATH": str(checkout)}, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    errors = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        last = [line for line in errors.splitlines() if line.strip()][-1:] or ["?"]
+        return {"failed": last[0]}
+    files = sorted(json.loads((out / "manifest.json").read_text())["files"])
+    notes = [line for line in errors.splitlines() if "JSONL only" in line]
+    return {"files": files, "seconds": seconds, "peak_mb": usage.ru_maxrss / 1024, "note": bool(notes)}
+
+
+def estimate_mb(length: str, files: list[str]) -> str:
+    """This checkout's estimate for what the run wrote."""
+    from babilong.generate import GenerationConfig, estimated_memory
+
+    formats = tuple(sorted({Path(name).suffix.lstrip(".") for name in files if name.endswith((".jsonl", ".parquet"))}))
+    return f"{estimated_memory(length, GenerationConfig(), formats) / 2**20:.0f} MB"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", default="1M,10M")
-    parser.add_argument("--formats", default="jsonl,parquet", help="what is written: jsonl, parquet or both (default)")
+    parser.add_argument("--formats", nargs="+", default=["default", "jsonl"],
+                        help="one run per value: default (no --format), jsonl, jsonl,parquet ... (default: default jsonl)")
+    parser.add_argument("--baseline", type=Path, help="another checkout to run the same way, for comparison")
+    parser.add_argument("--keep", type=Path, help="keep the written files under this folder")
     args = parser.parse_args()
-    print("| length | build+write time | peak RSS after corpus | peak RSS building | peak RSS build+write | bytes/token over corpus | estimate |")
+    checkouts = [("this checkout", ROOT)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
+    sys.path.insert(0, str(ROOT))
+    print("| length | --format | version | files written | time | peak RSS | estimate (this checkout) |")
     print("|---|---|---|---|---|---|---|")
-    for length in args.lengths.split(","):
-        done = subprocess.run([sys.executable, "-c", CHILD, length, args.formats], capture_output=True, text=True)
-        if done.returncode != 0:
-            print(f"| {length} | failed: {(done.stderr.strip().splitlines() or ['?'])[-1]} |")
-            continue
-        row = json.loads(done.stdout.strip().splitlines()[-1])
-        per_token = (row["peak_mb"] - row["corpus_mb"]) * 2**20 / row["tokens"]
-        estimate = f"{row['estimate_mb']} MB" if row["estimate_mb"] is not None else "n/a"
-        print(f"| {length} | {row['seconds']} s | {row['corpus_mb']} MB | {row['build_peak_mb']} MB | {row['peak_mb']} MB | "
-              f"{per_token:.1f} | {estimate} |")
+    with tempfile.TemporaryDirectory() as scratch:
+        for length in args.lengths.split(","):
+            for formats in args.formats:
+                for label, checkout in checkouts:
+                    out = (args.keep or Path(scratch)) / label.replace(" ", "-") / f"{length}-{formats.replace(',', '+')}"
+                    row = run_generate(checkout, length, formats, out)
+                    if "failed" in row:
+                        print(f"| {length} | {formats} | {label} | failed: {row['failed']} | | | |")
+                        continue
+                    written = ", ".join(Path(name).suffix.lstrip(".") for name in row["files"]) + (" (said so)" if row["note"] else "")
+                    print(f"| {length} | {formats} | {label} | {written} | {row['seconds']:.0f} s | {row['peak_mb']:.0f} MB | "
+                          f"{estimate_mb(length, row['files'])} |", flush=True)
 
 
 if __name__ == "__main__":

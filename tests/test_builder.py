@@ -74,3 +74,22 @@ def test_long_texts_are_counted_exactly_in_pieces(corpus, gpt2, monkeypatch):
     cuts = list(word_starts(text, size=10_000))
     assert len(cuts) >= 25 and all(text[c] == " " and not text[c - 1].isspace() and not text[c + 1].isspace() for c in cuts)
     assert count_tokens(gpt2, text) == len(gpt2.encode(text))
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 999, 10_000, 25_000])
+def test_a_text_in_chunks_is_cut_and_counted_as_the_whole_text_is(corpus, gpt2, chunk):
+    from babilong.tokens import word_pieces, word_starts
+
+    text = corpus.text[:300_000] + "  two  spaces \n and a space at the end "
+    cuts = [0, *word_starts(text, size=10_000), len(text)]
+    chunks = [text[at:at + chunk] for at in range(0, len(text), chunk)]
+    assert list(word_pieces(chunks, size=10_000)) == [text[a:b] for a, b in zip(cuts, cuts[1:])]
+    assert gpt2.count_chunks(chunks) == gpt2.count(text) == len(gpt2.encode(text))
+
+
+def test_a_long_input_is_held_as_spans_of_the_corpus_not_as_a_copy(corpus, gpt2):
+    built = build_input(FACTS, corpus, gpt2, 200_000, (0, "qa1", "200k", 1))
+    spans = [piece for piece in built.input.pieces if isinstance(piece, tuple)]
+    strings = [piece for piece in built.input.pieces if isinstance(piece, str)]
+    assert built.input.source is corpus.text and sum(b - a for a, b in spans) > 0.99 * len(built.text)
+    assert sum(map(len, strings)) < 2_000  # the facts and the last few tokens

@@ -4,9 +4,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from babilong.datasets import count_samples, load_samples, read_file, write_samples
+from dataclasses import replace
+
+from babilong.datasets import count_samples, load_samples, read_file, sample_writer, write_samples
 from babilong.errors import BabilongError
-from babilong.sample import FactPosition, Sample
+from babilong.sample import FactPosition, InputText, Sample
 from babilong.show import render
 
 SAMPLE = Sample(
@@ -23,6 +25,45 @@ def test_round_trip(tmp_path, suffix):
     write_samples([SAMPLE, SAMPLE], path)
     assert read_file(path) == [SAMPLE, SAMPLE]
     assert not list(tmp_path.glob(".*partial"))
+
+
+# every character JSON escapes, a two-byte and a four-byte UTF-8 character, and long spans, cut at many places
+AWKWARD = 'He said "go\\home"\n\tat once.\x01\x1f Caf\u00e9 \U0001F600 ' * 40
+
+
+@pytest.mark.parametrize("chunk", [2, 3, 7, 64, 10_000])
+def test_an_input_written_chunk_by_chunk_gives_the_same_bytes_as_written_whole(tmp_path, chunk, monkeypatch):
+    import babilong.sample as sample_module
+
+    text = InputText(("first fact.", (5, 900), "a \"quoted\" fact", (0, len(AWKWARD)), (33, 34)), AWKWARD)
+    whole = replace(SAMPLE, input=" ".join([text.pieces[0], AWKWARD[5:900], text.pieces[2], AWKWARD, AWKWARD[33:34]]))
+    assert text.join() == whole.input and len(text) == len(whole.input)
+    monkeypatch.setattr(sample_module, "CHUNK_CHARACTERS", chunk)
+    for suffix in (".jsonl", ".parquet"):
+        with sample_writer(tmp_path / f"whole{suffix}") as write:
+            write(whole)
+            write(SAMPLE)
+        with sample_writer(tmp_path / f"pieces{suffix}") as write:
+            write(replace(whole, input=""), text)
+            write(SAMPLE)
+        assert (tmp_path / f"pieces{suffix}").read_bytes() == (tmp_path / f"whole{suffix}").read_bytes()
+    assert read_file(tmp_path / "pieces.jsonl") == [whole, SAMPLE]
+
+
+@pytest.mark.parametrize("size", [2, 5, 64, 1 << 16])
+def test_an_input_is_handed_out_in_chunks_of_at_most_the_chunk_size(size):
+    text = InputText(("a", (0, len(AWKWARD)), "", "fact.", (10, 10), (7, 300)), AWKWARD)
+    chunks = list(text.chunks(size))
+    assert "".join(chunks) == " ".join(["a", AWKWARD, "", "fact.", "", AWKWARD[7:300]])
+    assert max(len(chunk) for chunk in chunks) <= size
+    assert text.piece_starts() == [0, 2, 3 + len(AWKWARD), 4 + len(AWKWARD), 10 + len(AWKWARD), 11 + len(AWKWARD)]
+
+
+def test_a_streamed_sample_must_leave_its_input_empty(tmp_path):
+    with pytest.raises(ValueError, match="empty input"):
+        with sample_writer(tmp_path / "x.jsonl") as write:
+            write(SAMPLE, InputText(("text",)))
+    assert not list(tmp_path.iterdir())
 
 
 def test_local_copy_of_the_published_hub_layout(tmp_path):

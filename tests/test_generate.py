@@ -84,11 +84,11 @@ def test_interrupted_generation_leaves_no_half_files(small_books, tmp_path):
                "--split", "all", "--out", str(out)]
     script = (  # killed while qa5 is half written: its first sample is in its files, the second never comes
         "import signal, os, babilong.generate as g\n"
-        "real = g.build_sample\n"
+        "real = g.build_sample_in_pieces\n"
         "def dying(task, length, index, config):\n"
         "    if task == 'qa5' and index == 1: os.kill(os.getpid(), signal.SIGKILL)\n"
         "    return real(task, length, index, config)\n"
-        "g.build_sample = dying\n"
+        "g.build_sample_in_pieces = dying\n"
         "from babilong.cli import main\n"
         f"main({command!r})\n"
     )
@@ -198,10 +198,10 @@ def test_a_sample_too_big_for_memory_is_refused_up_front(small_books, tmp_path, 
     import babilong.generate as generate
 
     monkeypatch.setattr(generate, "available_memory", lambda: 10 * 2**20)
-    code = _generate(small_books, tmp_path / "out", "--lengths", "1M", "--tasks", "qa1")
+    code = _generate(small_books, tmp_path / "out", "--lengths", "1M", "--tasks", "qa1")  # not even JSONL fits
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip() and not line.startswith("preparing")]  # not progress bars
     assert code == 2 and len(err) == 1, err
-    assert "a 1M sample needs about" in err[0] and "MiB of memory and 10 MiB is available: use shorter --lengths or --format jsonl" in err[0]
+    assert "a 1M sample needs about" in err[0] and "MiB of memory and 10 MiB is available: use shorter --lengths, or free memory" in err[0]
     assert not (tmp_path / "out").exists()
     with pytest.raises(BabilongError, match="needs about .* of memory"):
         generate_samples("qa1", "2M", 1, haystack=str(small_books), split="all")  # eval's path: one sample at a time
@@ -211,6 +211,99 @@ def test_memory_estimate_grows_with_the_length_and_the_formats(small_books):
     from babilong.generate import MEMORY_BASE, GenerationConfig, estimated_memory
 
     config = GenerationConfig(haystack=str(small_books), split="all")
-    one, ten = (estimated_memory(length, config) - MEMORY_BASE for length in ("1M", "10M"))
+    one, ten = (estimated_memory(length, config) - MEMORY_BASE for length in ("1M", "10M"))  # held as one string
     assert 5 * 2**20 < one < 100 * 2**20 and ten == pytest.approx(10 * one, rel=1e-3)
-    assert estimated_memory("1M", config, ("jsonl", "parquet")) > one
+    assert estimated_memory("1M", config, ("jsonl", "parquet")) > MEMORY_BASE + one
+    assert MEMORY_BASE < estimated_memory("1M", config, ("jsonl",)) < MEMORY_BASE + one / 4  # written chunk by chunk
+
+
+def _memory_between_jsonl_and_parquet(small_books, length: str) -> int:
+    from babilong.generate import GenerationConfig, estimated_memory
+
+    config = GenerationConfig(haystack=str(small_books), split="all")
+    jsonl, parquet = estimated_memory(length, config, ("jsonl",)), estimated_memory(length, config, ("parquet",))
+    assert jsonl < parquet
+    return (jsonl + parquet) // 2
+
+
+def _error_lines(capsys) -> list[str]:
+    return [line for line in capsys.readouterr().err.splitlines() if line.strip() and not line.startswith(("preparing", "generating"))]
+
+
+def test_default_formats_write_jsonl_only_where_parquet_would_not_fit_and_say_so(small_books, tmp_path, capsys, monkeypatch):
+    import babilong.generate as generate
+
+    monkeypatch.setattr(generate, "available_memory", lambda: _memory_between_jsonl_and_parquet(small_books, "1M"))
+    out = tmp_path / "out"
+    assert _generate(small_books, out, "--lengths", "1k,1M", "--tasks", "qa1", "--samples", "1") == 0
+    notes = [line for line in _error_lines(capsys) if "JSONL only" in line]
+    assert len(notes) == 1 and "1M as JSONL only: Parquet would need about" in notes[0] and "is available" in notes[0]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert sorted(manifest["files"]) == ["1M/qa1.jsonl", "1k/qa1.jsonl", "1k/qa1.parquet"]
+    assert manifest["jsonl_only_lengths"] == ["1M"] and manifest["formats"] == ["jsonl", "parquet"]
+    assert read_file(out / "1M" / "qa1.jsonl")[0].token_count == 1_000_000
+
+
+@pytest.mark.parametrize("formats", ["jsonl,parquet", "parquet", "hub"])
+def test_parquet_asked_for_is_refused_not_dropped_when_it_would_not_fit(small_books, tmp_path, capsys, monkeypatch, formats):
+    import babilong.generate as generate
+
+    monkeypatch.setattr(generate, "available_memory", lambda: _memory_between_jsonl_and_parquet(small_books, "1M"))
+    assert _generate(small_books, tmp_path / "out", "--lengths", "1k,1M", "--tasks", "qa1", "--format", formats, "--samples", "1") == 2
+    err = _error_lines(capsys)
+    assert len(err) == 1 and "a 1M sample cannot be written as Parquet: Parquet would need about" in err[0], err
+    assert err[0].endswith("use --format jsonl (written chunk by chunk) or shorter --lengths")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_default_keeps_parquet_under_its_memory_limit_unless_asked(small_books, tmp_path, capsys, monkeypatch):
+    import babilong.generate as generate
+
+    monkeypatch.setattr(generate, "PARQUET_DEFAULT_MEMORY", _memory_between_jsonl_and_parquet(small_books, "1M"))
+    assert _generate(small_books, tmp_path / "default", "--lengths", "1M", "--tasks", "qa1", "--samples", "1") == 0
+    notes = [line for line in _error_lines(capsys) if "JSONL only" in line]
+    assert len(notes) == 1 and "more than the default allows" in notes[0] and "--format jsonl,parquet writes it anyway" in notes[0]
+    assert sorted(p.name for p in (tmp_path / "default" / "1M").iterdir()) == ["qa1.jsonl"]
+    assert _generate(small_books, tmp_path / "asked", "--lengths", "1M", "--tasks", "qa1", "--format", "jsonl,parquet", "--samples", "1") == 0
+    assert sorted(p.name for p in (tmp_path / "asked" / "1M").iterdir()) == ["qa1.jsonl", "qa1.parquet"]
+    assert (tmp_path / "asked" / "1M" / "qa1.jsonl").read_bytes() == (tmp_path / "default" / "1M" / "qa1.jsonl").read_bytes()
+
+
+def test_generate_writes_a_long_input_in_bounded_chunks_without_joining_it(small_books, tmp_path, monkeypatch):
+    """The JSONL writer gets the input a chunk at a time: no write is near the input's size, and it is never joined."""
+    import babilong.datasets as datasets
+    import babilong.sample as sample_module
+
+    joined = tmp_path / "joined"
+    assert _generate(small_books, joined, "--lengths", "64k", "--tasks", "qa1", "--format", "jsonl") == 0
+    largest: dict[str, int] = {}
+    real_open = datasets.atomic_open
+
+    class Recording:
+        def __init__(self, handle, name):
+            self.handle, self.name = handle, name
+
+        def write(self, data):
+            largest[self.name] = max(largest.get(self.name, 0), len(data))
+            return self.handle.write(data)
+
+    def recording_open(path):
+        from contextlib import contextmanager
+
+        @contextmanager
+        def opened():
+            with real_open(path) as handle:
+                yield Recording(handle, path.name)
+        return opened()
+
+    def never_joined(self):
+        raise AssertionError("the input was joined into one string")
+
+    monkeypatch.setattr(datasets, "atomic_open", recording_open)
+    monkeypatch.setattr(sample_module, "CHUNK_CHARACTERS", 1000)
+    monkeypatch.setattr(sample_module.InputText, "join", never_joined)
+    streamed = tmp_path / "streamed"
+    assert _generate(small_books, streamed, "--lengths", "64k", "--tasks", "qa1", "--format", "jsonl") == 0
+    line = (streamed / "64k" / "qa1.jsonl").read_bytes()
+    assert line == (joined / "64k" / "qa1.jsonl").read_bytes() and len(line) > 250_000
+    assert largest["qa1.jsonl"] <= 6 * 1000 + 20_000  # a chunk escaped (at most 6 bytes a character), or the record's other fields
