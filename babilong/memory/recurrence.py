@@ -257,10 +257,18 @@ class RecurrentMemory(nn.Module):
                 allowed.append(options)
         device = hidden.device
         picked = hidden[torch.tensor(rows, device=device), torch.tensor(cols, device=device)]
-        logits = self.backbone.get_output_embeddings()(picked).float()
-        if choices is not None:
-            logits = logits + _choice_mask(allowed, logits)
-        return nn.functional.cross_entropy(logits, torch.tensor(targets, device=device))
+        head = self.backbone.get_output_embeddings()
+        if choices is None:
+            return nn.functional.cross_entropy(head(picked).float(), torch.tensor(targets, device=device))
+        # Only the label tokens' logits: the same softmax as masking the full vocabulary, at a
+        # fraction of the cost (the head is most of a tiny model's compute).
+        vocabulary = sorted({token for options in allowed for token in options})
+        where = {token: i for i, token in enumerate(vocabulary)}
+        index = torch.tensor(vocabulary, device=device)
+        bias = getattr(head, "bias", None)
+        logits = nn.functional.linear(picked, head.weight[index], None if bias is None else bias[index]).float()
+        mask = _choice_mask([[where[token] for token in options] for options in allowed], logits)
+        return nn.functional.cross_entropy(logits + mask, torch.tensor([where[t] for t in targets], device=device))
 
     def final(self, state: State, tokens: Sequence[Sequence[int]]) -> tuple[Tensor, Packed]:
         """Hidden states of the last segment (read memory only, nothing written)."""
