@@ -91,19 +91,23 @@ def atomic_folder(target: Path, fill: Callable[[Path], None]) -> None:
 
 
 @contextmanager
-def exclusive(target: Path) -> Iterator[None]:
+def exclusive(target: Path, wait: bool = True, flag: str = "--out") -> Iterator[None]:
     """Hold the lock for creating ``target`` (a file or folder), across processes.
 
     While it is held, leftovers of writers of ``target`` that were killed are removed: only
-    the holder writes there.
+    the holder writes there. With ``wait=False`` a held lock is refused in one line naming ``flag``.
+    The lock file sits beside ``target``, so a dataset folder holds only its data.
     """
-    from filelock import FileLock
+    from filelock import FileLock, Timeout
 
-    target = Path(target)
+    target = Path(target) if Path(target).name else Path(target).resolve()  # "." has no name to lock by
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(target.with_name(f".{target.name}.lock"))
+        lock = FileLock(target.with_name(f".{target.name}.lock"), timeout=-1 if wait else 0)
         lock.acquire()
+    except Timeout:
+        raise BabilongError(f"{target} is being written by another babilong process: wait for it to finish, "
+                            f"or choose another {flag}") from None
     except OSError as error:
         raise BabilongError(f"cannot lock {target} for writing: {error.strerror or error}") from None
     try:

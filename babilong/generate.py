@@ -13,7 +13,7 @@ from babilong import __version__
 from babilong import arguments
 from babilong.builder import StoryTooLong, build_input
 from babilong.errors import BabilongError
-from babilong.files import atomic_write_text, file_sha256, remove_leftovers
+from babilong.files import atomic_write_text, exclusive, file_sha256, remove_leftovers
 from babilong.haystack import Corpus, get_source, prepare, warn_once
 from babilong.lengths import length_tokens, parse_lengths
 from babilong.sample import InputText, Sample
@@ -291,10 +291,6 @@ def prepare_haystack(config: GenerationConfig, lengths: list[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from babilong.datasets import hub_card, write_manifest
-
     tasks, lengths = parse_tasks(args.tasks), parse_lengths(args.lengths)
     formats = _formats(DEFAULT_FORMATS if args.format is None else args.format)
     if args.samples < 1:
@@ -302,6 +298,16 @@ def run(args: argparse.Namespace) -> int:
     if args.start < 0:
         raise BabilongError(f"--start {args.start} is negative: give the index of the first sample, 0 or more")
     config = generation_config(args)
+    with exclusive(args.out, wait=False):
+        return _generate(args, tasks, lengths, formats, config)
+
+
+def _generate(args: argparse.Namespace, tasks: list[str], lengths: list[str], formats: list[str], config) -> int:
+    """``run`` once this process is the one writer of ``--out``."""
+    from tqdm import tqdm
+
+    from babilong.datasets import hub_card, write_manifest
+
     asked = {(length, task): [args.out / name for name in output_names(length, task, formats)] for length in lengths for task in tasks}
     card = args.out / HUB_CARD if "hub" in formats else None
     manifest_path = args.out / "manifest.json"

@@ -307,3 +307,16 @@ def test_generate_writes_a_long_input_in_bounded_chunks_without_joining_it(small
     line = (streamed / "64k" / "qa1.jsonl").read_bytes()
     assert line == (joined / "64k" / "qa1.jsonl").read_bytes() and len(line) > 250_000
     assert largest["qa1.jsonl"] <= 6 * 1000 + 20_000  # a chunk escaped (at most 6 bytes a character), or the record's other fields
+
+
+def test_a_second_generate_into_the_same_folder_is_refused_and_the_folder_stays_clean(tmp_path, capsys):
+    from babilong.files import exclusive
+
+    out = tmp_path / "data"
+    with exclusive(out, wait=False):  # another generate is writing there
+        assert main(["generate", "--tasks", "qa1", "--lengths", "0k", "--samples", "2", "--out", str(out)]) == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and f"{out} is being written by another babilong process" in error
+        assert "--out" in error
+    assert main(["generate", "--tasks", "qa1", "--lengths", "0k", "--samples", "2", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.rglob("*") if p.name.startswith(".")) == []  # the lock sits beside, not inside
