@@ -53,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--curriculum", default="0,1,2,4,6,8,16,32",
                         help="segments per stage; 0 is the facts alone, without book text")
     parser.add_argument("--max-steps", type=arguments.positive, default=5000, help="optimizer steps per stage at most")
-    parser.add_argument("--batch-size", type=arguments.positive, default=8, help="rows per step on each device")
+    parser.add_argument("--batch-size", type=arguments.positive, default=None,
+                        help="rows per step on each device (default 128 for tiny backbones, else 8)")
     parser.add_argument("--lr", type=arguments.number(0, low_open=True), default=None, help="peak learning rate (default 1e-3 for tiny backbones, else 1e-4)")
     parser.add_argument("--answer-loss", choices=["labels", "full"], default="labels",
                         help="labels: the answer competes with the tasks' labels only, and is decoded so; full: all tokens")
@@ -161,6 +162,8 @@ class Trainer:
 
         self.tokenizer = get_tokenizer(self.tokenizer_name)
         self.choices = answer_choices(self.tokenizer, self.model.config.labels)
+        if args.batch_size is None:
+            args.batch_size = default_batch_size(args.backbone)
         self.rows = Rows(
             tuple(tasks), self.model.config.segment_size, self.tokenizer_name, args.haystack, args.seed,
             args.batch_size, tuple(self.model.config.labels), args.one_question, self.rank, self.world,
@@ -406,6 +409,12 @@ def _prefetched(rows: Rows, segments: int, steps: range, workers: int):
 def default_workers(device_type: str) -> int:
     """Processes making batches: none on a CPU (they would take the training's cores), else up to 8."""
     return 0 if device_type == "cpu" else max(0, min(8, (os.cpu_count() or 1) - 1))
+
+
+def default_batch_size(backbone: str) -> int:
+    """128 rows for a tiny backbone trained from scratch: with 16 it stays at the latest-fact
+    shortcut for thousands of steps (benchmarks/RESULTS.md); 8 to fine-tune a pretrained one."""
+    return 128 if backbone.partition(":")[0] in TINY_BACKBONES else 8
 
 
 def default_lr(backbone: str) -> float:
