@@ -6,7 +6,7 @@ GPT-2 from scratch, time-boxed, on real samples (qa1 facts in book text, GPT-2 t
 Prints the learning curve (the training log's JSON lines), then accuracy on held-out test
 samples at 4k, 32k, 128k and 1M tokens with the memory as read and reset before the question.
 
-    python benchmarks/gpu_rmt.py                  # sized for about 9 minutes on one H100
+    python benchmarks/gpu_rmt.py                  # 6-7 minutes on one H200 (measured with three runs sharing it)
     python benchmarks/gpu_rmt.py --smoke          # seconds on a CPU: the same code, toy sizes
     python benchmarks/gpu_rmt.py --throughput     # also: tokens/s reading 1M tokens at 124M parameters
     python benchmarks/gpu_rmt.py --set arch=armt --export out/armt   # one flag changed; best weights kept (bf16, in parts)
@@ -24,7 +24,7 @@ from memory_recipe import print_table, score, train
 
 PART_BYTES = 15 << 20  # exported checkpoints are cut into parts this size (join them with cat)
 
-# About 5 minutes of training and 2 of scoring on one H100; the facts-alone stage, where the
+# 5 minutes of training and 1-2 of scoring (an H200, 2026-11-27); the facts-alone stage, where the
 # person-to-place binding must be learned, gets 40% of the training time.
 GPU = {
     "backbone": "tiny:n_embd=256,n_layer=4,n_head=4", "segment": "128", "memory": "16", "curriculum": "0,1,2,4,8",
