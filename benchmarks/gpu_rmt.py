@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import torch
-from memory_recipe import print_table, score, train
+from memory_recipe import print_table, score, train, with_flags
 
 PART_BYTES = 15 << 20  # exported checkpoints are cut into parts this size (join them with cat)
 
@@ -105,10 +105,8 @@ def main() -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     print(f"device {device}" + (f" ({torch.cuda.get_device_name()})" if device == "cuda" else ""), flush=True)
     started = time.time()
-    settings, lengths = (dict(SMOKE), SMOKE_LENGTHS) if args.smoke else (dict(GPU), GPU_LENGTHS)
-    for item in args.set:
-        key, equals, value = item.partition("=")
-        settings[key] = value if equals else None
+    base, lengths = (SMOKE, SMOKE_LENGTHS) if args.smoke else (GPU, GPU_LENGTHS)
+    settings = with_flags(base, args.set)
     with tempfile.TemporaryDirectory() as scratch:
         output = Path(args.output or Path(scratch) / "run")
         train(output, settings)

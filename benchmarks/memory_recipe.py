@@ -38,6 +38,15 @@ def train(output: Path, settings: dict[str, str | None], tasks: str = "qa1") -> 
         raise SystemExit("training failed")
 
 
+def with_flags(settings: dict[str, str | None], items: list[str]) -> dict[str, str | None]:
+    """``settings`` with each ``--set FLAG=VALUE`` applied (a bare ``FLAG`` is a switch)."""
+    changed = dict(settings)
+    for item in items:
+        key, equals, value = item.partition("=")
+        changed[key] = value if equals else None
+    return changed
+
+
 def score(checkpoint: Path, lengths: list[str], samples: int, batch_size: int = 32, task: str = "qa1") -> list[dict]:
     """Accuracy on held-out samples at each length, memory kept and reset (one row per length)."""
     from babilong.generate import generate_samples
@@ -76,10 +85,7 @@ def main() -> None:
     parser.add_argument("--segments", default="1,4", help="lengths to score, in segments of the model")
     parser.add_argument("--score-only", action="store_true")
     args = parser.parse_args()
-    settings = dict(CPU)
-    for item in args.set:
-        key, equals, value = item.partition("=")
-        settings[key] = value if equals else None
+    settings = with_flags(CPU, args.set)
     if not args.score_only:
         train(Path(args.output), settings)
     size = int(settings["segment"])
