@@ -23,6 +23,7 @@ COMMANDS = {
     "eval": "babilong.evaluate",
     "report": "babilong.report",
     "rescore": "babilong.rescore",
+    "merge": "babilong.merge",
     "train": "babilong.memory.train",
 }
 USAGE_ERROR = 2

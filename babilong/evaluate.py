@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,11 @@ from babilong import arguments
 from babilong.errors import BabilongError
 from babilong.files import file_sha256
 from babilong.models import BACKENDS, DEFAULT_MODEL, load_model, parse_model_args
+from babilong.pipeline import Planned
 from babilong.prompts import parse_prompt_config
-from babilong.runs import Planned
+from babilong.runs import RunLayout
 from babilong.sample import Sample
+from babilong.shards import WHOLE, Shard, keys_of_groups, parse_shard, select
 
 HELP = "Evaluate a model on BABILong: resumable runs, accuracy table, heatmap, leaderboard export"
 DEFAULT_MAX_NEW_TOKENS = 20
@@ -36,22 +39,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=arguments.positive, default=DEFAULT_MAX_NEW_TOKENS, help=f"answer length limit (default {DEFAULT_MAX_NEW_TOKENS})")
     parser.add_argument("--output", type=arguments.output_folder, help="run folder (default runs/MODEL-CONFIGHASH); rerun with the same folder to resume")
     parser.add_argument("--export", type=arguments.output_folder, help="also write predictions in the public leaderboard layout under this folder")
+    parser.add_argument("--shard", type=parse_shard, default=WHOLE, metavar="K/N",
+                        help="run only the samples of shard K of N (0 <= K < N; a hash of each sample's key) into "
+                             "their own run folder, e.g. one per GPU or per Slurm array task; 'babilong merge' joins them")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     from babilong.report import report_runs
-    from babilong.runs import ResultStore, RunConfig, evaluate
+    from babilong.pipeline import evaluate
+    from babilong.runs import ResultStore, RunConfig
 
     prompt = parse_prompt_config(args.prompt, args.system_prompt)
     model_args = parse_model_args(args.model_args)
-    plan, total, data = _plan(args)
+    plan = _plan(args)
     model = load_model(args.model, model_args)
     try:
-        config = RunConfig(args.model, model.settings(), prompt, args.max_new_tokens, data)
-        output = args.output or Path("runs") / f"{_slug(model.name)}-{config.hash[:8]}"
-        with ResultStore(output, config) as store:
-            summary = evaluate(plan, model, config, store, progress=not args.no_progress, total=total)
+        config = RunConfig(args.model, model.settings(), prompt, args.max_new_tokens, plan.data)
+        output = args.output or Path("runs") / f"{_slug(model.name)}-{config.hash[:8]}{_shard_suffix(args.shard)}"
+        with ResultStore(output, config, plan.layout) as store:
+            summary = evaluate(plan.samples, model, config, store, progress=not args.no_progress, total=plan.total)
     finally:
         model.close()
     print(f"run {output}: {summary.total} samples, {summary.skipped} already done, {summary.ok} answered, "
@@ -63,26 +70,46 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plan(args: argparse.Namespace) -> tuple[Iterable[Planned | Sample], int | None, dict[str, Any]]:
-    """The samples to run (built or read only when their turn comes), how many if known, and
-    a description of where they come from (part of the run's identity)."""
+@dataclass
+class Plan:
+    """What a run will do: its samples (built or read only when their turn comes), how many
+    if known, where they come from (part of the run's identity) and its layout (the groups
+    and the shard, recorded in the manifest so shards can be merged and checked)."""
+
+    samples: Iterable[Planned | Sample]
+    total: int | None
+    data: dict[str, Any]
+    layout: RunLayout
+
+
+def _plan(args: argparse.Namespace) -> Plan:
     from babilong.lengths import parse_lengths
     from babilong.tasks import parse_tasks
 
     tasks, lengths = parse_tasks(args.tasks), parse_lengths(args.lengths)
     if args.data:
         identity = data_identity(args.data, tasks, lengths)
-        _check_data(args.data, tasks, lengths, args.samples)  # before the run folder is created
-        return _read_groups(args.data, tasks, lengths, args.samples), None, identity
+        groups = _check_data(args.data, tasks, lengths, args.samples)  # before the run folder is created
+        samples = select(_read_groups(args.data, tasks, lengths, args.samples), args.shard)
+        return Plan(samples, None, identity, RunLayout(groups, args.shard))
     from dataclasses import asdict
 
     from babilong.generate import build_sample, generation_config, prepare_haystack
 
     generation = generation_config(args)
     prepare_haystack(generation, lengths)
-    plan = [Planned(f"{task}/{length}/{index}", partial(build_sample, task, length, index, generation))
-            for length in lengths for task in tasks for index in range(args.samples)]
-    return plan, len(plan), {"generator": asdict(generation)}
+    groups = {f"{task}/{length}": args.samples for length in lengths for task in tasks}
+    planned = [Planned(key, partial(build_sample, *_key_parts(key), generation)) for key in keys_of_groups(groups, args.shard)]
+    return Plan(planned, len(planned), {"generator": asdict(generation)}, RunLayout(groups, args.shard))
+
+
+def _key_parts(key: str) -> tuple[str, str, int]:
+    task, length, index = key.split("/")
+    return task, length, int(index)
+
+
+def _shard_suffix(shard: Shard) -> str:
+    return "" if shard == WHOLE else f"-shard{shard.index}of{shard.count}"
 
 
 def _read_groups(source: str, tasks: list[str], lengths: list[str], limit: int) -> Iterator[Sample]:
@@ -98,16 +125,18 @@ def _read_groups(source: str, tasks: list[str], lengths: list[str], limit: int) 
             yield from samples
 
 
-def _check_data(source: str, tasks: list[str], lengths: list[str], limit: int) -> None:
-    """Refuse data with no samples to run, or where two samples share a (task, length, index)
-    key; one group in memory at a time."""
+def _check_data(source: str, tasks: list[str], lengths: list[str], limit: int) -> dict[str, int]:
+    """Samples per ``task/length`` group; refuse data with no samples to run, or where two
+    samples share a (task, length, index) key. One group in memory at a time."""
     from babilong.datasets import load_samples
 
     found = 0
+    groups: dict[str, int] = {}
     for length in lengths:
         for task in tasks:
             keys = [sample.key for sample in load_samples(source, [task], [length], limit=limit)]
             found += len(keys)
+            groups[f"{task}/{length}"] = len(keys)
             if len(keys) != len(set(keys)):
                 duplicate = next(key for key in keys if keys.count(key) > 1)
                 raise BabilongError(f"two samples share the key {duplicate} in {source}: the data has duplicate "
@@ -115,6 +144,7 @@ def _check_data(source: str, tasks: list[str], lengths: list[str], limit: int) -
     if not found:
         raise BabilongError(f"no samples for {','.join(tasks)} at {','.join(lengths)} in {source}: "
                             "check --data, --tasks and --lengths")
+    return groups
 
 
 def data_identity(source: str, tasks: list[str], lengths: list[str]) -> dict[str, Any]:

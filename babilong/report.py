@@ -53,6 +53,7 @@ class Cell:
     errors: int = 0
     retrieved: int = 0  # samples whose retrieval held every supporting fact (RAG runs)
     with_recall: int = 0
+    unfinished: int = 0  # samples the run asked for that have no final result yet (a shard not done)
 
     @property
     def accuracy(self) -> float | None:
@@ -121,6 +122,10 @@ class Table:
         cell = self.cells.get((task, length))
         return cell is not None and bool(cell.too_long or cell.errors)
 
+    def unfinished(self, task: str, length: str) -> bool:
+        cell = self.cells.get((task, length))
+        return cell is not None and bool(cell.unfinished)
+
 
 def task_order(task: str) -> int:
     return int(task[2:]) if task[2:].isdigit() else 10_000  # the mean row sorts last
@@ -132,9 +137,12 @@ def length_order(label: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2).lower()] if match else float("inf")
 
 
-def build_table(records: dict[str, dict[str, Any]], scorer: str, title: str) -> Table:
-    """Count every record of a run into its cell."""
+def build_table(records: dict[str, dict[str, Any]], scorer: str, title: str, expected: set[str] | None = None) -> Table:
+    """Count every record of a run into its cell; ``expected`` keys with no record count as unfinished."""
     table = Table(title, scorer)
+    for key in sorted((expected or set()) - records.keys()):
+        task, length, _ = key.split("/")
+        table.cells.setdefault((task, length), Cell()).unfinished += 1
     for record in records.values():
         cell = table.cells.setdefault((record["task"], record["length"]), Cell())
         recall = (record.get("retrieval") or {}).get("recall")
@@ -164,6 +172,7 @@ class Source:
     notes: list[str] = field(default_factory=list)  # lines for report.md: where the results come from
     run_folder: Path | None = None  # set for runs of ours: their files go there by default
     manifest: dict[str, Any] | None = None  # set for runs of ours: what an export needs
+    expected: set[str] | None = None  # runs of ours: the keys asked for (missing ones are unfinished)
 
 
 def load_sources(paths: list[Path], prompts: list[str] | None = None) -> list[Source]:
@@ -171,6 +180,7 @@ def load_sources(paths: list[Path], prompts: list[str] | None = None) -> list[So
     sources: list[Source] = []
     for path in paths:
         sources.extend(_load(Path(path), prompts))
+    sources = _join_shards(sources)
     taken: set[str] = set()
     for source in sources:
         name, title, number = source.name, source.title, 1
@@ -195,19 +205,46 @@ def _load(path: Path, prompts: list[str] | None) -> list[Source]:
 
 
 def _our_run(path: Path) -> Source:
-    from babilong.runs import load_run
+    from babilong.runs import RunLayout, load_run
+    from babilong.shards import keys_of_groups
 
     manifest, loaded = load_run(path)
     for warning in loaded.warnings:
         print(f"babilong: warning: {warning}", file=sys.stderr)
     if not loaded.records:
         raise BabilongError(f"{path} has no results yet: run 'babilong eval' with --output {path} first")
+    layout = RunLayout.of(manifest)
     config = manifest["config"]
     _, model = org_and_model(config)
     short_hash = manifest["config_hash"][:8]
-    title = f"{model} ({config['model']}, {short_hash})"
+    shard = f", shard {layout.shard}" if layout.shard.count > 1 else ""
+    title = f"{model} ({config['model']}, {short_hash}{shard})"
     return Source(title, safe_name(f"{model}-{short_hash}"), loaded.records, [f"Run folder: `{path}`."],
-                  run_folder=path, manifest=manifest)
+                  run_folder=path, manifest=manifest, expected=set(keys_of_groups(layout.groups, layout.shard)))
+
+
+def _join_shards(sources: list[Source]) -> list[Source]:
+    """Shard folders of one configuration become one source, as ``babilong merge`` would join them."""
+    from babilong.merge import merge_folders
+    from babilong.runs import RunLayout
+    from babilong.shards import keys_of_groups
+
+    sharded: dict[str, list[Source]] = {}
+    for source in sources:
+        if source.manifest is not None and RunLayout.of(source.manifest).shard.count > 1:
+            sharded.setdefault(source.manifest["config_hash"], []).append(source)
+    joined: list[Source] = []
+    for source in sources:
+        group = sharded.get(source.manifest["config_hash"]) if source.manifest is not None else None
+        if not group:
+            joined.append(source)
+        elif group[0] is source:
+            merged = merge_folders([s.run_folder for s in group])
+            title = source.title.rsplit(", shard", 1)[0] + f", {len(group)} shards)"
+            notes = [f"Run folders (shards of one run): {', '.join(f'`{s.run_folder}`' for s in group)}."]
+            joined.append(Source(title, source.name, merged.records, notes, run_folder=None,
+                                 manifest=merged.merged_manifest(), expected=set(keys_of_groups(merged.groups))))
+    return joined
 
 
 def _published_run(run: PublishedRun) -> Source:
@@ -231,13 +268,16 @@ def format_value(table: Table, row: str, length: str) -> str:
         if row == MEAN_ROW:
             return "—" if length in table.lengths else ""
         cell = table.cells.get((row, length))
-        return "" if cell is None else "too long" if cell.too_long else "error"
+        return "" if cell is None else "too long" if cell.too_long else "error" if cell.errors else "unfinished"
     low, high = table.interval(row, length)
-    return f"{value:.1f} ({low:.1f}-{high:.1f})" + ("*" if table.unscored(row, length) else "")
+    marks = ("*" if table.unscored(row, length) else "") + ("†" if table.unfinished(row, length) else "")
+    return f"{value:.1f} ({low:.1f}-{high:.1f})" + marks
 
 
 _UNSCORED_NOTE = ("`*` some samples of this cell were not scored (too_long: the prompt exceeds the model's "
                   "context window; error: the model failed); accuracy is over the scored ones.")
+_UNFINISHED_NOTE = ("`†` unfinished: some samples this run asked for have no result yet (a shard or an "
+                    "interrupted run); rerun or merge the missing shard before trusting the cell.")
 _INTERVAL_NOTE = "Each cell: accuracy % (95% Wilson interval)."
 
 
@@ -250,6 +290,8 @@ def markdown(table: Table) -> str:
     notes = []
     if any(c.too_long or c.errors for c in table.cells.values()):
         notes.append("\n" + _UNSCORED_NOTE)
+    if any(c.unfinished for c in table.cells.values()):
+        notes.append("\n" + _UNFINISHED_NOTE)
     recall = [f"| {task} | " + " | ".join(_recall(table.cells.get((task, n))) for n in lengths) + " |" for task in table.tasks]
     if any(c.with_recall for c in table.cells.values()):
         notes.append("\nRetrieval recall % (top-k chunks held every supporting fact):\n\n" + "\n".join([*head, *recall]))
@@ -271,6 +313,8 @@ def comparison_markdown(tables: list[Table]) -> str:
               for task in tasks for n in lengths if any((task, n) in t.cells for t in tables)]
     if any(t.unscored(task, n) for t in tables for task, n in t.cells):
         parts += ["", _UNSCORED_NOTE]
+    if any(t.unfinished(task, n) for t in tables for task, n in t.cells):
+        parts += ["", _UNFINISHED_NOTE]
     return "\n".join(parts)
 
 
@@ -281,7 +325,8 @@ def _recall(cell: Cell | None) -> str:
 def _count(cell: Cell | None) -> str:
     if cell is None:
         return ""
-    missing = [f"{cell.too_long} too_long"] * bool(cell.too_long) + [f"{cell.errors} error"] * bool(cell.errors)
+    missing = [f"{cell.too_long} too_long"] * bool(cell.too_long) + [f"{cell.errors} error"] * bool(cell.errors) \
+        + [f"{cell.unfinished} unfinished"] * bool(cell.unfinished)
     return f"{cell.scored}" + (f" ({', '.join(missing)})" if missing else "")
 
 
@@ -406,7 +451,7 @@ def report_runs(runs: list[Path], out: Path | None, export: Path | None, quiet: 
     base = out or Path("runs") / ("comparison" if several else "report")
     by_source: list[list[Table]] = []
     for source in sources:
-        tables = [build_table(source.records, scorer, source.title) for scorer in SCORERS]
+        tables = [build_table(source.records, scorer, source.title, source.expected) for scorer in SCORERS]
         by_source.append(tables)
         folder = _folder(source, out, base, several)
         text = _write_run_files(tables, folder, source.notes)

@@ -16,9 +16,8 @@ import hashlib
 import json
 import os
 import socket
-import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -26,19 +25,15 @@ from typing import Any
 
 from babilong import __version__, verdicts
 from babilong.errors import BabilongError
-from babilong.models.base import Model
-from babilong.prompts import PromptConfig, PromptFile, build_prompt
-from babilong.sample import Sample
+from babilong.prompts import PromptConfig, PromptFile
 from babilong.scoring import LABELS, SCORER_VERSIONS, SCORERS
+from babilong.shards import WHOLE, Shard, shard_from_dict
 
 MANIFEST = "manifest.json"
 RESULTS = "results.jsonl"
 LOCK = ".lock"
 OWNER = ".lock.owner"
 FINAL = ("ok", "too_long")  # statuses that count as done; "error" is retried
-CHUNK = 256  # at most this many samples are prompted, counted and sent to the model at a time,
-CHUNK_CHARS = 16_000_000  # and at most about this many characters of context (memory stays flat)
-PROMPT_KEPT = 20_000  # characters of a longer prompt stored at each end; the middle is elided
 
 
 @dataclass(frozen=True)
@@ -64,6 +59,31 @@ class RunConfig:
     def hash(self) -> str:
         text = json.dumps(self.to_dict(), sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Which samples a run folder is for: its ``task/length`` groups (samples each) and its shard.
+
+    Not part of the configuration's identity: shards of one configuration share its hash, and
+    a rerun may ask for more samples. Recorded in the manifest so ``merge`` can say which keys
+    are still missing.
+    """
+
+    groups: dict[str, int] = field(default_factory=dict)
+    shard: Shard = WHOLE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"groups": self.groups, "shard": self.shard.to_dict()}
+
+    @classmethod
+    def of(cls, manifest: dict[str, Any]) -> RunLayout:
+        """The layout a manifest records (older manifests record none: no groups, the whole run)."""
+        layout = manifest.get("layout") or {}
+        groups = layout.get("groups") or {}
+        if not isinstance(groups, dict) or not all(isinstance(v, int) for v in groups.values()):
+            raise BabilongError(f"a run manifest records the groups {groups!r}: expected {{'task/length': samples}}")
+        return cls(dict(groups), shard_from_dict(layout.get("shard")))
 
 
 @dataclass
@@ -216,10 +236,11 @@ class RunLock:
 class ResultStore:
     """The append-only results file of one run directory, held by one writer at a time."""
 
-    def __init__(self, directory: Path, config: RunConfig) -> None:
+    def __init__(self, directory: Path, config: RunConfig, layout: RunLayout | None = None) -> None:
         self.directory = Path(directory)
         self.path = self.directory / RESULTS
         self.config = config
+        self.layout = layout or RunLayout()
         self.finished: set[str] = set()  # keys whose result is final (ok or too_long)
         self.warnings: list[str] = []
         self._fd: int | None = None
@@ -243,7 +264,7 @@ class ResultStore:
 
     def _manifest(self) -> dict[str, Any]:
         return {"config_hash": self.config.hash, "config": self.config.to_dict(), "babilong_version": __version__,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "layout": self.layout.to_dict()}
 
     def _check_manifest(self) -> None:
         path = self.directory / MANIFEST
@@ -256,6 +277,18 @@ class ResultStore:
             self._recover_manifest(error)
             return
         self._check_same_run(manifest)
+        self._check_layout(manifest)
+
+    def _check_layout(self, manifest: dict[str, Any]) -> None:
+        """One shard per folder; a rerun asking for other samples records its groups."""
+        recorded = RunLayout.of(manifest)
+        if "layout" in manifest and recorded.shard != self.layout.shard:
+            raise BabilongError(f"{self.directory} holds shard {recorded.shard} of this run, not shard {self.layout.shard}: "
+                                "give each shard its own --output")
+        if manifest.get("layout") != self.layout.to_dict():
+            groups = {**recorded.groups, **self.layout.groups}
+            updated = {**manifest, "layout": RunLayout(groups, self.layout.shard).to_dict()}
+            _write_atomic(self.directory / MANIFEST, _manifest_text(updated))
 
     def _recover_manifest(self, error: BabilongError) -> None:
         """A damaged manifest is rewritten only when every stored result says it was this configuration."""
@@ -347,6 +380,21 @@ def _manifest_text(manifest: dict[str, Any]) -> str:
     return json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"
 
 
+def write_run(directory: Path, manifest: dict[str, Any], records: Iterable[dict[str, Any]]) -> None:
+    """A whole run folder at once (a merge of shards): results first, then the manifest, each
+    replaced atomically, under the folder's lock."""
+    lock = RunLock(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+        _write_atomic_lines(directory / RESULTS, map(_encode, records))
+        _write_atomic(directory / MANIFEST, _manifest_text(manifest))
+    except OSError as error:
+        raise _store_error(directory, error) from None
+    finally:
+        lock.release()
+
+
 def read_manifest(path: Path) -> dict[str, Any]:
     """A run's manifest; a damaged one is a one-line error naming the file and the place."""
     try:
@@ -392,166 +440,20 @@ def _store_error(path: Path, error: OSError) -> BabilongError:
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    _write_atomic_lines(path, [text.encode()])
+
+
+def _write_atomic_lines(path: Path, lines: Iterable[bytes]) -> None:
+    """A file written under a temporary name, synced, then renamed over ``path``."""
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    os.replace(partial, path)
-
-
-@dataclass
-class Summary:
-    """What one call of ``evaluate`` did."""
-
-    total: int = 0
-    skipped: int = 0
-    ok: int = 0
-    too_long: int = 0
-    errors: int = 0
-
-    def count(self, status: str) -> None:
-        name = "errors" if status == "error" else status
-        setattr(self, name, getattr(self, name) + 1)
-
-
-@dataclass(frozen=True)
-class Planned:
-    """A sample known by its key before it is built: finished ones are skipped unbuilt."""
-
-    key: str
-    build: Callable[[], Sample]
-
-
-def evaluate(samples: Iterable[Sample | Planned], model: Model, config: RunConfig, store: ResultStore,
-             progress: bool = True, total: int | None = None) -> Summary:
-    """Run every sample not yet done, appending each result the moment it is known.
-
-    Samples are built (when ``Planned``) only when their turn comes, a few at a time, so
-    memory does not grow with their number; finished keys are skipped without building them.
-    """
-    for warning in store.warnings:
-        print(f"babilong: warning: {warning}", file=sys.stderr)
-    store.warnings.clear()
-    if total is None and isinstance(samples, Sequence):
-        total = len(samples)
-    summary = Summary()
-    bar = _progress_bar(total, progress)
-    warned = False
     try:
-        for chunk in _chunks(_pending(samples, store.finished, summary, bar)):
-            for record in _run_chunk(chunk, model, config):
-                store.append(verdicts.score_record(record))
-                summary.count(record["status"])
-                if record["status"] == "too_long" and not warned:
-                    warned = True
-                    print(f"babilong: warning: {record['key']} needs {record['prompt_tokens']} prompt tokens + "
-                          f"{config.max_new_tokens} new, over the model's {model.context_window}: such samples are "
-                          "recorded as too_long (not truncated) and shown in the report", file=sys.stderr)
-                bar.update(1)
+        with partial.open("wb") as handle:
+            handle.writelines(lines)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
     finally:
-        bar.close()
-    return summary
-
-
-def _pending(samples: Iterable[Sample | Planned], finished: set[str], summary: Summary, bar: Any) -> Iterator[Sample]:
-    """The samples still to run, built one at a time; each key is checked once (O(1) per sample)."""
-    seen: set[str] = set()
-    for item in samples:
-        if item.key in seen:
-            raise BabilongError(f"two samples share the key {item.key}: the data has duplicate (task, length, index)")
-        seen.add(item.key)
-        summary.total += 1
-        if item.key in finished:
-            summary.skipped += 1
-            bar.update(1)
-            continue
-        yield item.build() if isinstance(item, Planned) else item
-
-
-def _chunks(samples: Iterator[Sample]) -> Iterator[list[Sample]]:
-    """Groups of at most ``CHUNK`` samples and about ``CHUNK_CHARS`` characters of context."""
-    chunk: list[Sample] = []
-    size = 0
-    for sample in samples:
-        chunk.append(sample)
-        size += len(sample.input)
-        if len(chunk) >= CHUNK or size >= CHUNK_CHARS:
-            yield chunk
-            chunk, size = [], 0
-    if chunk:
-        yield chunk
-
-
-def _run_chunk(samples: Sequence[Sample], model: Model, config: RunConfig) -> Iterator[dict[str, Any]]:
-    """Unscored records for one chunk: too-long ones at once, the rest as the model answers them."""
-    answer_samples = getattr(model, "answer_samples", None)  # memory models read raw samples, no prompt
-    if answer_samples:
-        yield from _answer_directly(samples, answer_samples, config)
-        return
-    prompts, counts, runnable, retrievals = [], [], [], []
-    rewrite = getattr(model, "rewrite_sample", None)  # retrieval models choose the context themselves
-    for sample in samples:
-        shown, retrieval = rewrite(sample) if rewrite else (sample, None)
-        prompt = build_prompt(shown, config.prompt)
-        tokens = model.count_tokens(prompt)
-        if tokens is not None and model.context_window and tokens + config.max_new_tokens > model.context_window:
-            yield _record(sample, config, model.render(prompt), "too_long", prompt_tokens=tokens, retrieval=retrieval,
-                          error=f"prompt {tokens} + {config.max_new_tokens} new tokens > context window {model.context_window}")
-            continue
-        prompts.append(prompt)
-        counts.append(tokens)
-        runnable.append(sample)
-        retrievals.append(retrieval)
-    for position, generation in model.generate(prompts, config.max_new_tokens):
-        sample, retrieval = runnable[position], retrievals[position]
-        rendered = model.render(prompts[position])
-        tokens = generation.prompt_tokens if generation.prompt_tokens is not None else counts[position]
-        if generation.error is not None:
-            yield _record(sample, config, rendered, "error", prompt_tokens=tokens, latency=generation.latency,
-                          error=generation.error, retrieval=retrieval)
-            continue
-        yield _record(sample, config, rendered, "ok", output=generation.output, prompt_tokens=tokens,
-                      output_tokens=generation.output_tokens, latency=generation.latency, retrieval=retrieval)
-
-
-def _answer_directly(samples: Sequence[Sample], answer_samples: Any, config: RunConfig) -> Iterator[dict[str, Any]]:
-    """Records for a model that answers samples itself (it reads the raw context, unlimited)."""
-    for position, generation in answer_samples(samples, config.max_new_tokens):
-        sample = samples[position]
-        shown = f"[{len(sample.input):,} characters of context, read segment by segment]\nQuestion: {sample.question}"
-        if generation.error is not None:
-            yield _record(sample, config, shown, "error", latency=generation.latency, error=generation.error)
-            continue
-        yield _record(sample, config, shown, "ok", output=generation.output, latency=generation.latency)
-
-
-def _record(sample: Sample, config: RunConfig, prompt: str, status: str, *, output: str | None = None,
-            prompt_tokens: int | None = None, output_tokens: int | None = None, latency: float | None = None,
-            error: str | None = None, retrieval: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What happened to one sample, before scoring: the raw output and the answer (stripped) both."""
-    record = {
-        "key": sample.key, "task": sample.task, "length": sample.length, "index": sample.index,
-        "config_hash": config.hash, "status": status, "target": sample.target, "question": sample.question,
-        "output": output, "answer": None if output is None else output.strip(), "prompt_tokens": prompt_tokens,
-        "output_tokens": output_tokens, "latency": latency, "error": error, **_stored_prompt(prompt),
-    }
-    if retrieval is not None:
-        record["retrieval"] = retrieval
-    return record
-
-
-def _stored_prompt(prompt: str) -> dict[str, Any]:
-    """The prompt as the model read it; a very long one keeps its ends, its length and its hash."""
-    if len(prompt) <= 2 * PROMPT_KEPT + 100:
-        return {"prompt": prompt}
-    elided = len(prompt) - 2 * PROMPT_KEPT
-    return {"prompt": f"{prompt[:PROMPT_KEPT]}\n[... {elided:,} characters elided ...]\n{prompt[-PROMPT_KEPT:]}",
-            "prompt_chars": len(prompt), "prompt_sha256": hashlib.sha256(prompt.encode()).hexdigest()}
-
-
-def _progress_bar(total: int | None, enabled: bool) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, disable=not enabled, unit="sample", dynamic_ncols=True,
-                desc="eval", file=sys.stderr, mininterval=0.5)
+        partial.unlink(missing_ok=True)
 
 
 def load_run(directory: Path) -> tuple[dict[str, Any], Loaded]:

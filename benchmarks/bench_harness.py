@@ -15,7 +15,8 @@ from pathlib import Path
 from babilong.generate import generate_samples
 from babilong.models import load_model
 from babilong.prompts import PromptConfig, examples_block
-from babilong.runs import ResultStore, RunConfig, evaluate
+from babilong.pipeline import evaluate
+from babilong.runs import ResultStore, RunConfig
 
 TASKS = ("qa1", "qa2", "qa3", "qa4", "qa5")
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from babilong.runs import ResultStore, RunConfig, Summary, evaluate
+from babilong.pipeline import Summary, evaluate
+from babilong.runs import ResultStore, RunConfig
 from babilong.sample import Sample
 
 ROOMS = ("kitchen", "garden", "office", "hallway", "bedroom", "bathroom")

@@ -234,3 +234,16 @@ def test_masking_comes_before_the_cut():
     kept = mask_secret(text, key_forms(key), 200)
     assert kept == "x" * 180 + "***" + " trailing " + "***"
     assert mask_secret("y" * 196 + key, key_forms(key), 200) == "y" * 196 + "***"
+
+
+def test_one_slow_answer_does_not_hold_back_the_next_requests_even_at_1m_tokens(tmp_path):
+    """Samples of 1M-token size (4M characters): every request goes out while the first one is
+    still being answered; nothing waits for a group of samples to finish."""
+    slow = 3.0
+    filler = "word " * 840_000  # about 4.2M characters, as a 1M-token sample
+    with FaultServer(["slow", "ok"], slow_seconds=slow) as server:
+        model = client(server.url, concurrency="8", timeout="30")
+        summary = run(model, tmp_path, make_samples(count=6, filler=filler))
+        model.close()
+    assert summary.ok == 6
+    assert max(server.times) - min(server.times) < slow * 0.8  # all six arrived while the slow one was held

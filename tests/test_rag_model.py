@@ -16,7 +16,8 @@ from babilong.rag.embedder import EmbeddingCache
 from babilong.rag.retriever import Retriever
 from babilong.report import build_table, heatmap, markdown
 from babilong.rag.recall import RECALL_VERSION
-from babilong.runs import RESULTS, ResultStore, RunConfig, evaluate, read_results
+from babilong.pipeline import evaluate
+from babilong.runs import RESULTS, ResultStore, RunConfig, read_results
 from tests.test_rag import BACKGROUND, WordsEmbedder, make_sample
 
 

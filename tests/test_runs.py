@@ -188,24 +188,22 @@ def test_kill_9_mid_run_loses_and_duplicates_nothing(tmp_path):
     assert sorted(map(json.dumps, map(strip, lines(out)))) == sorted(map(json.dumps, map(strip, lines(fresh))))
 
 
-def test_samples_are_built_a_chunk_at_a_time_not_up_front(tmp_path, monkeypatch):
-    import babilong.runs as runs
+def test_samples_are_built_as_the_model_has_room_not_up_front(tmp_path, monkeypatch):
+    from babilong import pipeline
 
-    monkeypatch.setattr(runs, "CHUNK_CHARS", 45)  # two of these samples (24-26 characters each) per chunk
-    model = load_model("echo", {})
-    samples = make_samples(count=6)
+    model = load_model("echo", {})  # answers one prompt at a time
+    samples = make_samples(count=4)
     events = []
 
     def planned(sample):
-        return runs.Planned(sample.key, lambda: events.append(f"build {sample.index}") or sample)
+        return pipeline.Planned(sample.key, lambda: events.append(f"build {sample.index}") or sample)
 
     store = ResultStore(tmp_path, config(model))
     real_append = store.append
     monkeypatch.setattr(store, "append", lambda record: events.append(f"store {record['index']}") or real_append(record))
     try:
-        summary = runs.evaluate([planned(s) for s in samples], model, config(model), store, progress=False)
+        summary = pipeline.evaluate([planned(s) for s in samples], model, config(model), store, progress=False)
     finally:
         store.close()
-    assert summary.ok == 6
-    assert events == ["build 0", "build 1", "store 0", "store 1", "build 2", "build 3", "store 2", "store 3",
-                      "build 4", "build 5", "store 4", "store 5"]
+    assert summary.ok == 4
+    assert events == ["build 0", "store 0", "build 1", "store 1", "build 2", "store 2", "build 3", "store 3"]

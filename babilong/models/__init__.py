@@ -10,9 +10,10 @@ import importlib
 import math
 
 from babilong.errors import BabilongError
-from babilong.models.base import Generation, Model, Prompt
+from babilong.models.base import ContextStep, Generation, Model, Prompt, PromptModel, SampleModel
 
-__all__ = ["BACKENDS", "DEFAULT_MODEL", "Generation", "Model", "Prompt", "load_model", "parse_model_args"]
+__all__ = ["BACKENDS", "DEFAULT_MODEL", "ContextStep", "Generation", "Model", "Prompt", "PromptModel", "SampleModel",
+           "load_model", "parse_model_args"]
 
 BACKENDS = {
     "smollm2": "babilong.models.smollm2",

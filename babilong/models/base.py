@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, Union, runtime_checkable
+
+from babilong.sample import Sample
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -38,12 +43,9 @@ class Generation:
     error: str | None = None
 
 
-class Model(Protocol):
-    """A backend: renders and counts prompts, answers them greedily.
-
-    Optional: ``rewrite_sample(sample) -> (sample, info)``, called before the prompt is built
-    (retrieval models replace the context); ``info`` is stored in the record as ``retrieval``.
-    """
+@runtime_checkable
+class PromptModel(Protocol):
+    """A backend that answers prompts: renders and counts them, answers them greedily."""
 
     name: str
     context_window: int | None  # tokens of prompt + answer the model takes; None = unknown
@@ -57,13 +59,55 @@ class Model(Protocol):
     def count_tokens(self, prompt: Prompt) -> int | None:
         """Prompt tokens under the model's own tokenizer and template; None if unknown."""
 
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> Iterator[tuple[int, Generation]]:
-        """Answer every prompt; yield ``(position, generation)`` as each completes."""
+    def generate(self, prompts: Iterable[Prompt], max_new_tokens: int) -> Iterator[tuple[int, Generation]]:
+        """Answer every prompt; yield ``(position, generation)`` as each completes.
+
+        ``prompts`` is drawn lazily, no further ahead than the model has room for (its batch or
+        its requests in flight): the caller builds the next prompt only when it is wanted.
+        ``position`` counts prompts in the order they were drawn.
+        """
 
     def close(self) -> None:
         """Release the model (servers' connections, GPU memory)."""
 
 
+@runtime_checkable
+class SampleModel(Protocol):
+    """A backend that reads raw samples itself, with no prompt (recurrent-memory models)."""
+
+    name: str
+    context_window: int | None
+
+    def settings(self) -> dict[str, Any]:
+        """Everything that changes the answers: part of the run's identity."""
+
+    def answer_samples(self, samples: Iterable[Sample], max_new_tokens: int) -> Iterator[tuple[int, Generation]]:
+        """Answer every sample, drawn lazily as for ``PromptModel.generate``."""
+
+    def close(self) -> None:
+        """Release the model."""
+
+
+@runtime_checkable
+class ContextStep(Protocol):
+    """A step before the prompt that chooses what context the model sees (retrieval)."""
+
+    def rewrite_sample(self, sample: Sample) -> tuple[Sample, dict[str, Any] | None]:
+        """The sample with its context replaced, and what to store about the choice."""
+
+
+Model = Union[PromptModel, SampleModel]
+
+
 def timed_share(total_seconds: float, count: int) -> float:
     """A batch's wall time shared out evenly over its items."""
     return total_seconds / max(count, 1)
+
+
+def batches(items: Iterable[T], size: int) -> Iterator[tuple[int, list[T]]]:
+    """``(position of the first, items)`` for consecutive groups of ``size``, drawn lazily."""
+    iterator = iter(items)
+    start = 0
+    while batch := list(itertools.islice(iterator, size)):
+        yield start, batch
+        start += len(batch)

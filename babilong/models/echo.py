@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from babilong.models import float_arg, int_arg
@@ -41,7 +41,7 @@ class EchoModel:
         text = self.render(prompt)
         return text.count(" ") + text.count("\n") + 1
 
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> Iterator[tuple[int, Generation]]:
+    def generate(self, prompts: Iterable[Prompt], max_new_tokens: int) -> Iterator[tuple[int, Generation]]:
         for position, prompt in enumerate(prompts):
             start = time.perf_counter()
             if self.delay:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from babilong.errors import BabilongError
 from babilong.models import int_arg
-from babilong.models.base import Generation, Prompt, timed_share
+from babilong.models.base import Generation, Prompt, batches, timed_share
 
 ARGS = {
     "pretrained": "hub id or local folder of the model (required)",
@@ -98,9 +98,9 @@ class HFModel:
     def count_tokens(self, prompt: Prompt) -> int:
         return len(self._encode(prompt))
 
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> Iterator[tuple[int, Generation]]:
-        for start in range(0, len(prompts), self.batch_size):
-            batch = [self._encode(p) for p in prompts[start:start + self.batch_size]]
+    def generate(self, prompts: Iterable[Prompt], max_new_tokens: int) -> Iterator[tuple[int, Generation]]:
+        for start, group in batches(prompts, self.batch_size):
+            batch = [self._encode(p) for p in group]
             began = time.perf_counter()
             answers = self._generate_batch(batch, max_new_tokens)
             latency = timed_share(time.perf_counter() - began, len(batch))

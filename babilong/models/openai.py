@@ -1,6 +1,7 @@
 """``openai``: any OpenAI-compatible server (chat or completions endpoint).
 
-Requests run with bounded concurrency on one asyncio loop. Each attempt has a total deadline
+Requests run with bounded concurrency on one asyncio loop in a thread of its own, so answers
+arrive while the caller builds the next prompts. Each attempt has a total deadline
 (``timeout`` covers connecting, sending and the whole answer, so a server that drips one byte
 at a time cannot hold a request longer). 429, 5xx, timeouts, dropped connections and malformed
 replies are retried by ``tenacity`` with exponential backoff plus jitter; a ``Retry-After``
@@ -21,7 +22,12 @@ import json
 import os
 import random
 import time
-from collections.abc import Iterator, Sequence
+import concurrent.futures
+import queue
+import threading
+import weakref
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
@@ -94,12 +100,19 @@ class OpenAIModel:
         self._failures = 0  # requests failed in a row, server side
         self._paused_until = 0.0  # loop time before which no request is sent (Retry-After)
         self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="babilong-openai", daemon=True)
+        self._thread.start()
+        weakref.finalize(self, _stop_loop, self._loop)  # a client dropped without close() leaves no thread behind
         try:
-            self._client = self._loop.run_until_complete(self._open())
-            self._loop.run_until_complete(self._check_reachable())
+            self._client = self._call(self._open())
+            self._call(self._check_reachable())
         except BaseException:
             self.close()
             raise
+
+    def _call(self, coroutine: Any) -> Any:
+        """Run a coroutine on the client's event-loop thread and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
     async def _open(self) -> Any:
         import httpx
@@ -126,43 +139,69 @@ class OpenAIModel:
 
     # ---- answering ----------------------------------------------------------------------------
 
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> Iterator[tuple[int, Generation]]:
-        """Answers as they complete. Server failures are held back until the server answers again;
-        if it does not (``max_failures`` in a row), :class:`ServerUnavailable` stops the run."""
-        pending: dict[asyncio.Task, int] = {}
+    def generate(self, prompts: Iterable[Prompt], max_new_tokens: int) -> Iterator[tuple[int, Generation]]:
+        """Answers as they complete, ``concurrency`` requests in flight all along.
+
+        The next prompt is drawn the moment a request finishes (a few are drawn ahead, waiting
+        for a slot, so building them overlaps the requests), never in chunks that wait for their
+        slowest answer. Requests run on the client's own event-loop thread, so answers keep
+        arriving while the caller builds the next sample. Server failures are held back until
+        the server answers again; if it does not (``max_failures`` in a row),
+        :class:`ServerUnavailable` stops the run.
+        """
+        finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
+        flying: dict[Future, int] = {}
         held: list[tuple[int, Generation]] = []
+        drawn = enumerate(prompts)
+        window = self.concurrency + max(1, self.concurrency // 4)
+        more = True
         try:
-            for position, prompt in enumerate(prompts):
-                pending[self._loop.create_task(self._answer(prompt, max_new_tokens))] = position
-                if len(pending) >= self.concurrency * 2:
-                    yield from self._drain(pending, held)
-            while pending:
-                yield from self._drain(pending, held)
+            while True:
+                while more and len(flying) < window:
+                    item = next(drawn, None)
+                    if item is None:
+                        more = False
+                        break
+                    self._send(item, max_new_tokens, flying, finished)
+                if not flying:
+                    break
+                done = finished.get()
+                position = flying.pop(done)
+                yield from self._settle(position, done.result(), held)
             yield from held
         finally:
-            for task in pending:
-                task.cancel()
-            if pending and not self._loop.is_closed():
-                self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self._cancel(flying)
 
-    def _drain(self, pending: dict[asyncio.Task, int], held: list[tuple[int, Generation]]) -> Iterator[tuple[int, Generation]]:
-        done, _ = self._loop.run_until_complete(asyncio.wait(list(pending), return_when=asyncio.FIRST_COMPLETED))
-        for task in done:
-            position = pending.pop(task)
-            generation, server_failed = task.result()
-            if not server_failed:
-                self._failures = 0
-                yield from held
-                held.clear()
-                yield position, generation
-                continue
-            self._failures += 1
-            held.append((position, generation))
-            if self._failures >= self.max_failures:
-                raise ServerUnavailable(
-                    f"the server at {self.base_url} stopped answering ({self._failures} requests in a row failed, "
-                    f"last: {generation.error}): results so far are saved; once the server is back, "
-                    "rerun the same command to resume")
+    def _send(self, item: tuple[int, Prompt], max_new_tokens: int, flying: dict[Future, int],
+              finished: queue.SimpleQueue) -> None:
+        position, prompt = item
+        future = asyncio.run_coroutine_threadsafe(self._answer(prompt, max_new_tokens), self._loop)
+        flying[future] = position
+        future.add_done_callback(finished.put)
+
+    def _settle(self, position: int, outcome: tuple[Generation, bool],
+                held: list[tuple[int, Generation]]) -> Iterator[tuple[int, Generation]]:
+        generation, server_failed = outcome
+        if not server_failed:
+            self._failures = 0
+            yield from held
+            held.clear()
+            yield position, generation
+            return
+        self._failures += 1
+        held.append((position, generation))
+        if self._failures >= self.max_failures:
+            raise ServerUnavailable(
+                f"the server at {self.base_url} stopped answering ({self._failures} requests in a row failed, "
+                f"last: {generation.error}): results so far are saved; once the server is back, "
+                "rerun the same command to resume")
+
+    def _cancel(self, flying: dict[Future, int]) -> None:
+        """Stop the requests still in flight and wait until each has let go of its connection."""
+        for future in flying:
+            future.cancel()
+        if flying and self._thread.is_alive():
+            concurrent.futures.wait(list(flying), timeout=10)
 
     async def _answer(self, prompt: Prompt, max_new_tokens: int) -> tuple[Generation, bool]:
         """One prompt's answer, and whether it failed because of the server (timeouts, 5xx, no connection)."""
@@ -248,8 +287,10 @@ class OpenAIModel:
         if self._loop.is_closed():
             return
         client = getattr(self, "_client", None)
-        if client is not None:
-            self._loop.run_until_complete(client.aclose())
+        if client is not None and self._thread.is_alive():
+            self._call(client.aclose())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
         self._loop.close()
 
 
@@ -280,6 +321,11 @@ def mask_secret(text: str, forms: list[str], limit: int) -> str:
                 kept = kept[:-size] + "***"
                 break
     return kept
+
+
+def _stop_loop(loop: asyncio.AbstractEventLoop) -> None:
+    if not loop.is_closed():
+        loop.call_soon_threadsafe(loop.stop)
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -8,7 +8,7 @@ sees the retrieved chunks as the context, and the retrieval (spans, recall) goes
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from babilong.errors import BabilongError
@@ -60,7 +60,7 @@ class RagModel:
     def count_tokens(self, prompt: Prompt) -> int | None:
         return self.reader.count_tokens(prompt)
 
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> Iterator[tuple[int, Generation]]:
+    def generate(self, prompts: Iterable[Prompt], max_new_tokens: int) -> Iterator[tuple[int, Generation]]:
         return self.reader.generate(prompts, max_new_tokens)
 
     def close(self) -> None:

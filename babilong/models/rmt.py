@@ -1,21 +1,21 @@
 """``rmt``: a trained recurrent-memory model (RMT, RMT-R or ARMT) from ``babilong train``.
 
 It reads each sample's raw context segment by segment and answers the question in the
-layout it was trained on, so it takes samples, not chat prompts: the harness calls
-``answer_samples`` instead of building a prompt.
+layout it was trained on, so it takes samples, not chat prompts: it is a ``SampleModel``, and the harness hands it
+samples instead of building prompts.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from babilong.errors import BabilongError
 from babilong.models import int_arg
-from babilong.models.base import Generation, Prompt
+from babilong.models.base import Generation, batches
 from babilong.sample import Sample
 
 ARGS = {
@@ -41,21 +41,11 @@ class MemoryModel:
     def settings(self) -> dict[str, Any]:
         return dict(self._settings)
 
-    def render(self, prompt: Prompt) -> str:
-        return prompt.plain_text()
-
-    def count_tokens(self, prompt: Prompt) -> int | None:
-        return None
-
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> Iterator[tuple[int, Generation]]:
-        raise BabilongError("the rmt backend answers samples, not prompts: use it through 'babilong eval'")
-
-    def answer_samples(self, samples: Sequence[Sample], max_new_tokens: int) -> Iterator[tuple[int, Generation]]:
+    def answer_samples(self, samples: Iterable[Sample], max_new_tokens: int) -> Iterator[tuple[int, Generation]]:
         """Answer ``batch_size`` samples at a time, yielding each as its batch finishes."""
         from babilong.memory.inference import answer
 
-        for start in range(0, len(samples), self.batch_size):
-            batch = samples[start:start + self.batch_size]
+        for start, batch in batches(samples, self.batch_size):
             began = time.perf_counter()
             outputs = answer(self.model, self.tokenizer, [s.input for s in batch], [s.question for s in batch],
                              max_new_tokens=max_new_tokens, batch_size=self.batch_size)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from babilong.errors import BabilongError
 from babilong.models import float_arg, int_arg
-from babilong.models.base import Generation, Prompt, timed_share
+from babilong.models.base import Generation, Prompt, batches, timed_share
 
 ARGS = {
     "pretrained": "hub id or local folder of the model (required)",
@@ -16,6 +16,7 @@ ARGS = {
     "tensor_parallel_size": "GPUs to shard over (default 1)",
     "gpu_memory_utilization": "fraction of GPU memory vLLM may take (default 0.9)",
     "max_model_len": "context window to allocate (default: the model's)",
+    "group_size": "prompts handed to the engine at a time, which batches them itself (default 256)",
 }
 DTYPES = ("auto", "float16", "bfloat16", "float32")
 
@@ -36,6 +37,7 @@ class VLLMModel:
         if not 0 < memory_share <= 1:
             raise BabilongError(f"--model-args gpu_memory_utilization={memory_share}: give a fraction above 0 and at most 1")
         gpus, window = int_arg(args, "tensor_parallel_size", 1), int_arg(args, "max_model_len", None)
+        self.group_size = int_arg(args, "group_size", 256)
         try:
             from vllm import LLM
         except ImportError:
@@ -58,15 +60,17 @@ class VLLMModel:
         templated = prompt.chat and bool(getattr(self.tokenizer, "chat_template", None))
         return len(self.tokenizer(self.render(prompt), add_special_tokens=not templated)["input_ids"])
 
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> Iterator[tuple[int, Generation]]:
+    def generate(self, prompts: Iterable[Prompt], max_new_tokens: int) -> Iterator[tuple[int, Generation]]:
         from vllm import SamplingParams
 
-        began = time.perf_counter()
-        outputs = self.engine.generate([self.render(p) for p in prompts], SamplingParams(temperature=0.0, max_tokens=max_new_tokens))
-        latency = timed_share(time.perf_counter() - began, len(prompts))
-        for position, result in enumerate(outputs):
-            answer = result.outputs[0]
-            yield position, Generation(answer.text, latency, len(result.prompt_token_ids), len(answer.token_ids))
+        sampling = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
+        for start, group in batches(prompts, self.group_size):
+            began = time.perf_counter()
+            outputs = self.engine.generate([self.render(p) for p in group], sampling)
+            latency = timed_share(time.perf_counter() - began, len(group))
+            for offset, result in enumerate(outputs):
+                answer = result.outputs[0]
+                yield start + offset, Generation(answer.text, latency, len(result.prompt_token_ids), len(answer.token_ids))
 
     def close(self) -> None:
         self.engine = None
