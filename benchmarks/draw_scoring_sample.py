@@ -15,8 +15,19 @@ A further, disjoint sample (a held-out set labelled blind) comes from the option
         --per-stratum 100 --exclude tests/data/scoring/labelled.jsonl \
         --out tests/data/scoring/heldout_sample.jsonl
 
-``--exclude`` skips every id in a JSONL file before drawing; the stratum sizes then go to
-``{out stem}_strata.json`` beside ``--out`` (unless ``--strata`` names another path).
+``--exclude`` skips every id in a JSONL file before drawing (give it once per file); the stratum
+sizes then go to ``{out stem}_strata.json`` beside ``--out`` (unless ``--strata`` names another path).
+
+``--kinds`` draws by surface pattern instead, without running any scorer (so a set can be
+labelled blind before a scorer sees it): ``--per-kind`` outputs of each named kind (see
+``KINDS``), at random with the seed, each output drawn for one kind at most (the kinds are drawn in
+the order given), up to half of each kind from each model where a model has that many. The row's
+``stratum`` and ``kind`` fields name the kind; the sizes JSON holds each kind's pool per model:
+
+    python benchmarks/draw_scoring_sample.py ../shared/data/leaderboard-outputs --seed 20 \
+        --kinds all --per-kind 40 --exclude tests/data/scoring/labelled.jsonl \
+        --exclude tests/data/scoring/heldout.jsonl --out tests/data/scoring/rules2_sample.jsonl \
+        --strata tests/data/scoring/rules2_kinds.json
 """
 
 from __future__ import annotations
@@ -130,6 +141,90 @@ def read_outputs(folder: Path) -> list[Output]:
     return outputs
 
 
+# --- the kinds of output the rules of issue 20 decide, found by surface pattern only ---
+
+_ROOMS = r"bathroom|bedroom|garden|hallway|kitchen|office"
+_ACTORS = r"Mary|John|Daniel|Sandra|Bill|Fred|Jeff"
+_STORY_VERBS = (r"put down|dropped|discarded|left|took|picked up|got|grabbed|moved|went back|went|"
+                r"journeyed|travell?ed|handed|passed|gave|received")
+_STORY_SENTENCE = (rf"(?:(?:{_ACTORS}) (?:{_STORY_VERBS})\b[^.\n]*|"
+                   rf"The (?:{_ROOMS}) is (?:north|south|east|west) of the (?:{_ROOMS}))\.")
+_OPENING_PREFIX = re.compile(
+    r"(?:\s|[-*#=\[\]\"'`<>!]|\b(?:answer|final answer|response|output|ai|assistant|reply|solution)\b\s*\]?\s*:?)*",
+    re.IGNORECASE)
+_FIRST_SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n\s*\n")
+_REASONING_OPENER = re.compile(rf"(?:{_STORY_SENTENCE}|(?:To determine|To find|Let's|Let us|First,)[^.\n]*\.)")
+_STORY_RUN = re.compile(rf"(?:{_STORY_SENTENCE}(?:\s|[-*] )*){{2,}}")
+_CONCLUSION = re.compile(
+    r"(?:^|[.!?][\"”')\]]?\s+)(?:Therefore|So|Thus|Hence|Consequently|In conclusion|This means|Now,)\b")
+_DASH_ITEM = re.compile(r"(?m)^[-*] (?!\W*[A-Za-z ]+\W*:)")
+_CLOSED_END = re.compile(r"[.!?][\"”’')\]](?=\s|$)")
+_BEFORE_PLACE = re.compile(r"before the (\w+)")
+
+
+def _opening(output: str) -> str:
+    """The output after any markup, quotes, role word or answer marker it opens with."""
+    return output[_OPENING_PREFIX.match(output).end():]
+
+
+def _is_reasoning_opener(item: Output) -> bool:
+    """qa1-qa3: a first sentence that restates a fact or starts reasoning, naming no room, then a room."""
+    if item.task not in ("qa1", "qa2", "qa3"):
+        return False
+    text = _opening(item.output)
+    end = _FIRST_SENTENCE_END.search(text)
+    first, rest = (text[:end.end()], text[end.end():]) if end else (text, "")
+    rooms = re.compile(rf"\b(?:{_ROOMS})\b", re.IGNORECASE)
+    return bool(_REASONING_OPENER.match(first)) and not rooms.search(first) and bool(rooms.search(rest))
+
+
+def _names_question_place_as_where(item: Output) -> bool:
+    """qa3 'before the Q': the output says something 'was in the Q' (not 'before it was in the Q')."""
+    place = _BEFORE_PLACE.search(item.question)
+    if item.task != "qa3" or not place:
+        return False
+    said = re.compile(rf"(?<!before it )(?<!before the apple )(?<!before the milk )(?<!before the football )"
+                      rf"\bwas (?:in|at) the {place.group(1)}\b", re.IGNORECASE)
+    return bool(said.search(item.output))
+
+
+KINDS = {
+    "story": lambda item: bool(_STORY_RUN.match(_opening(item.output))),
+    "reasoning": _is_reasoning_opener,
+    "reversed": _names_question_place_as_where,
+    "conclusion": lambda item: bool(_CONCLUSION.search(item.output)),
+    "dash_list": lambda item: len(_DASH_ITEM.findall(item.output)) >= 2,
+    "quote_end": lambda item: bool(_CLOSED_END.search(item.output)),
+}
+
+
+def draw_kinds(outputs: list[Output], kinds: list[str], per_kind: int, seed: int,
+               excluded: set[str]) -> tuple[list[dict], dict[str, dict[str, int]]]:
+    """``per_kind`` outputs of each kind, up to half from each model, each drawn for one kind only."""
+    rng = random.Random(seed)
+    taken = set(excluded)
+    sample, pools = [], {}
+    for kind in kinds:
+        pool = [item for item in outputs if item.id not in taken and KINDS[kind](item)]
+        by_model: dict[str, list[Output]] = {}
+        for item in pool:
+            by_model.setdefault(item.model, []).append(item)
+        pools[kind] = {model: len(members) for model, members in sorted(by_model.items())}
+        if len(pool) < per_kind:
+            sys.exit(f"error: only {len(pool)} outputs of kind {kind} left, {per_kind} needed; lower --per-kind")
+        drawn = []
+        for model in sorted(by_model):
+            members = by_model[model]
+            drawn += rng.sample(members, min(len(members), per_kind // 2))
+        drawn_ids = {item.id for item in drawn}
+        rest = [item for item in pool if item.id not in drawn_ids]
+        drawn += rng.sample(rest, per_kind - len(drawn)) if len(drawn) < per_kind else []
+        drawn = drawn[:per_kind]
+        taken.update(item.id for item in drawn)
+        sample += [{**asdict(item), "stratum": kind, "kind": kind} for item in drawn]
+    return sample, pools
+
+
 def scorers_agree(item: Output) -> bool:
     args = (item.output, item.target, item.question, item.task)
     return old_babilong_correct(*args) == reference_correct(*args)
@@ -156,7 +251,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=SEED, help=f"seed of the draw (default {SEED})")
     parser.add_argument("--per-stratum", type=int, default=PER_STRATUM,
                         help=f"outputs drawn from each stratum (default {PER_STRATUM})")
-    parser.add_argument("--exclude", type=Path, help="a JSONL file whose ids are not drawn (an earlier sample)")
+    parser.add_argument("--exclude", type=Path, action="append",
+                        help="a JSONL file whose ids are not drawn (an earlier sample); may be repeated")
+    parser.add_argument("--kinds", help=f"draw by surface pattern, no scorer run: comma-separated kinds "
+                                        f"({', '.join(KINDS)}) or 'all'")
+    parser.add_argument("--per-kind", type=int, default=40, help="outputs drawn of each kind (default 40)")
     parser.add_argument("--out", type=Path, default=OUT_DIR / "sample.jsonl",
                         help="the sample JSONL to write (default tests/data/scoring/sample.jsonl)")
     parser.add_argument("--strata", type=Path,
@@ -167,6 +266,13 @@ def parse_args() -> argparse.Namespace:
         parser.error(f"{args.folder} is not a folder; pass the leaderboard-outputs folder")
     if args.per_stratum < 1:
         parser.error(f"--per-stratum must be at least 1, got {args.per_stratum}")
+    if args.kinds:
+        args.kinds = list(KINDS) if args.kinds == "all" else [kind.strip() for kind in args.kinds.split(",")]
+        unknown = [kind for kind in args.kinds if kind not in KINDS]
+        if unknown:
+            parser.error(f"--kinds: unknown kind(s) {', '.join(unknown)}; choose from {', '.join(KINDS)} or 'all'")
+        if args.per_kind < 1:
+            parser.error(f"--per-kind must be at least 1, got {args.per_kind}")
     if args.out.suffix != ".jsonl":
         parser.error(f"--out {args.out} must name a .jsonl file")
     if args.strata is None:
@@ -177,9 +283,12 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    excluded = read_excluded_ids(args.exclude) if args.exclude else set()
+    excluded = set().union(*(read_excluded_ids(path) for path in args.exclude or []))
 
     outputs = read_outputs(args.folder)
+    if args.kinds:
+        write_kinds_sample(args, outputs, excluded)
+        return
     strata: dict[str, list[Output]] = {"disagree": [], "agree": []}
     for item in outputs:
         strata["agree" if scorers_agree(item) else "disagree"].append(item)
@@ -198,12 +307,24 @@ def main() -> None:
                                 "agree": len(strata["agree"]), "per_stratum_drawn": args.per_stratum,
                                 "seed": args.seed}
     if args.exclude:
-        sizes["excluded"] = {"file": args.exclude.name, **excluded_per_stratum}
+        sizes["excluded"] = {"file": ", ".join(path.name for path in args.exclude), **excluded_per_stratum}
     lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in sample)
     write_atomically(args.out, lines)
     write_atomically(args.strata, json.dumps(sizes, indent=2) + "\n")
     print(f"outputs {sizes['total']}, disagree {sizes['disagree']}, agree {sizes['agree']}; "
           f"drew {args.per_stratum} from each (seed {args.seed}) into {args.out} and {args.strata}")
+
+
+def write_kinds_sample(args: argparse.Namespace, outputs: list[Output], excluded: set[str]) -> None:
+    """Draw ``--per-kind`` outputs of each kind in ``--kinds`` and write them with the pool sizes."""
+    sample, pools = draw_kinds(outputs, args.kinds, args.per_kind, args.seed, excluded)
+    sizes = {"total": len(outputs), "excluded": len(excluded & {item.id for item in outputs}),
+             "excluded_files": [path.name for path in args.exclude or []], "per_kind_drawn": args.per_kind,
+             "seed": args.seed, "kinds": args.kinds, "pool_per_kind_and_model": pools}
+    write_atomically(args.out, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in sample))
+    write_atomically(args.strata, json.dumps(sizes, indent=2) + "\n")
+    print(f"outputs {len(outputs)}, {sizes['excluded']} excluded; drew {args.per_kind} of each of "
+          f"{len(args.kinds)} kinds (seed {args.seed}) into {args.out} and {args.strata}")
 
 
 def write_atomically(path: Path, text: str) -> None:
