@@ -42,6 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard", type=parse_shard, default=WHOLE, metavar="K/N",
                         help="run only the samples of shard K of N (0 <= K < N; a hash of each sample's key) into "
                              "their own run folder, e.g. one per GPU or per Slurm array task; 'babilong merge' joins them")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan (samples, already done, prompt tokens, "
+                        "cost with --price-per-mtok) and stop: no model is called, no long sample is built")
+    parser.add_argument("--price-per-mtok", metavar="IN,OUT[;ABOVE:IN,OUT]", help="with --dry-run: dollars per million "
+                        "prompt and answer tokens, tiers by prompt length allowed (e.g. 1.25,10;200k:2.5,15)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -53,6 +57,11 @@ def run(args: argparse.Namespace) -> int:
     prompt = parse_prompt_config(args.prompt, args.system_prompt)
     model_args = parse_model_args(args.model_args)
     plan = _plan(args)
+    if args.dry_run:
+        from babilong.dry_run import plan_only
+
+        plan_only(args, prompt, model_args, plan.layout.groups, plan.generation)
+        return 0
     model = load_model(args.model, model_args)
     try:
         config = RunConfig(args.model, model.settings(), prompt, args.max_new_tokens, plan.data)
@@ -80,6 +89,7 @@ class Plan:
     total: int | None
     data: dict[str, Any]
     layout: RunLayout
+    generation: Any = None  # the GenerationConfig when samples are generated
 
 
 def _plan(args: argparse.Namespace) -> Plan:
@@ -100,7 +110,7 @@ def _plan(args: argparse.Namespace) -> Plan:
     prepare_haystack(generation, lengths)
     groups = {f"{task}/{length}": args.samples for length in lengths for task in tasks}
     planned = [Planned(key, partial(build_sample, *_key_parts(key), generation)) for key in keys_of_groups(groups, args.shard)]
-    return Plan(planned, len(planned), {"generator": asdict(generation)}, RunLayout(groups, args.shard))
+    return Plan(planned, len(planned), {"generator": asdict(generation)}, RunLayout(groups, args.shard), generation)
 
 
 def _key_parts(key: str) -> tuple[str, str, int]:
