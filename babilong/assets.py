@@ -19,6 +19,7 @@ import zlib
 from pathlib import Path
 
 from babilong import arguments
+from babilong.cache import cache_dir
 from babilong.errors import BabilongError
 from babilong.files import atomic_folder, atomic_write_text, exclusive
 
@@ -31,16 +32,6 @@ GPT2_VOCAB_BPE_SHA256 = "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33
 GPT2_ENCODER_JSON_SHA256 = "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"
 # The rank file those two files give (what `babilong setup` installs).
 GPT2_RANKS_SHA256 = "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"
-
-
-def cache_dir() -> Path:
-    """Where babilong keeps corpora, tokenizers and prepared indexes (``$BABILONG_CACHE``)."""
-    configured = os.environ.get("BABILONG_CACHE")
-    if configured:
-        return Path(configured)
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("babilong"))
 
 
 def gutenberg_dir() -> Path:

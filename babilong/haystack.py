@@ -287,7 +287,7 @@ def _corpus_key(source: str, split: str, tokenizer: str, names: list[str], texts
 
 
 def _default_cache() -> Path:
-    from babilong.assets import cache_dir
+    from babilong.cache import cache_dir
 
     return cache_dir() / "prepared"
 

@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from babilong.assets import cache_dir
+from babilong.cache import cache_dir
 from babilong.errors import BabilongError
 from babilong.models.hf import ARGS as HF_ARGS
 from babilong.models.hf import HFModel, check_args

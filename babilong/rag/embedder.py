@@ -98,7 +98,7 @@ class EmbeddingCache:
 
     def __init__(self, folder: Path | None = None) -> None:
         if folder is None:
-            from babilong.assets import cache_dir
+            from babilong.cache import cache_dir
 
             folder = cache_dir() / "embeddings"
         self.folder = Path(folder)
