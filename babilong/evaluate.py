@@ -55,7 +55,11 @@ def run(args: argparse.Namespace) -> int:
     finally:
         model.close()
     print(f"run {output}: {summary.total} samples, {summary.skipped} already done, {summary.ok} answered, "
-          f"{summary.too_long} too long, {summary.errors} errors", file=sys.stderr)
+          f"{summary.too_long} too long, {summary.cut} cut, {summary.errors} errors", file=sys.stderr)
+    if summary.cut:
+        print(f"babilong: warning: {summary.cut} answers were cut by --max-new-tokens {args.max_new_tokens} before the "
+              "model answered (a thinking model spends its budget on thinking): they are recorded as 'cut', not "
+              "scored; rerun with a larger --max-new-tokens (see docs/evaluation.md)", file=sys.stderr)
     report_runs([output], None, args.export)
     if summary.errors:
         print(f"babilong: {summary.errors} samples failed (see 'error' in {output}/results.jsonl): rerun the same command to retry them", file=sys.stderr)

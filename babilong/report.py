@@ -50,6 +50,7 @@ class Cell:
     correct: int = 0
     scored: int = 0
     too_long: int = 0
+    cut: int = 0  # answers the token budget cut before the model gave one
     errors: int = 0
     retrieved: int = 0  # samples whose retrieval held every supporting fact (RAG runs)
     with_recall: int = 0
@@ -119,7 +120,7 @@ class Table:
 
     def unscored(self, task: str, length: str) -> bool:
         cell = self.cells.get((task, length))
-        return cell is not None and bool(cell.too_long or cell.errors)
+        return cell is not None and bool(cell.too_long or cell.cut or cell.errors)
 
 
 def task_order(task: str) -> int:
@@ -147,6 +148,8 @@ def build_table(records: dict[str, dict[str, Any]], scorer: str, title: str) -> 
             cell.correct += bool((record.get("scores") or {}).get(scorer))
         elif status == "too_long":
             cell.too_long += 1
+        elif status == "cut":
+            cell.cut += 1
         else:
             cell.errors += 1
     return table
@@ -231,13 +234,14 @@ def format_value(table: Table, row: str, length: str) -> str:
         if row == MEAN_ROW:
             return "—" if length in table.lengths else ""
         cell = table.cells.get((row, length))
-        return "" if cell is None else "too long" if cell.too_long else "error"
+        return "" if cell is None else "too long" if cell.too_long else "cut" if cell.cut else "error"
     low, high = table.interval(row, length)
     return f"{value:.1f} ({low:.1f}-{high:.1f})" + ("*" if table.unscored(row, length) else "")
 
 
 _UNSCORED_NOTE = ("`*` some samples of this cell were not scored (too_long: the prompt exceeds the model's "
-                  "context window; error: the model failed); accuracy is over the scored ones.")
+                  "context window; cut: --max-new-tokens ran out before the model answered; error: the model "
+                  "failed); accuracy is over the scored ones.")
 _INTERVAL_NOTE = "Each cell: accuracy % (95% Wilson interval)."
 
 
@@ -248,7 +252,7 @@ def markdown(table: Table) -> str:
     accuracy = [f"| {row} | " + " | ".join(format_value(table, row, n) for n in lengths) + " |" for row in table.rows()]
     counts = [f"| {task} | " + " | ".join(_count(table.cells.get((task, n))) for n in lengths) + " |" for task in table.tasks]
     notes = []
-    if any(c.too_long or c.errors for c in table.cells.values()):
+    if any(c.too_long or c.cut or c.errors for c in table.cells.values()):
         notes.append("\n" + _UNSCORED_NOTE)
     recall = [f"| {task} | " + " | ".join(_recall(table.cells.get((task, n))) for n in lengths) + " |" for task in table.tasks]
     if any(c.with_recall for c in table.cells.values()):
@@ -281,13 +285,15 @@ def _recall(cell: Cell | None) -> str:
 def _count(cell: Cell | None) -> str:
     if cell is None:
         return ""
-    missing = [f"{cell.too_long} too_long"] * bool(cell.too_long) + [f"{cell.errors} error"] * bool(cell.errors)
+    missing = [f"{cell.too_long} too_long"] * bool(cell.too_long) + [f"{cell.cut} cut"] * bool(cell.cut) + \
+        [f"{cell.errors} error"] * bool(cell.errors)
     return f"{cell.scored}" + (f" ({', '.join(missing)})" if missing else "")
 
 
 # ---- files ----
 
-CSV_COLUMNS = ["run", "scorer", "task", "length", "accuracy", "ci_low", "ci_high", "correct", "scored", "too_long", "errors"]
+CSV_COLUMNS = ["run", "scorer", "task", "length", "accuracy", "ci_low", "ci_high", "correct", "scored", "too_long", "errors",
+               "cut"]
 
 
 def write_csv(tables: list[Table], path: Path) -> None:
@@ -299,11 +305,11 @@ def write_csv(tables: list[Table], path: Path) -> None:
             for task, length in sorted(table.cells, key=lambda c: (task_order(c[0]), length_order(c[1]))):
                 cell = table.cells[(task, length)]
                 writer.writerow([table.title, table.scorer, task, length, *_numbers(table, task, length),
-                                 cell.correct, cell.scored, cell.too_long, cell.errors])
+                                 cell.correct, cell.scored, cell.too_long, cell.errors, cell.cut])
             for length in table.lengths if MEAN_ROW in table.rows() else []:
                 cells = [table.cells[(task, length)] for task in MEAN_TASKS if (task, length) in table.cells]
                 writer.writerow([table.title, table.scorer, MEAN_ROW, length, *_numbers(table, MEAN_ROW, length),
-                                 *(sum(getattr(c, name) for c in cells) for name in ("correct", "scored", "too_long", "errors"))])
+                                 *(sum(getattr(c, name) for c in cells) for name in ("correct", "scored", "too_long", "errors", "cut"))])
 
 
 def _numbers(table: Table, row: str, length: str) -> list[str]:

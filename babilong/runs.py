@@ -28,6 +28,7 @@ from babilong import __version__, verdicts
 from babilong.errors import BabilongError
 from babilong.models.base import Model
 from babilong.prompts import PromptConfig, PromptFile, build_prompt
+from babilong.reasoning import prompt_opens_thinking, reply_status, split_reply
 from babilong.sample import Sample
 from babilong.scoring import LABELS, SCORER_VERSIONS, SCORERS
 
@@ -35,7 +36,7 @@ MANIFEST = "manifest.json"
 RESULTS = "results.jsonl"
 LOCK = ".lock"
 OWNER = ".lock.owner"
-FINAL = ("ok", "too_long")  # statuses that count as done; "error" is retried
+FINAL = ("ok", "too_long", "cut")  # statuses that count as done; "error" is retried
 CHUNK = 256  # at most this many samples are prompted, counted and sent to the model at a time,
 CHUNK_CHARS = 16_000_000  # and at most about this many characters of context (memory stays flat)
 PROMPT_KEPT = 20_000  # characters of a longer prompt stored at each end; the middle is elided
@@ -220,7 +221,7 @@ class ResultStore:
         self.directory = Path(directory)
         self.path = self.directory / RESULTS
         self.config = config
-        self.finished: set[str] = set()  # keys whose result is final (ok or too_long)
+        self.finished: set[str] = set()  # keys whose result is final (ok, too_long or cut)
         self.warnings: list[str] = []
         self._fd: int | None = None
         self._lock = RunLock(self.directory)
@@ -405,6 +406,7 @@ class Summary:
     skipped: int = 0
     ok: int = 0
     too_long: int = 0
+    cut: int = 0
     errors: int = 0
 
     def count(self, status: str) -> None:
@@ -509,7 +511,8 @@ def _run_chunk(samples: Sequence[Sample], model: Model, config: RunConfig) -> It
                           error=generation.error, retrieval=retrieval)
             continue
         yield _record(sample, config, rendered, "ok", output=generation.output, prompt_tokens=tokens,
-                      output_tokens=generation.output_tokens, latency=generation.latency, retrieval=retrieval)
+                      output_tokens=generation.output_tokens, latency=generation.latency, retrieval=retrieval,
+                      finish_reason=generation.finish_reason, reasoning=generation.reasoning)
 
 
 def _answer_directly(samples: Sequence[Sample], answer_samples: Any, config: RunConfig) -> Iterator[dict[str, Any]]:
@@ -520,22 +523,47 @@ def _answer_directly(samples: Sequence[Sample], answer_samples: Any, config: Run
         if generation.error is not None:
             yield _record(sample, config, shown, "error", latency=generation.latency, error=generation.error)
             continue
-        yield _record(sample, config, shown, "ok", output=generation.output, latency=generation.latency)
+        yield _record(sample, config, shown, "ok", output=generation.output, latency=generation.latency,
+                      finish_reason=generation.finish_reason, reasoning=generation.reasoning)
 
 
 def _record(sample: Sample, config: RunConfig, prompt: str, status: str, *, output: str | None = None,
             prompt_tokens: int | None = None, output_tokens: int | None = None, latency: float | None = None,
-            error: str | None = None, retrieval: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What happened to one sample, before scoring: the raw output and the answer (stripped) both."""
+            error: str | None = None, retrieval: dict[str, Any] | None = None, finish_reason: str | None = None,
+            reasoning: str | None = None) -> dict[str, Any]:
+    """What happened to one sample, before scoring: the raw output and the final answer (stripped) both.
+
+    A thinking model's output also gets its thinking's length (and the thinking itself when the
+    server sent it apart); one cut by the token budget before any answer becomes ``cut``.
+    """
     record = {
         "key": sample.key, "task": sample.task, "length": sample.length, "index": sample.index,
         "config_hash": config.hash, "status": status, "target": sample.target, "question": sample.question,
         "output": output, "answer": None if output is None else output.strip(), "prompt_tokens": prompt_tokens,
-        "output_tokens": output_tokens, "latency": latency, "error": error, **_stored_prompt(prompt),
+        "output_tokens": output_tokens, "latency": latency, "error": error, "finish_reason": finish_reason,
+        **_stored_prompt(prompt),
     }
+    if output is not None:
+        record.update(_thinking_fields(output, reasoning, prompt_opens_thinking(prompt), finish_reason, status))
     if retrieval is not None:
         record["retrieval"] = retrieval
     return record
+
+
+def _thinking_fields(output: str, reasoning: str | None, opened: bool, finish_reason: str | None,
+                     status: str) -> dict[str, Any]:
+    """The final answer, the thinking's length (and text when sent apart), and ok or cut."""
+    reply = split_reply(output, reasoning, opened)
+    fields: dict[str, Any] = {"answer": reply.answer.strip()}
+    if opened:
+        fields["prompt_opens_thinking"] = True  # the output continues a <think> the chat template opened
+    if reply.thinking is not None:
+        fields["thinking_chars"] = len(reply.thinking)
+    if reasoning is not None:
+        fields["thinking"] = reasoning  # not in the output: kept here, never scored
+    if status == "ok":
+        fields["status"] = reply_status(reply.answer, finish_reason)
+    return fields
 
 
 def _stored_prompt(prompt: str) -> dict[str, Any]:
