@@ -28,6 +28,7 @@ from babilong import __version__, verdicts
 from babilong.errors import BabilongError
 from babilong.models.base import Model
 from babilong.prompts import PromptConfig, PromptFile, build_prompt
+from babilong.published_prompt import PublishedPrompt
 from babilong.reasoning import prompt_opens_thinking, reply_status, split_reply
 from babilong.sample import Sample
 from babilong.scoring import LABELS, SCORER_VERSIONS, SCORERS
@@ -48,7 +49,7 @@ class RunConfig:
 
     model: str
     model_settings: dict[str, Any]
-    prompt: PromptConfig | PromptFile
+    prompt: PromptConfig | PromptFile | PublishedPrompt
     max_new_tokens: int
     data: dict[str, Any]  # where the samples come from (generator settings or a source)
 
