@@ -468,8 +468,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="of published folders, report only this prompt configuration (repeatable; each folder "
                              "must have one of them; default: every configuration as its own run)")
     parser.add_argument("--export", type=arguments.output_folder, help="also write runs of ours in the public leaderboard layout under this folder")
+    parser.add_argument("--agreement", action="store_true",
+                        help="compare two sources sample by sample (e.g. RUN PUBLISHED_FOLDER): per cell both accuracies "
+                             "and the share of samples whose verdicts, and outputs, agree; agreement.md/.csv in --out")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.agreement:
+        report_agreement(args.runs, args.out, args.prompts)
+        return 0
     report_runs(args.runs, args.out, args.export, prompts=args.prompts)
     return 0
+
+
+def report_agreement(paths: list[Path], out: Path | None, prompts: list[str] | None = None) -> str:
+    """``--agreement``: two sources compared sample by sample under every scorer; printed and written."""
+    from babilong import agreement
+
+    first, second = _two_sources(load_sources(paths, prompts), paths)
+    parts, rows = [], []
+    for scorer in SCORERS:
+        text, scorer_rows = agreement.markdown(first, second, scorer)
+        parts.append(text)
+        rows += scorer_rows
+    legend = "\n".join(f"- {label}: {source.title}. {' '.join(source.notes)}"
+                        for label, source in (("A", first), ("B", second)))
+    text = "\n\n".join([legend, *parts])
+    base = out or Path("runs") / "agreement"
+    _write(base / "agreement.md", lambda p: p.write_text(text + "\n"))
+    _write(base / "agreement.csv", lambda p: agreement.write_csv(rows, p))
+    print(text + "\n")
+    print(f"agreement: {base / 'agreement.md'}, {base / 'agreement.csv'}", file=sys.stderr)
+    return text
+
+
+def _two_sources(sources: list[Source], paths: list[Path]) -> tuple[Source, Source]:
+    """The two sources to compare; of a published folder with several configurations, the one a run of ours used."""
+    ours = {source.manifest["config"]["prompt"].get("name") for source in sources if source.manifest}
+    if len(sources) > 2 and len(paths) == 2 and len(ours) == 1:
+        chosen = [s for s in sources if s.manifest or s.title.endswith(f"[{next(iter(ours))}]")]
+        sources = chosen if len(chosen) == 2 else sources
+    if len(sources) != 2:
+        names = "; ".join(source.title for source in sources)
+        raise BabilongError(f"--agreement compares two sources, not {len(sources)} ({names}): give two, and choose a "
+                            "published folder's prompt configuration with --prompt-config NAME")
+    return sources[0], sources[1]
