@@ -85,8 +85,8 @@ def markdown(first: Source, second: Source, scorer: str) -> tuple[str, list[list
     cells = compare(first.records, second.records, scorer)
     order = sorted(cells, key=lambda c: (task_order(c[0]), length_order(c[1])))
     head = [f"### Agreement — {first.title} vs {second.title}, scorer `{scorer}`", "",
-            "Accuracy % (95% Wilson interval) of each; samples both hold (by task, length, index); "
-            "% of them whose verdicts agree and whose outputs are exactly equal.", "",
+            ("Accuracy % (95% Wilson interval) of each; samples both hold (by task, length, index); "
+             "% of them whose verdicts agree and whose outputs are exactly equal."), "",
             "| task | length | A | B | samples | verdicts agree % | outputs equal % |",
             "|---|---|---:|---:|---:|---:|---:|"]
     lines, rows = [], []

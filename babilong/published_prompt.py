@@ -116,8 +116,9 @@ def load_published_prompt(path: Path) -> PublishedPrompt:
             by_config.setdefault(match.group(3), []).append((match.group(1), match.group(2), file))
     if config is None:
         if len(by_config) > 1:
+            example = by_config[min(by_config)][0][2]
             raise BabilongError(f"{folder} holds {len(by_config)} prompt configurations ({', '.join(sorted(by_config))}): "
-                                f"give one of its .json files as --prompt to choose, e.g. {by_config[sorted(by_config)[0]][0][2]}")
+                                f"give one of its .json files as --prompt to choose, e.g. {example}")
         config = next(iter(by_config))
     if config not in by_config:  # a lone JSON, not named as a published file: its own task and length
         return _from_files(folder, config, [(*_task_length(path), path)])

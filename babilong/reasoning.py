@@ -45,17 +45,10 @@ def split_reply(output: str, reasoning: str | None = None, opened: bool = False)
 def _split_inline(output: str, opened: bool) -> tuple[str | None, str]:
     end = output.rfind(THINK_CLOSE)
     if end >= 0:
-        thinking = output[:end].lstrip()
-        thinking = thinking[len(THINK_OPEN):] if thinking.startswith(THINK_OPEN) else thinking
-        return thinking, output[end + len(THINK_CLOSE):]
+        return output[:end].lstrip().removeprefix(THINK_OPEN), output[end + len(THINK_CLOSE):]
     if opened or output.lstrip().startswith(THINK_OPEN):
         return output.lstrip().removeprefix(THINK_OPEN), ""  # still thinking when the output ended
     return None, output
-
-
-def final_answer(output: str) -> str:
-    """What scorers read: the text after the last ``</think>`` (all of it when there is none)."""
-    return _split_inline(output, opened=False)[1]
 
 
 def reply_status(answer: str, finish_reason: str | None) -> str:
