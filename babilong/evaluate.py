@@ -16,6 +16,7 @@ from babilong.files import file_sha256
 from babilong.models import BACKENDS, DEFAULT_MODEL, load_model, parse_model_args
 from babilong.pipeline import Planned
 from babilong.prompts import parse_prompt_config
+from babilong.published_prompt import PublishedPrompt
 from babilong.runs import RunLayout
 from babilong.sample import Sample
 from babilong.shards import WHOLE, Shard, keys_of_groups, parse_shard, select
@@ -34,9 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=arguments.positive, default=100, help="samples per task and length (default 100)")
     parser.add_argument("--data", type=arguments.data_source, help="read samples from a folder written by 'babilong generate' or a hub dataset id, instead of generating them")
     add_generation_arguments(parser)  # how samples are generated when --data is not given
-    parser.add_argument("--prompt", default="full", help="full, bare, a name like instruction_yes_examples_no_post_prompt_yes_chat_template_yes_system_prompt_no, or a prompt file (.json)")
+    parser.add_argument("--prompt", default="full", help="full, bare, a name like instruction_yes_examples_no_post_prompt_yes_chat_template_yes_system_prompt_no, "
+                        "a prompt file (.json), or a published predictions folder (or one of its .json files): the leaderboard's own prompts")
     parser.add_argument("--system-prompt", help="text of the system prompt (default: a short built-in one)")
-    parser.add_argument("--max-new-tokens", type=arguments.positive, default=DEFAULT_MAX_NEW_TOKENS, help=f"answer length limit (default {DEFAULT_MAX_NEW_TOKENS})")
+    parser.add_argument("--max-new-tokens", type=arguments.positive,
+                        help=f"answer length limit, thinking included (default {DEFAULT_MAX_NEW_TOKENS}, or a published --prompt's own; "
+                             "thinking models need far more: docs/evaluation.md)")
     parser.add_argument("--output", type=arguments.output_folder, help="run folder (default runs/MODEL-CONFIGHASH); rerun with the same folder to resume")
     parser.add_argument("--export", type=arguments.output_folder, help="also write predictions in the public leaderboard layout under this folder")
     parser.add_argument("--shard", type=parse_shard, default=WHOLE, metavar="K/N",
@@ -55,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
     from babilong.runs import ResultStore, RunConfig
 
     prompt = parse_prompt_config(args.prompt, args.system_prompt)
+    if isinstance(prompt, PublishedPrompt):
+        prompt = _published_conditions(prompt, args)
+    args.max_new_tokens = args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
     model_args = parse_model_args(args.model_args)
     plan = _plan(args)
     if args.dry_run:
@@ -71,12 +78,29 @@ def run(args: argparse.Namespace) -> int:
     finally:
         model.close()
     print(f"run {output}: {summary.total} samples, {summary.skipped} already done, {summary.ok} answered, "
-          f"{summary.too_long} too long, {summary.errors} errors", file=sys.stderr)
+          f"{summary.too_long} too long, {summary.cut} cut, {summary.errors} errors", file=sys.stderr)
+    if summary.cut:
+        print(f"babilong: warning: {summary.cut} answers were cut by --max-new-tokens {args.max_new_tokens} before the "
+              "model answered (a thinking model spends its budget on thinking): they are recorded as 'cut', not "
+              "scored; rerun with a larger --max-new-tokens (see docs/evaluation.md)", file=sys.stderr)
     report_runs([output], None, args.export)
     if summary.errors:
         print(f"babilong: {summary.errors} samples failed (see 'error' in {output}/results.jsonl): rerun the same command to retry them", file=sys.stderr)
         return 1
     return 0
+
+
+def _published_conditions(prompt: PublishedPrompt, args: argparse.Namespace) -> PublishedPrompt:
+    """A published prompt for this run's tasks and lengths; its answer budget unless one is given."""
+    from babilong.lengths import parse_lengths
+    from babilong.tasks import parse_tasks
+
+    prompt = prompt.restricted(parse_tasks(args.tasks), parse_lengths(args.lengths))
+    if args.max_new_tokens is None and prompt.max_new_tokens():
+        args.max_new_tokens = prompt.max_new_tokens()
+    for note in prompt.notes():
+        print(f"babilong: note: {note}", file=sys.stderr)
+    return prompt
 
 
 @dataclass

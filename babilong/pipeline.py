@@ -25,6 +25,7 @@ from babilong import verdicts
 from babilong.errors import BabilongError
 from babilong.models.base import ContextStep, Generation, Model, PromptModel, SampleModel
 from babilong.prompts import build_prompt
+from babilong.reasoning import prompt_opens_thinking, reply_status, split_reply
 from babilong.runs import ResultStore, RunConfig
 from babilong.sample import Sample
 
@@ -39,6 +40,7 @@ class Summary:
     skipped: int = 0
     ok: int = 0
     too_long: int = 0
+    cut: int = 0
     errors: int = 0
 
     def count(self, status: str) -> None:
@@ -184,22 +186,46 @@ def _answered(job: Pending, generation: Generation, config: RunConfig) -> dict[s
         return _record(job.sample, config, job.prompt, "error", prompt_tokens=tokens, latency=generation.latency,
                        error=generation.error, retrieval=job.retrieval)
     return _record(job.sample, config, job.prompt, "ok", output=generation.output, prompt_tokens=tokens,
-                   output_tokens=generation.output_tokens, latency=generation.latency, retrieval=job.retrieval)
+                   output_tokens=generation.output_tokens, latency=generation.latency, retrieval=job.retrieval,
+                   finish_reason=generation.finish_reason, reasoning=generation.reasoning)
 
 
 def _record(sample: Sample, config: RunConfig, prompt: dict[str, Any], status: str, *, output: str | None = None,
             prompt_tokens: int | None = None, output_tokens: int | None = None, latency: float | None = None,
-            error: str | None = None, retrieval: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What happened to one sample, before scoring: the raw output and the answer (stripped) both."""
+            error: str | None = None, retrieval: dict[str, Any] | None = None, finish_reason: str | None = None,
+            reasoning: str | None = None) -> dict[str, Any]:
+    """What happened to one sample, before scoring: the raw output and the final answer (stripped) both.
+
+    A thinking model's output also gets its thinking's length (and the thinking itself when the
+    server sent it apart); one cut by the token budget before any answer becomes ``cut``.
+    """
     record = {
         "key": sample.key, "task": sample.task, "length": sample.length, "index": sample.index,
         "config_hash": config.hash, "status": status, "target": sample.target, "question": sample.question,
         "output": output, "answer": None if output is None else output.strip(), "prompt_tokens": prompt_tokens,
-        "output_tokens": output_tokens, "latency": latency, "error": error, **prompt,
+        "output_tokens": output_tokens, "latency": latency, "error": error, "finish_reason": finish_reason, **prompt,
     }
+    if output is not None:
+        record.update(_thinking_fields(output, reasoning, prompt_opens_thinking(prompt["prompt"]), finish_reason, status))
     if retrieval is not None:
         record["retrieval"] = retrieval
     return record
+
+
+def _thinking_fields(output: str, reasoning: str | None, opened: bool, finish_reason: str | None,
+                     status: str) -> dict[str, Any]:
+    """The final answer, the thinking's length (and text when sent apart), and ok or cut."""
+    reply = split_reply(output, reasoning, opened)
+    fields: dict[str, Any] = {"answer": reply.answer.strip()}
+    if opened:
+        fields["prompt_opens_thinking"] = True  # the output continues a <think> the chat template opened
+    if reply.thinking is not None:
+        fields["thinking_chars"] = len(reply.thinking)
+    if reasoning is not None:
+        fields["thinking"] = reasoning  # not in the output: kept here, never scored
+    if status == "ok":
+        fields["status"] = reply_status(reply.answer, finish_reason)
+    return fields
 
 
 def _stored_prompt(prompt: str) -> dict[str, Any]:

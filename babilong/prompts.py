@@ -14,12 +14,16 @@ import re
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from babilong.errors import BabilongError
 from babilong.models.base import Prompt
 from babilong.rng import Rng
 from babilong.sample import Sample
 from babilong.tasks import all_tasks, get_task
+
+if TYPE_CHECKING:
+    from babilong.published_prompt import PublishedPrompt
 
 PARTS = ("instruction", "examples", "post_prompt", "chat_template", "system_prompt")
 DEFAULT_SYSTEM_PROMPT = "You are a careful reader who answers questions about a text exactly as asked."
@@ -134,8 +138,14 @@ def load_prompt_file(path: Path) -> PromptFile:
     return PromptFile(**content)
 
 
-def parse_prompt_config(name: str, system_text: str | None = None) -> PromptConfig | PromptFile:
-    """A config from a leaderboard-style name, ``full`` (all on), ``bare`` (all off) or a prompt file."""
+def parse_prompt_config(name: str, system_text: str | None = None) -> PromptConfig | PromptFile | PublishedPrompt:
+    """A config from a leaderboard-style name, ``full`` (all on), ``bare`` (all off), a prompt file,
+    or a published prediction folder (or one of its ``.json`` files): the leaderboard's own prompts."""
+    from babilong.published_prompt import is_published_prompt, load_published_prompt
+
+    if is_published_prompt(Path(name).expanduser()):
+        prompt = load_published_prompt(Path(name).expanduser())
+        return dataclasses.replace(prompt, system_prompt=system_text) if system_text else prompt
     if name.endswith(".json") or Path(name).is_file():
         prompt = load_prompt_file(Path(name).expanduser())
         return dataclasses.replace(prompt, system_prompt=system_text) if system_text else prompt
@@ -161,9 +171,9 @@ def parse_prompt_config(name: str, system_text: str | None = None) -> PromptConf
     return PromptConfig(**values, system_text=text)
 
 
-def build_prompt(sample: Sample, config: PromptConfig | PromptFile) -> Prompt:
+def build_prompt(sample: Sample, config: PromptConfig | PromptFile | PublishedPrompt) -> Prompt:
     """The prompt for one sample: the parts switched on, then the context, the question last."""
-    if isinstance(config, PromptFile):
+    if not isinstance(config, PromptConfig):
         return config.build(sample)
     parts = []
     if config.instruction:

@@ -26,7 +26,7 @@ COLUMNS = ("target", "output", "question")
 INDEX_HEADERS = ("", "Unnamed: 0", "index")  # ours, and what pandas writes for an unnamed index
 # Our export writes a sample the model did not answer as one of these outputs; reading it back
 # restores the status, so the sample is counted as unscored, not as a wrong answer.
-UNANSWERED = {"[too_long]": "too_long", "[error]": "error"}
+UNANSWERED = {"[too_long]": "too_long", "[cut]": "cut", "[error]": "error"}
 
 
 @dataclass

@@ -50,6 +50,7 @@ class Cell:
     correct: int = 0
     scored: int = 0
     too_long: int = 0
+    cut: int = 0  # answers the token budget cut before the model gave one
     errors: int = 0
     retrieved: int = 0  # samples whose retrieval held every supporting fact (RAG runs)
     with_recall: int = 0
@@ -120,7 +121,7 @@ class Table:
 
     def unscored(self, task: str, length: str) -> bool:
         cell = self.cells.get((task, length))
-        return cell is not None and bool(cell.too_long or cell.errors)
+        return cell is not None and bool(cell.too_long or cell.cut or cell.errors)
 
     def unfinished(self, task: str, length: str) -> bool:
         cell = self.cells.get((task, length))
@@ -155,6 +156,8 @@ def build_table(records: dict[str, dict[str, Any]], scorer: str, title: str, exp
             cell.correct += bool((record.get("scores") or {}).get(scorer))
         elif status == "too_long":
             cell.too_long += 1
+        elif status == "cut":
+            cell.cut += 1
         else:
             cell.errors += 1
     return table
@@ -268,14 +271,17 @@ def format_value(table: Table, row: str, length: str) -> str:
         if row == MEAN_ROW:
             return "—" if length in table.lengths else ""
         cell = table.cells.get((row, length))
-        return "" if cell is None else "too long" if cell.too_long else "error" if cell.errors else "unfinished"
+        if cell is None:
+            return ""
+        return "too long" if cell.too_long else "cut" if cell.cut else "error" if cell.errors else "unfinished"
     low, high = table.interval(row, length)
     marks = ("*" if table.unscored(row, length) else "") + ("†" if table.unfinished(row, length) else "")
     return f"{value:.1f} ({low:.1f}-{high:.1f})" + marks
 
 
 _UNSCORED_NOTE = ("`*` some samples of this cell were not scored (too_long: the prompt exceeds the model's "
-                  "context window; error: the model failed); accuracy is over the scored ones.")
+                  "context window; cut: --max-new-tokens ran out before the model answered; error: the model "
+                  "failed); accuracy is over the scored ones.")
 _UNFINISHED_NOTE = ("`†` unfinished: some samples this run asked for have no result yet (a shard or an "
                     "interrupted run); rerun or merge the missing shard before trusting the cell.")
 _INTERVAL_NOTE = "Each cell: accuracy % (95% Wilson interval)."
@@ -288,7 +294,7 @@ def markdown(table: Table) -> str:
     accuracy = [f"| {row} | " + " | ".join(format_value(table, row, n) for n in lengths) + " |" for row in table.rows()]
     counts = [f"| {task} | " + " | ".join(_count(table.cells.get((task, n))) for n in lengths) + " |" for task in table.tasks]
     notes = []
-    if any(c.too_long or c.errors for c in table.cells.values()):
+    if any(c.too_long or c.cut or c.errors for c in table.cells.values()):
         notes.append("\n" + _UNSCORED_NOTE)
     if any(c.unfinished for c in table.cells.values()):
         notes.append("\n" + _UNFINISHED_NOTE)
@@ -325,14 +331,15 @@ def _recall(cell: Cell | None) -> str:
 def _count(cell: Cell | None) -> str:
     if cell is None:
         return ""
-    missing = [f"{cell.too_long} too_long"] * bool(cell.too_long) + [f"{cell.errors} error"] * bool(cell.errors) \
-        + [f"{cell.unfinished} unfinished"] * bool(cell.unfinished)
+    missing = [f"{cell.too_long} too_long"] * bool(cell.too_long) + [f"{cell.cut} cut"] * bool(cell.cut) + \
+        [f"{cell.errors} error"] * bool(cell.errors) + [f"{cell.unfinished} unfinished"] * bool(cell.unfinished)
     return f"{cell.scored}" + (f" ({', '.join(missing)})" if missing else "")
 
 
 # ---- files ----
 
-CSV_COLUMNS = ["run", "scorer", "task", "length", "accuracy", "ci_low", "ci_high", "correct", "scored", "too_long", "errors"]
+CSV_COLUMNS = ["run", "scorer", "task", "length", "accuracy", "ci_low", "ci_high", "correct", "scored", "too_long", "errors",
+               "cut"]
 
 
 def write_csv(tables: list[Table], path: Path) -> None:
@@ -344,11 +351,11 @@ def write_csv(tables: list[Table], path: Path) -> None:
             for task, length in sorted(table.cells, key=lambda c: (task_order(c[0]), length_order(c[1]))):
                 cell = table.cells[(task, length)]
                 writer.writerow([table.title, table.scorer, task, length, *_numbers(table, task, length),
-                                 cell.correct, cell.scored, cell.too_long, cell.errors])
+                                 cell.correct, cell.scored, cell.too_long, cell.errors, cell.cut])
             for length in table.lengths if MEAN_ROW in table.rows() else []:
                 cells = [table.cells[(task, length)] for task in MEAN_TASKS if (task, length) in table.cells]
                 writer.writerow([table.title, table.scorer, MEAN_ROW, length, *_numbers(table, MEAN_ROW, length),
-                                 *(sum(getattr(c, name) for c in cells) for name in ("correct", "scored", "too_long", "errors"))])
+                                 *(sum(getattr(c, name) for c in cells) for name in ("correct", "scored", "too_long", "errors", "cut"))])
 
 
 def _numbers(table: Table, row: str, length: str) -> list[str]:
@@ -507,8 +514,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="of published folders, report only this prompt configuration (repeatable; each folder "
                              "must have one of them; default: every configuration as its own run)")
     parser.add_argument("--export", type=arguments.output_folder, help="also write runs of ours in the public leaderboard layout under this folder")
+    parser.add_argument("--agreement", action="store_true",
+                        help="compare two sources sample by sample (e.g. RUN PUBLISHED_FOLDER): per cell both accuracies "
+                             "and the share of samples whose verdicts, and outputs, agree; agreement.md/.csv in --out")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.agreement:
+        report_agreement(args.runs, args.out, args.prompts)
+        return 0
     report_runs(args.runs, args.out, args.export, prompts=args.prompts)
     return 0
+
+
+def report_agreement(paths: list[Path], out: Path | None, prompts: list[str] | None = None) -> str:
+    """``--agreement``: two sources compared sample by sample under every scorer; printed and written."""
+    from babilong import agreement
+
+    first, second = _two_sources(load_sources(paths, prompts), paths)
+    parts, rows = [], []
+    for scorer in SCORERS:
+        text, scorer_rows = agreement.markdown(first, second, scorer)
+        parts.append(text)
+        rows += scorer_rows
+    legend = "\n".join(f"- {label}: {source.title}. {' '.join(source.notes)}"
+                        for label, source in (("A", first), ("B", second)))
+    text = "\n\n".join([legend, *parts])
+    base = out or Path("runs") / "agreement"
+    _write(base / "agreement.md", lambda p: p.write_text(text + "\n"))
+    _write(base / "agreement.csv", lambda p: agreement.write_csv(rows, p))
+    print(text + "\n")
+    print(f"agreement: {base / 'agreement.md'}, {base / 'agreement.csv'}", file=sys.stderr)
+    return text
+
+
+def _two_sources(sources: list[Source], paths: list[Path]) -> tuple[Source, Source]:
+    """The two sources to compare; of a published folder with several configurations, the one a run of ours used."""
+    ours = {source.manifest["config"]["prompt"].get("name") for source in sources if source.manifest}
+    if len(sources) > 2 and len(paths) == 2 and len(ours) == 1:
+        chosen = [s for s in sources if s.manifest or s.title.endswith(f"[{next(iter(ours))}]")]
+        sources = chosen if len(chosen) == 2 else sources
+    if len(sources) != 2:
+        names = "; ".join(source.title for source in sources)
+        raise BabilongError(f"--agreement compares two sources, not {len(sources)} ({names}): give two, and choose a "
+                            "published folder's prompt configuration with --prompt-config NAME")
+    return sources[0], sources[1]

@@ -26,6 +26,7 @@ from typing import Any
 from babilong import __version__, verdicts
 from babilong.errors import BabilongError
 from babilong.prompts import PromptConfig, PromptFile
+from babilong.published_prompt import PublishedPrompt
 from babilong.scoring import LABELS, SCORER_VERSIONS, SCORERS
 from babilong.shards import WHOLE, Shard, shard_from_dict
 
@@ -33,7 +34,7 @@ MANIFEST = "manifest.json"
 RESULTS = "results.jsonl"
 LOCK = ".lock"
 OWNER = ".lock.owner"
-FINAL = ("ok", "too_long")  # statuses that count as done; "error" is retried
+FINAL = ("ok", "too_long", "cut")  # statuses that count as done; "error" is retried
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class RunConfig:
 
     model: str
     model_settings: dict[str, Any]
-    prompt: PromptConfig | PromptFile
+    prompt: PromptConfig | PromptFile | PublishedPrompt
     max_new_tokens: int
     data: dict[str, Any]  # where the samples come from (generator settings or a source)
 
@@ -241,7 +242,7 @@ class ResultStore:
         self.path = self.directory / RESULTS
         self.config = config
         self.layout = layout or RunLayout()
-        self.finished: set[str] = set()  # keys whose result is final (ok or too_long)
+        self.finished: set[str] = set()  # keys whose result is final (ok, too_long or cut)
         self.warnings: list[str] = []
         self._fd: int | None = None
         self._lock = RunLock(self.directory)

@@ -22,7 +22,7 @@ SECRET = "sk-test-DO-NOT-STORE-4f9a1c"
 
 def client(url, **extra):
     args = {"model": "fake", "base_url": url, "api_key": SECRET, "backoff": "0.01", "max_retries": "3",
-            "timeout": "0.5", "concurrency": "2", **extra}
+            "timeout": "0.5", "concurrency": "2", "budget_field": "max_tokens", "temperature": "0", **extra}
     return load_model("openai", args)
 
 
@@ -125,7 +125,7 @@ def test_the_key_is_never_written_anywhere(tmp_path, monkeypatch, capsys):
     # Error texts that repeat the key: one not retried (HTTP 401), one retried until given up (HTTP 500).
     with FaultServer(["echo-key-401", "echo-key-500"]) as server:
         model = load_model("openai", {"model": "fake", "base_url": server.url, "backoff": "0.01", "concurrency": "1",
-                                      "max_retries": "1"})
+                                      "max_retries": "1", "budget_field": "max_tokens", "temperature": "0"})
         summary = run(model, tmp_path / "run", make_samples(count=3))
     assert summary.errors == 3
     report_runs([tmp_path / "run"], None, tmp_path / "export")

@@ -7,7 +7,9 @@ Each backend module exposes ``ARGS`` (the keys it accepts, with a one-line meani
 from __future__ import annotations
 
 import importlib
+import json
 import math
+from typing import Any
 
 from babilong.errors import BabilongError
 from babilong.models.base import ContextStep, Generation, Model, Prompt, PromptModel, SampleModel
@@ -53,11 +55,30 @@ def load_model(name: str, args: dict[str, str]) -> Model:
     if name not in BACKENDS:
         raise BabilongError(f"unknown model backend {name!r}: use one of {', '.join(BACKENDS)}")
     module = importlib.import_module(BACKENDS[name])
-    unknown = sorted(set(args) - set(module.ARGS))
+    unknown = sorted(key for key in args if not _known(key, module.ARGS))
     if unknown:
         known = ", ".join(f"{key} ({meaning})" for key, meaning in module.ARGS.items())
         raise BabilongError(f"--model {name} does not take {', '.join(unknown)}: it takes {known}")
     return module.load(args)
+
+
+def _known(key: str, accepted: dict[str, str]) -> bool:
+    """``key`` is accepted as is, or under an accepted ``PREFIX.*`` (``chat_template.enable_thinking``)."""
+    prefix, dot, rest = key.partition(".")
+    return key in accepted or bool(dot and rest and f"{prefix}.*" in accepted)
+
+
+def prefixed_args(args: dict[str, str], prefix: str) -> dict[str, Any]:
+    """The ``PREFIX.KEY=VALUE`` model args as ``{KEY: value}``; a value is read as JSON when it is
+    JSON (``false``, ``1024``, ``"x"``, ``{"a": 1}``), else kept as text."""
+    options: dict[str, Any] = {}
+    for key, text in args.items():
+        if key.startswith(prefix + "."):
+            try:
+                options[key[len(prefix) + 1:]] = json.loads(text)
+            except ValueError:
+                options[key[len(prefix) + 1:]] = text
+    return options
 
 
 def int_arg(args: dict[str, str], key: str, default: int | None, low: int = 1) -> int | None:

@@ -41,6 +41,8 @@ class Generation:
     prompt_tokens: int | None = None
     output_tokens: int | None = None
     error: str | None = None
+    finish_reason: str | None = None  # why generation stopped: "stop", "length" (the token budget ran out), ...
+    reasoning: str | None = None  # thinking a server sent apart from the answer (e.g. ``reasoning_content``)
 
 
 @runtime_checkable

@@ -9,6 +9,12 @@ header is honoured and pauses every request. After ``max_failures`` requests in 
 (each after its retries) the run stops with :class:`ServerUnavailable`; those failed samples are
 not recorded, so rerunning the same command retries them.
 
+Reasoning models: unless ``budget_field=`` and ``temperature=`` are given, one small request at
+start learns how this server wants a request written (``max_completion_tokens`` where
+``max_tokens`` is refused with a 400; no temperature where only the default is allowed), and
+``settings()`` says what was learned. Thinking sent apart (``reasoning_content``) is returned
+beside the answer, and ``finish_reason`` says whether the token budget ran out.
+
 The API key is sent in a header and nowhere else: it is not part of ``settings()``, so it never
 reaches a run store, manifest, report or configuration hash, and error texts that a server
 writes are scrubbed of it before they are shortened and stored.
@@ -29,11 +35,11 @@ import weakref
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from babilong.errors import BabilongError, ServerUnavailable
-from babilong.models import float_arg, int_arg
+from babilong.models import float_arg, int_arg, prefixed_args
 from babilong.models.base import Generation, Prompt
 
 ARGS = {
@@ -49,7 +55,15 @@ ARGS = {
     "max_failures": "requests failing in a row (after their retries) that stop the run (default 3)",
     "tokenizer": "HF tokenizer id/folder to count prompt tokens (default: none, no length check)",
     "context_window": "the served model's context window in tokens (needs tokenizer)",
+    "budget_field": "max_tokens | max_completion_tokens: the field carrying --max-new-tokens (default: learned at start)",
+    "temperature": "0 | default: send temperature 0, or leave it to the server (default: learned at start)",
+    "reasoning_effort": "sent as is to a reasoning model, e.g. minimal | low | medium | high",
+    "chat_template.*": "chat_template.KEY=VALUE: options for the server's chat template (e.g. enable_thinking=false)",
+    "body.*": "body.KEY=VALUE: any other request field the server takes (e.g. a thinking budget)",
 }
+BUDGET_FIELDS = ("max_tokens", "max_completion_tokens")
+TEMPERATURES = ("0", "default")
+PROBE_BUDGET = 8  # tokens of the one small request that learns what the server accepts
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 ERROR_CHARS = 200  # how much of a server's error text is kept
 SHORTEST_KEY_PIECE = 8  # a key's first or last characters from this many on are blotted out too
@@ -64,7 +78,20 @@ class RetryableError(Exception):
 
 
 class _Fatal(Exception):
-    """A failure another try will not fix (e.g. HTTP 400)."""
+    """A failure another try will not fix (e.g. HTTP 400); ``detail`` is the server's whole text."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+class _Reply(NamedTuple):
+    """What one answer holds: the answer text, token usage, thinking sent apart, why it stopped."""
+
+    text: str
+    usage: dict[str, Any]
+    reasoning: str | None
+    finish_reason: str | None
 
 
 class OpenAIModel:
@@ -97,6 +124,7 @@ class OpenAIModel:
         if self.context_window and not self.tokenizer_name:
             raise BabilongError("--model-args context_window needs tokenizer=... too, to count prompt tokens")
         self._tokenizer = _load_tokenizer(self.tokenizer_name) if self.tokenizer_name else None
+        self._read_request_args(args)
         self._failures = 0  # requests failed in a row, server side
         self._paused_until = 0.0  # loop time before which no request is sent (Retry-After)
         self._loop = asyncio.new_event_loop()
@@ -106,6 +134,8 @@ class OpenAIModel:
         try:
             self._client = self._call(self._open())
             self._call(self._check_reachable())
+            if self._learn:
+                self._call(self._learn_request_form())
         except BaseException:
             self.close()
             raise
@@ -122,13 +152,40 @@ class OpenAIModel:
         limits = httpx.Limits(max_connections=self.concurrency)
         return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=self.timeout, limits=limits)
 
+    def _read_request_args(self, args: dict[str, str]) -> None:
+        """How requests are written: the budget's field, the temperature, and fields passed through."""
+        self.budget_field = args.get("budget_field", "max_tokens")
+        if self.budget_field not in BUDGET_FIELDS:
+            raise BabilongError(f"--model-args budget_field={self.budget_field!r}: use {' or '.join(BUDGET_FIELDS)}")
+        temperature = args.get("temperature", "0")
+        if temperature not in TEMPERATURES:
+            raise BabilongError(f"--model-args temperature={temperature!r}: use 0 (greedy) or default (the server's own)")
+        self.send_temperature = temperature == "0"
+        self._learn = {name for name in ("budget_field", "temperature") if name not in args}
+        self.reasoning_effort = args.get("reasoning_effort") or None
+        self.template_options = prefixed_args(args, "chat_template")
+        self.extra_fields = prefixed_args(args, "body")
+        taken = sorted(set(self.extra_fields) & {"model", "messages", "prompt", "stream", *BUDGET_FIELDS, "temperature"})
+        if taken:
+            raise BabilongError(f"--model-args body.{taken[0]} is set by babilong itself: leave it out")
+
     def settings(self) -> dict[str, Any]:
         # The server address is left out: the same model served elsewhere continues the same run.
-        return {"model": self.model, "mode": self.mode, "tokenizer": self.tokenizer_name}
+        # Request fields appear only when they differ from the defaults, so older runs keep their hash.
+        settings: dict[str, Any] = {"model": self.model, "mode": self.mode, "tokenizer": self.tokenizer_name}
+        if self.budget_field != "max_tokens":
+            settings["budget_field"] = self.budget_field
+        if not self.send_temperature:
+            settings["temperature"] = "server default"
+        optional = {"reasoning_effort": self.reasoning_effort, "chat_template_kwargs": self.template_options,
+                    "extra_fields": self.extra_fields}
+        settings.update({key: value for key, value in optional.items() if value})
+        return settings
 
     def render(self, prompt: Prompt) -> str:
         if prompt.chat and self._tokenizer is not None and getattr(self._tokenizer, "chat_template", None):
-            return self._tokenizer.apply_chat_template(prompt.messages(), tokenize=False, add_generation_prompt=True)
+            return self._tokenizer.apply_chat_template(prompt.messages(), tokenize=False, add_generation_prompt=True,
+                                                       **self.template_options)
         return prompt.plain_text()
 
     def count_tokens(self, prompt: Prompt) -> int | None:
@@ -213,13 +270,15 @@ class OpenAIModel:
         try:
             async for attempt in retrying:
                 with attempt:
-                    text, usage = await self._request(prompt, max_new_tokens)
+                    reply = await self._request(prompt, max_new_tokens)
         except RetryableError as failure:
             tries = retrying.statistics.get("attempt_number", self.max_retries + 1)
             return Generation("", time.perf_counter() - began, error=f"gave up after {tries} tries: {failure}"), True
         except _Fatal as failure:
             return Generation("", time.perf_counter() - began, error=str(failure)), False
-        return Generation(text, time.perf_counter() - began, usage.get("prompt_tokens"), usage.get("completion_tokens")), False
+        usage = reply.usage
+        return Generation(reply.text, time.perf_counter() - began, usage.get("prompt_tokens"), usage.get("completion_tokens"),
+                          finish_reason=reply.finish_reason, reasoning=reply.reasoning), False
 
     def _retry_wait(self, state: Any) -> float:
         """Seconds before the next try: the server's Retry-After, else exponential backoff plus jitter."""
@@ -230,14 +289,26 @@ class OpenAIModel:
         exponential = self.backoff * 2 ** (state.attempt_number - 1)
         return min(exponential + random.uniform(0, exponential), self.max_wait)
 
-    async def _request(self, prompt: Prompt, max_new_tokens: int) -> tuple[str, dict[str, Any]]:
-        import httpx
-
+    def _body(self, prompt: Prompt, max_new_tokens: int) -> tuple[str, dict[str, Any]]:
+        """The endpoint and request body, written as this server takes them."""
         if self.mode == "chat":
             path, body = "/chat/completions", {"messages": prompt.messages()}
+            if self.template_options:
+                body["chat_template_kwargs"] = dict(self.template_options)
         else:
             path, body = "/completions", {"prompt": self.render(prompt)}
-        body.update(model=self.model, max_tokens=max_new_tokens, temperature=0.0)
+        body.update(self.extra_fields)
+        body.update({"model": self.model, self.budget_field: max_new_tokens})
+        if self.send_temperature:
+            body["temperature"] = 0.0
+        if self.reasoning_effort:
+            body["reasoning_effort"] = self.reasoning_effort
+        return path, body
+
+    async def _request(self, prompt: Prompt, max_new_tokens: int) -> _Reply:
+        import httpx
+
+        path, body = self._body(prompt, max_new_tokens)
         async with self._slots:
             pause = self._paused_until - self._loop.time()
             if pause > 0:
@@ -254,20 +325,61 @@ class OpenAIModel:
                 self._paused_until = max(self._paused_until, self._loop.time() + min(retry_after, self.max_wait))
             raise RetryableError(f"HTTP {reply.status_code}: {self._excerpt(reply.text)}", retry_after)
         if reply.status_code != 200:
-            raise _Fatal(f"HTTP {reply.status_code}: {self._excerpt(reply.text)}")
+            raise _Fatal(f"HTTP {reply.status_code}: {self._excerpt(reply.text)}", reply.text)
         return self._parse(reply)
 
-    def _parse(self, reply: Any) -> tuple[str, dict[str, Any]]:
+    def _parse(self, reply: Any) -> _Reply:
+        """The answer, its thinking when sent in a field of its own, and why generation stopped."""
         try:
             data = reply.json()
             choice = data["choices"][0]
-            text = choice["message"]["content"] if self.mode == "chat" else choice["text"]
+            message = choice["message"] if self.mode == "chat" else choice
+            text = message["content"] if self.mode == "chat" else message["text"]
+            reasoning = _reasoning_of(message)
+            finish_reason = choice.get("finish_reason")
+            if text is None and (reasoning is not None or finish_reason is not None):
+                text = ""  # a reasoning model cut while thinking, or thinking only: a reply without an answer
             if not isinstance(text, str):
                 raise TypeError("answer is not text")
-        except (ValueError, KeyError, IndexError, TypeError) as failure:
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as failure:
             raise RetryableError(f"malformed reply ({type(failure).__name__}): {self._excerpt(reply.text)}") from None
         usage = data.get("usage") or {}
-        return text, usage if isinstance(usage, dict) else {}  # raw: the store keeps a stripped copy as 'answer'
+        finish_reason = finish_reason if isinstance(finish_reason, str) else None
+        # raw: the store keeps the final answer apart, stripped, as 'answer'
+        return _Reply(text, usage if isinstance(usage, dict) else {}, reasoning, finish_reason)
+
+    async def _learn_request_form(self) -> None:
+        """One small request learns what this server accepts: a 400 that names ``max_tokens`` moves
+        the budget to ``max_completion_tokens``, one that names ``temperature`` leaves it to the
+        server. What is learned is in ``settings()``, so the run's identity says what was sent."""
+        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
+
+        probe = Prompt("Reply with one word: ready.")
+        for _ in range(len(BUDGET_FIELDS) + len(TEMPERATURES)):
+            try:
+                async for attempt in AsyncRetrying(stop=stop_after_attempt(self.max_retries + 1), wait=self._retry_wait,
+                                                   retry=retry_if_exception_type(RetryableError), reraise=True):
+                    with attempt:
+                        await self._request(probe, PROBE_BUDGET)
+                return
+            except RetryableError as failure:
+                raise ServerUnavailable(f"the server at {self.base_url} stopped answering (a first small request, which "
+                                        f"learns what it accepts, failed: {failure}): once the server is back, rerun "
+                                        "the same command") from None
+            except _Fatal as refusal:
+                if not self._adapt(refusal.detail.lower()):
+                    raise BabilongError(f"the server at {self.base_url} refuses a small request for model {self.model!r} "
+                                        f"({refusal}): check --model-args model=, budget_field= and temperature=") from None
+
+    def _adapt(self, refusal: str) -> bool:
+        """Change what the server refused, if it is ours to learn; whether anything changed."""
+        if "budget_field" in self._learn and self.budget_field == "max_tokens" and "max_tokens" in refusal:
+            self.budget_field = "max_completion_tokens"
+            return True
+        if "temperature" in self._learn and self.send_temperature and "temperature" in refusal:
+            self.send_temperature = False
+            return True
+        return False
 
     async def _check_reachable(self) -> None:
         import httpx
@@ -292,6 +404,15 @@ class OpenAIModel:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._loop.close()
+
+
+def _reasoning_of(message: dict[str, Any]) -> str | None:
+    """A server's thinking sent apart from the answer (``reasoning_content``, or ``reasoning``)."""
+    for name in ("reasoning_content", "reasoning"):
+        value = message.get(name)
+        if isinstance(value, str):
+            return value
+    return None
 
 
 def key_forms(key: str) -> list[str]:
