@@ -46,6 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard", type=parse_shard, default=WHOLE, metavar="K/N",
                         help="run only the samples of shard K of N (0 <= K < N; a hash of each sample's key) into "
                              "their own run folder, e.g. one per GPU or per Slurm array task; 'babilong merge' joins them")
+    parser.add_argument("--workers", type=arguments.non_negative, default=0,
+                        help="processes that build generated samples ahead of the model (default 0: built in this "
+                             "process); a served model given long samples (1M tokens) may answer faster than one "
+                             "process builds them")
     parser.add_argument("--dry-run", action="store_true", help="print the plan (samples, already done, prompt tokens, "
                         "cost with --price-per-mtok) and stop: no model is called, no long sample is built")
     parser.add_argument("--price-per-mtok", metavar="IN,OUT[;ABOVE:IN,OUT]", help="with --dry-run: dollars per million "
@@ -74,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
         config = RunConfig(args.model, model.settings(), prompt, args.max_new_tokens, plan.data)
         output = args.output or Path("runs") / f"{_slug(model.name)}-{config.hash[:8]}{_shard_suffix(args.shard)}"
         with ResultStore(output, config, plan.layout) as store:
-            summary = evaluate(plan.samples, model, config, store, progress=not args.no_progress, total=plan.total)
+            summary = evaluate(plan.samples, model, config, store, progress=not args.no_progress, total=plan.total,
+                               builders=args.workers)
     finally:
         model.close()
     print(f"run {output}: {summary.total} samples, {summary.skipped} already done, {summary.ok} answered, "

@@ -130,11 +130,13 @@ class Pipeline:
 
 
 def evaluate(samples: Iterable[Sample | Planned], model: Model, config: RunConfig, store: ResultStore,
-             progress: bool = True, total: int | None = None) -> Summary:
+             progress: bool = True, total: int | None = None, builders: int = 0) -> Summary:
     """Run every sample not yet done, appending each scored result the moment it is known.
 
     Samples are built (when ``Planned``) only when the model has room for them, so memory does
-    not grow with their number; finished keys are skipped without building them.
+    not grow with their number; finished keys are skipped without building them. With
+    ``builders`` processes, samples are built that many at a time, a few ahead of the model
+    (a served model at 1M tokens answers faster than one process builds its prompts).
     """
     for warning in store.warnings:
         print(f"babilong: warning: {warning}", file=sys.stderr)
@@ -145,7 +147,8 @@ def evaluate(samples: Iterable[Sample | Planned], model: Model, config: RunConfi
     bar = _progress_bar(total, progress)
     warned = False
     try:
-        for record in Pipeline(model, config).records(_pending(samples, store.finished, summary, bar)):
+        pending = _built(_pending(samples, store.finished, summary, bar), builders)
+        for record in Pipeline(model, config).records(pending):
             store.append(verdicts.score_record(record))
             summary.count(record["status"])
             if record["status"] == "too_long" and not warned:
@@ -159,8 +162,9 @@ def evaluate(samples: Iterable[Sample | Planned], model: Model, config: RunConfi
     return summary
 
 
-def _pending(samples: Iterable[Sample | Planned], finished: set[str], summary: Summary, bar: Any) -> Iterator[Sample]:
-    """The samples still to run, built one at a time; each key is checked once (O(1) per sample)."""
+def _pending(samples: Iterable[Sample | Planned], finished: set[str], summary: Summary,
+             bar: Any) -> Iterator[Sample | Planned]:
+    """The samples still to run, not yet built; each key is checked once (O(1) per sample)."""
     seen: set[str] = set()
     for item in samples:
         if item.key in seen:
@@ -171,7 +175,35 @@ def _pending(samples: Iterable[Sample | Planned], finished: set[str], summary: S
             summary.skipped += 1
             bar.update(1)
             continue
-        yield item.build() if isinstance(item, Planned) else item
+        yield item
+
+
+def _built(items: Iterator[Sample | Planned], builders: int) -> Iterator[Sample]:
+    """The samples in order, each ``Planned`` one built in this process or, with ``builders``,
+    in that many processes, at most twice as many samples ahead of the caller."""
+    if builders <= 0:
+        for item in items:
+            yield item.build() if isinstance(item, Planned) else item
+        return
+    import multiprocessing
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    ahead: deque[Future | Sample] = deque()
+    # spawn, not fork: the caller may hold threads (an HTTP client's event loop) a fork would copy mid-step
+    pool = ProcessPoolExecutor(builders, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        for item in items:
+            ahead.append(pool.submit(item.build) if isinstance(item, Planned) else item)
+            if len(ahead) > 2 * builders:
+                yield _ready(ahead.popleft())
+        while ahead:
+            yield _ready(ahead.popleft())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ready(item: Any) -> Sample:
+    return item if isinstance(item, Sample) else item.result()
 
 
 def _head(sample: Sample) -> Sample:

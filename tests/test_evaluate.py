@@ -78,3 +78,14 @@ def test_unwritable_output_is_one_line(tmp_path, capsys):
 def test_model_args_parse():
     assert parse_model_args("pretrained=a/b, batch_size=4,") == {"pretrained": "a/b", "batch_size": "4"}
     assert parse_model_args("") == {}
+
+
+def test_samples_built_by_worker_processes_give_the_same_run(tmp_path, capsys, small_books):
+    common = ["eval", "--model", "echo", "--tasks", "qa1,qa2", "--lengths", "0k,1k", "--samples", "3",
+              "--haystack", str(small_books), "--no-progress"]
+    assert main([*common, "--output", str(tmp_path / "one")]) == 0
+    assert main([*common, "--workers", "2", "--output", str(tmp_path / "two")]) == 0
+    read = lambda folder: sorted(  # noqa: E731
+        json.dumps({k: v for k, v in json.loads(line).items() if k != "latency"})
+        for line in (folder / "results.jsonl").read_text().splitlines())
+    assert read(tmp_path / "one") == read(tmp_path / "two") and len(read(tmp_path / "one")) == 12
