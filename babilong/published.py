@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from babilong.errors import BabilongError
+from babilong.tasks import is_task
 from babilong.verdicts import score_record
 
-FILE_NAME = re.compile(r"(qa(?:[1-9]|1[0-9]|20))_([0-9.]+[kKmM]?)_(.+)\.csv")
+FILE_NAME = re.compile(r"(qa[1-9][0-9]*)_([0-9.]+[kKmM]?)_(.+)\.csv")  # a task we know: checked by ``_file_parts``
 COLUMNS = ("target", "output", "question")
 INDEX_HEADERS = ("", "Unnamed: 0", "index")  # ours, and what pandas writes for an unnamed index
 # Our export writes a sample the model did not answer as one of these outputs; reading it back
@@ -58,16 +59,22 @@ class PublishedRun:
 
 
 def is_published_folder(folder: Path) -> bool:
-    return folder.is_dir() and any(FILE_NAME.fullmatch(path.name) for path in folder.glob("*.csv"))
+    return folder.is_dir() and any(_file_parts(path.name) for path in folder.glob("*.csv"))
+
+
+def _file_parts(name: str) -> tuple[str, str, str] | None:
+    """``(task, length, prompt configuration)`` of a predictions file name, if its task is one we know."""
+    match = FILE_NAME.fullmatch(name)
+    return match.groups() if match and is_task(match.group(1)) else None
 
 
 def find_runs(folder: Path, prompts: list[str] | None = None) -> list[PublishedRun]:
     """Every prompt configuration in a model folder, or those of ``prompts`` it has (at least one)."""
     runs: dict[str, PublishedRun] = {}
     for path in sorted(folder.glob("*.csv")):
-        match = FILE_NAME.fullmatch(path.name)
-        if match:
-            task, length, name = match.groups()
+        parts = _file_parts(path.name)
+        if parts:
+            task, length, name = parts
             runs.setdefault(name, PublishedRun(folder, name)).files.append((task, length, path))
     if not prompts:
         return list(runs.values())
