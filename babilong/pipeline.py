@@ -26,7 +26,7 @@ from babilong.errors import BabilongError
 from babilong.models.base import ContextStep, Generation, Model, PromptModel, SampleModel
 from babilong.prompts import build_prompt
 from babilong.reasoning import prompt_opens_thinking, reply_status, split_reply
-from babilong.runs import ResultStore, RunConfig
+from babilong.runs import RESULT_SCHEMA, ResultStore, RunConfig
 from babilong.sample import Sample
 
 PROMPT_KEPT = 20_000  # characters of a longer prompt stored at each end; the middle is elided
@@ -232,7 +232,7 @@ def _record(sample: Sample, config: RunConfig, prompt: dict[str, Any], status: s
     server sent it apart); one cut by the token budget before any answer becomes ``cut``.
     """
     record = {
-        "key": sample.key, "task": sample.task, "length": sample.length, "index": sample.index,
+        "schema_version": RESULT_SCHEMA, "key": sample.key, "task": sample.task, "length": sample.length, "index": sample.index,
         "config_hash": config.hash, "status": status, "target": sample.target, "question": sample.question,
         "output": output, "answer": None if output is None else output.strip(), "prompt_tokens": prompt_tokens,
         "output_tokens": output_tokens, "latency": latency, "error": error, "finish_reason": finish_reason, **prompt,

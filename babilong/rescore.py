@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from babilong.errors import BabilongError
-from babilong.runs import MANIFEST, RESULTS, RunLock, read_manifest, rescore_file
+from babilong.runs import MANIFEST, RESULTS, read_manifest, rescore_file, run_lock
 from babilong.scoring import SCORER_VERSIONS
 
 HELP = "re-score the stored outputs of eval runs with the current scorers (no model is called)"
@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
         if not (directory / MANIFEST).is_file():
             raise BabilongError(f"{directory} is not a run directory (no {MANIFEST}): give a folder written by 'babilong eval'")
         read_manifest(directory / MANIFEST)
-        lock = RunLock(directory)
+        lock = run_lock(directory)
         try:
             lock.acquire()  # the rewrite must not race a running eval
         except OSError as error:

@@ -15,7 +15,6 @@ import errno
 import hashlib
 import json
 import os
-import socket
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import Any
 
 from babilong import __version__, verdicts
 from babilong.errors import BabilongError
+from babilong.files import WriterLock, atomic_open
 from babilong.prompts import PromptConfig, PromptFile
 from babilong.published_prompt import PublishedPrompt
 from babilong.scoring import LABELS, SCORER_VERSIONS, SCORERS
@@ -35,6 +35,9 @@ RESULTS = "results.jsonl"
 LOCK = ".lock"
 OWNER = ".lock.owner"
 FINAL = ("ok", "too_long", "cut")  # statuses that count as done; "error" is retried
+# The shape of a result line. 1: lines without the field (before thinking models); 2: adds
+# finish_reason and the thinking fields. Readers refuse lines of a newer schema than they know.
+RESULT_SCHEMA = 2
 
 
 @dataclass(frozen=True)
@@ -134,10 +137,18 @@ def _results_lines(path: Path, warnings: list[str]) -> Iterator[tuple[int, bytes
             if not raw.strip():
                 continue
             record, problem = _parse_line(raw)
+            if _newer_schema(record):
+                raise BabilongError(f"{path}:{number} was written by a newer babilong (result schema "
+                                    f"{record['schema_version']}; this one reads up to {RESULT_SCHEMA}): upgrade babilong")
             if problem:
                 warnings.append(f"{path}:{number}: {problem}: line skipped, its sample will be run again")
                 continue
             yield number, raw, record
+
+
+def _newer_schema(record: dict[str, Any]) -> bool:
+    version = record.get("schema_version", 1)
+    return isinstance(version, int) and version > RESULT_SCHEMA
 
 
 def _parse_line(raw: bytes) -> tuple[dict[str, Any], str | None]:
@@ -178,60 +189,36 @@ def rescore_file(path: Path) -> dict[str, int]:
     Lines whose verdicts are current, and lines that cannot be read, are copied byte for byte.
     """
     changed = dict.fromkeys(SCORERS, 0)
-    partial = path.with_name(path.name + ".partial")
-    try:
-        with path.open("rb") as source, partial.open("wb") as target:
+
+    def lines() -> Iterator[bytes]:
+        with path.open("rb") as source:
             for raw in source:
-                record, problem = _parse_line(raw) if raw.strip() else ({}, "blank")
-                if problem or verdicts.is_current(record):
-                    target.write(raw)
-                    continue
-                fresh = verdicts.score_record(record)
-                for name in changed:
-                    changed[name] += (record.get("scores") or {}).get(name) != (fresh["scores"] or {}).get(name)
-                target.write(_encode(fresh))
-            target.flush()
-            os.fsync(target.fileno())
-        os.replace(partial, path)
-    except OSError as error:
-        partial.unlink(missing_ok=True)
+                yield _rescored(raw, path, changed)
+
+    try:
+        _write_atomic_lines(path, lines())
+    except OSError as error:  # reading the old file
         raise _store_error(path, error) from None
     return changed
 
 
-class RunLock:
-    """One writer per run folder: an OS lock on ``.lock`` (freed when its process dies), owner in ``.lock.owner``."""
+def _rescored(raw: bytes, path: Path, changed: dict[str, int]) -> bytes:
+    """One results line with current verdicts (unchanged when current or unreadable); counts changed verdicts."""
+    record, problem = _parse_line(raw) if raw.strip() else ({}, "blank")
+    if _newer_schema(record):
+        raise BabilongError(f"{path} holds lines of a newer babilong (result schema {record['schema_version']}; "
+                            f"this one reads up to {RESULT_SCHEMA}): upgrade babilong to re-score it")
+    if problem or verdicts.is_current(record):
+        return raw
+    fresh = verdicts.score_record(record)
+    for name in changed:
+        changed[name] += (record.get("scores") or {}).get(name) != (fresh["scores"] or {}).get(name)
+    return _encode(fresh)
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self._lock: Any = None
 
-    def acquire(self) -> None:
-        from filelock import FileLock, Timeout
-
-        lock = FileLock(str(self.directory / LOCK), timeout=0)
-        try:
-            lock.acquire()
-        except Timeout:
-            raise BabilongError(f"{self.directory} is being written by {self._owner()}: wait for it to finish, "
-                                "or choose another --output") from None
-        self._lock = lock
-        # no command line: --model-args may carry an API key, and nothing secret goes into a run folder
-        owner = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        _write_atomic(self.directory / OWNER, json.dumps(owner) + "\n")
-
-    def _owner(self) -> str:
-        try:
-            owner = json.loads((self.directory / OWNER).read_text())
-            return f"another babilong process (pid {owner['pid']} on {owner['host']}, since {owner['since']})"
-        except (OSError, ValueError, KeyError, TypeError):
-            return "another babilong process"
-
-    def release(self) -> None:
-        if self._lock is not None:
-            (self.directory / OWNER).unlink(missing_ok=True)
-            self._lock.release()
-            self._lock = None
+def run_lock(directory: Path) -> WriterLock:
+    """The one-writer lock of a run folder: ``.lock`` inside it, its holder named in ``.lock.owner``."""
+    return WriterLock(directory / LOCK, directory, "wait for it to finish, or choose another --output", directory / OWNER)
 
 
 class ResultStore:
@@ -245,7 +232,7 @@ class ResultStore:
         self.finished: set[str] = set()  # keys whose result is final (ok, too_long or cut)
         self.warnings: list[str] = []
         self._fd: int | None = None
-        self._lock = RunLock(self.directory)
+        self._lock = run_lock(self.directory)
         try:
             self._prepare()
         except BaseException:
@@ -384,7 +371,7 @@ def _manifest_text(manifest: dict[str, Any]) -> str:
 def write_run(directory: Path, manifest: dict[str, Any], records: Iterable[dict[str, Any]]) -> None:
     """A whole run folder at once (a merge of shards): results first, then the manifest, each
     replaced atomically, under the folder's lock."""
-    lock = RunLock(directory)
+    lock = run_lock(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         lock.acquire()
@@ -445,16 +432,8 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def _write_atomic_lines(path: Path, lines: Iterable[bytes]) -> None:
-    """A file written under a temporary name, synced, then renamed over ``path``."""
-    partial = path.with_name(path.name + ".partial")
-    try:
-        with partial.open("wb") as handle:
-            handle.writelines(lines)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    with atomic_open(path, describe=_store_error) as handle:
+        handle.writelines(lines)
 
 
 def load_run(directory: Path) -> tuple[dict[str, Any], Loaded]:

@@ -59,6 +59,8 @@ def test_rescore_command_rewrites_the_store_without_a_model(tmp_path, monkeypatc
     run_store(tmp_path, samples, model, config(model))
     monkeypatch.setitem(scoring.SCORERS, "babilong", never_right)
     monkeypatch.setitem(scoring.SCORER_VERSIONS, "babilong", "test-2")
+    import babilong.evaluate  # noqa: F401  (imported before the patch, so the patch cannot stick to it)
+
     monkeypatch.setattr("babilong.models.load_model", lambda *a, **k: pytest.fail("rescore must not load a model"))
     assert main(["rescore", str(tmp_path)]) == 0
     assert "verdicts changed: babilong 4, reference 0" in capsys.readouterr().err
