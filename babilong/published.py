@@ -146,13 +146,13 @@ def export_predictions(manifest: dict[str, Any], records: dict[str, dict[str, An
     settings = {"prompt": prompt, "generation": {"max_new_tokens": config["max_new_tokens"], "do_sample": False},
                 "model": config["model"], "model_settings": config["model_settings"], "config_hash": manifest["config_hash"]}
     for (task, length), group in groups.items():
-        stem = folder / f"{task}_{length}_{prompt['name']}"
-        with stem.with_suffix(".csv").open("w", newline="", encoding="utf-8") as handle:
+        stem = f"{task}_{length}_{prompt['name']}"  # a length like 1.5k holds a dot: never Path.with_suffix
+        with (folder / f"{stem}.csv").open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(["", *COLUMNS])
             for record in sorted(group, key=lambda r: r["index"]):
                 writer.writerow([record["index"], record["target"], _export_output(record), record["question"]])
-        stem.with_suffix(".json").write_text(json.dumps(settings, indent=2, default=str) + "\n")
+        (folder / f"{stem}.json").write_text(json.dumps(settings, indent=2, default=str) + "\n")
     return folder
 
 
