@@ -334,8 +334,7 @@ def _generate(args: argparse.Namespace, tasks: list[str], lengths: list[str], fo
     if card:
         atomic_write_text(card, hub_card(outputs, args.out, _command_line(args)))
         files[HUB_CARD] = file_sha256(card)
-    for stale in sorted(earlier_files - set(files)):
-        (args.out / stale).unlink(missing_ok=True)
+    _remove_stale(args.out, earlier_files - set(files))
     manifest = {
         "babilong_version": __version__, "tasks": tasks, "lengths": lengths, "samples": args.samples,
         "start": args.start, "seed": args.seed, "haystack": args.haystack, "split": args.split,
@@ -387,6 +386,25 @@ def _files_of_earlier_run(out: Path) -> set[str]:
         if not relative.is_absolute() and ".." not in relative.parts:
             inside.add(str(relative))
     return inside
+
+
+def _remove_stale(out: Path, names: set[str]) -> None:
+    """Remove the files an earlier run listed that this run did not write: only regular files
+    that lie inside ``out`` once every link on their way is followed (a manifest may name
+    ``link/file`` where ``link`` leads elsewhere; that file is not ours to remove)."""
+    import stat
+
+    inside = out.resolve()
+    for name in sorted(names):
+        path = out / name
+        try:
+            if not stat.S_ISREG(path.lstat().st_mode) or not path.resolve().is_relative_to(inside):
+                continue
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            raise BabilongError(f"cannot remove {path}, a file of the earlier run in --out: {error.strerror or error}") from None
 
 
 def _command_line(args: argparse.Namespace) -> str:

@@ -32,3 +32,24 @@ def test_eval_refuses_a_dataset_folder_as_output_and_leaves_it_untouched(tmp_pat
     assert code == 2 and len(err) == 1 and "not a run folder" in err[0] and "babilong generate" in err[0], err
     assert _tree(data) == before
     assert "files" in json.loads((data / MANIFEST).read_text())
+
+
+# ---- 3: generate --overwrite removes only regular files inside --out ----
+
+def test_overwrite_never_follows_links_out_of_the_folder(tmp_path):
+    out, outside = tmp_path / "out", tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim.txt").write_text("keep me")
+    (outside / "direct.txt").write_text("keep me too")
+    generate = ["generate", "--tasks", "qa1", "--lengths", "0k", "--samples", "1", "--out", str(out)]
+    assert main(generate) == 0
+    (out / "link").symlink_to(outside, target_is_directory=True)
+    (out / "direct.txt").symlink_to(outside / "direct.txt")
+    (out / "0k" / "old.jsonl").write_text("an earlier run's file\n")
+    manifest = json.loads((out / MANIFEST).read_text())
+    manifest["files"].update({"link/victim.txt": "x", "direct.txt": "x", "0k/old.jsonl": "x"})
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    assert main([*generate, "--format", "jsonl", "--overwrite"]) == 0
+    assert (outside / "victim.txt").read_text() == "keep me" and (outside / "direct.txt").read_text() == "keep me too"
+    assert (out / "direct.txt").is_symlink()
+    assert not (out / "0k" / "old.jsonl").exists() and not (out / "0k" / "qa1.parquet").exists()  # ours still go
