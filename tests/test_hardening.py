@@ -53,3 +53,60 @@ def test_overwrite_never_follows_links_out_of_the_folder(tmp_path):
     assert (outside / "victim.txt").read_text() == "keep me" and (outside / "direct.txt").read_text() == "keep me too"
     assert (out / "direct.txt").is_symlink()
     assert not (out / "0k" / "old.jsonl").exists() and not (out / "0k" / "qa1.parquet").exists()  # ours still go
+
+
+# ---- 4: a changed prepared-corpus cache is rebuilt, never used ----
+
+def _two_books(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "one.txt").write_text("The first book has a sentence or two in it. " * 40)
+    (folder / "two.txt").write_text("The second book says other things entirely here. " * 40)
+    return folder
+
+
+def _flip_bytes(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[10:14] = b"XXXX" if data[10:14] != b"XXXX" else b"YYYY"
+    path.write_bytes(bytes(data))
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize("damage", [
+    ("text.txt", _flip_bytes), ("text.txt", _truncate), ("arrays.npz", _truncate), ("arrays.npz", _flip_bytes),
+    ("meta.json", _truncate)], ids=lambda d: f"{d[0]}-{d[1].__name__}")
+def test_a_damaged_prepared_corpus_is_rebuilt_with_a_warning(tmp_path, gpt2, capsys, damage):
+    from babilong import haystack
+
+    name, spoil = damage
+    source = haystack.get_source(str(_two_books(tmp_path / "books")))
+    first = haystack.prepare(source, "all", gpt2, cache=tmp_path / "cache")
+    [folder] = [p for p in (tmp_path / "cache").iterdir() if not p.name.startswith(".")]
+    spoil(folder / name)
+    haystack._warned.clear()
+    capsys.readouterr()
+    again = haystack.prepare(source, "all", gpt2, cache=tmp_path / "cache")
+    err = capsys.readouterr().err
+    assert "is damaged" in err and name.split(".")[0] in err and "rebuilding" in err, err
+    assert again.text == first.text and (again.tokens == first.tokens).all() and (again.starts == first.starts).all()
+    assert haystack.load_prepared(folder).text == first.text  # and stored intact again
+
+
+def test_setup_verify_finds_and_removes_a_damaged_corpus(tmp_path, gpt2, monkeypatch, capsys):
+    from babilong import haystack
+
+    monkeypatch.setenv("BABILONG_CACHE", str(tmp_path / "cache"))
+    for name in ("a", "b"):
+        haystack.prepare(haystack.get_source(str(_two_books(tmp_path / name))), "all", gpt2)
+    folders = sorted(p for p in (tmp_path / "cache" / "prepared").iterdir() if not p.name.startswith("."))
+    capsys.readouterr()
+    assert main(["setup", "--verify"]) == 1  # the cache has no books nor tokenizer either
+    assert "prepared corpora: 2 intact, 0 damaged" in capsys.readouterr().out
+    _flip_bytes(folders[1] / "text.txt")
+    assert main(["setup", "--verify"]) == 1
+    captured = capsys.readouterr()
+    assert "prepared corpora: 1 intact, 1 damaged" in captured.out
+    assert f"{folders[1]} is damaged (text.txt has other bytes than were written): removed" in captured.err
+    assert folders[0].is_dir() and not folders[1].exists()
