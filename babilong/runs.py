@@ -523,7 +523,8 @@ def _run_chunk(samples: Sequence[Sample], model: Model, config: RunConfig) -> It
                           error=generation.error, retrieval=retrieval)
             continue
         yield _record(sample, config, rendered, "ok", output=generation.output, prompt_tokens=tokens,
-                      output_tokens=generation.output_tokens, latency=generation.latency, retrieval=retrieval)
+                      output_tokens=generation.output_tokens, latency=generation.latency, retrieval=retrieval,
+                      output_masked=generation.masked)
 
 
 def _answer_directly(samples: Sequence[Sample], answer_samples: Any, config: RunConfig) -> Iterator[dict[str, Any]]:
@@ -539,8 +540,11 @@ def _answer_directly(samples: Sequence[Sample], answer_samples: Any, config: Run
 
 def _record(sample: Sample, config: RunConfig, prompt: str, status: str, *, output: str | None = None,
             prompt_tokens: int | None = None, output_tokens: int | None = None, latency: float | None = None,
-            error: str | None = None, retrieval: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What happened to one sample, before scoring: the raw output and the answer (stripped) both."""
+            error: str | None = None, retrieval: dict[str, Any] | None = None, output_masked: bool = False) -> dict[str, Any]:
+    """What happened to one sample, before scoring: the raw output and the answer (stripped) both.
+
+    ``output_masked``: the backend blotted a secret out of the output, so it is not the raw text (said in the record).
+    """
     record = {
         "key": sample.key, "task": sample.task, "length": sample.length, "index": sample.index,
         "config_hash": config.hash, "status": status, "target": sample.target, "question": sample.question,
@@ -549,6 +553,8 @@ def _record(sample: Sample, config: RunConfig, prompt: str, status: str, *, outp
     }
     if retrieval is not None:
         record["retrieval"] = retrieval
+    if output_masked:
+        record["output_masked"] = True
     return record
 
 

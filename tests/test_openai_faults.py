@@ -234,3 +234,50 @@ def test_masking_comes_before_the_cut():
     kept = mask_secret(text, key_forms(key), 200)
     assert kept == "x" * 180 + "***" + " trailing " + "***"
     assert mask_secret("y" * 196 + key, key_forms(key), 200) == "y" * 196 + "***"
+
+
+LONG_KEY = "sk-proj-Ab3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gH3j"  # 41 characters, as real keys are
+
+
+def _pieces_of(key: str) -> set[str]:
+    """Every 8-character piece of every form of ``key``, lower-cased, as results.jsonl would hold it."""
+    forms = [json.dumps(form)[1:-1] for form in key_forms(key)]
+    return {form[i:i + 8].lower() for form in forms for i in range(len(form) - 7)}
+
+
+def test_no_piece_of_the_key_is_stored_in_any_case_answers_included(tmp_path, capsys):
+    from babilong.report import report_runs
+
+    samples = make_samples(count=4)
+    with FaultServer(["key-in-answer", "echo-key-variants-401", "key-in-answer", "ok"]) as server:
+        model = client(server.url, api_key=LONG_KEY, max_retries="0", max_failures="5", concurrency="1")
+        summary = run(model, tmp_path / "run", samples)
+    assert (summary.ok, summary.errors) == (3, 1)
+    report_runs([tmp_path / "run"], None, tmp_path / "export")
+    pieces = _pieces_of(LONG_KEY)
+    for path in [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".png"]:
+        content = path.read_text().lower()
+        assert not any(piece in content for piece in pieces), path
+    captured = capsys.readouterr()
+    assert not any(piece in (captured.out + captured.err).lower() for piece in pieces)
+    kept = records(tmp_path / "run")
+    masked = [kept[s.key] for s in samples if kept[s.key].get("output_masked")]
+    assert len(masked) == 2 and all(r["output"].startswith(r["target"] + ". Your key: ***") for r in masked)
+    assert all("output_masked" not in kept[s.key] for s in samples if kept[s.key] not in masked)
+    assert "refused; did you mean ***" in next(r["error"] for r in kept.values() if r["status"] == "error")
+
+
+def test_a_short_key_is_not_hunted_in_answers(tmp_path):
+    short = "sk-short-12"  # under 16 characters: pieces of it are ordinary text
+    with FaultServer(["key-in-answer"]) as server:
+        run(client(server.url, api_key=short, max_retries="0"), tmp_path, make_samples(count=1))
+    [record] = records(tmp_path).values()
+    assert short[3:-3] in record["output"] and "output_masked" not in record
+
+
+def test_masking_is_case_blind_and_finds_pieces():
+    key = "sk-live-0123456789abcdefghij"
+    forms = key_forms(key)
+    assert mask_secret(f"a {key.upper()} b", forms) == "a *** b"
+    assert mask_secret(f"a {key[3:-3]} b", forms) == "a *** b"
+    assert mask_secret(f"a {key[5:13]} b {key[5:12]} c", forms) == f"a *** b {key[5:12]} c"  # 8 in a row, not 7

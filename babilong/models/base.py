@@ -36,6 +36,7 @@ class Generation:
     prompt_tokens: int | None = None
     output_tokens: int | None = None
     error: str | None = None
+    masked: bool = False  # the output had a secret (an API key) blotted out: it is not the raw text
 
 
 class Model(Protocol):

@@ -10,7 +10,8 @@ not recorded, so rerunning the same command retries them.
 
 The API key is sent in a header and nowhere else: it is not part of ``settings()``, so it never
 reaches a run store, manifest, report or configuration hash, and error texts that a server
-writes are scrubbed of it before they are shortened and stored.
+writes are scrubbed of it before they are shortened and stored. Answers are scrubbed too (a model
+may repeat a key it was shown); a record whose output lost a key says so (``output_masked``).
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ ARGS = {
 }
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 ERROR_CHARS = 200  # how much of a server's error text is kept
-SHORTEST_KEY_PIECE = 8  # a key's first or last characters from this many on are blotted out too
+SHORTEST_SECRET = 16  # keys shorter than this are no secrets worth hunting in pieces
+KEY_PIECE = 8  # of a longer key, any this many characters in a row are blotted out, in any letter case
 
 
 class RetryableError(Exception):
@@ -77,6 +79,7 @@ class OpenAIModel:
         if self._key and not (self._key.isascii() and self._key.isprintable()):
             raise BabilongError("the API key holds characters an HTTP header cannot carry: check --model-args api_key or $OPENAI_API_KEY")
         self._key_forms = key_forms(self._key)
+        self._hunted = len(self._key) >= SHORTEST_SECRET  # answers are searched for a key of this length only
         self.mode = args.get("mode", "chat")
         if self.mode not in ("chat", "completions"):
             raise BabilongError(f"--model-args mode={self.mode!r}: use chat or completions")
@@ -174,13 +177,14 @@ class OpenAIModel:
         try:
             async for attempt in retrying:
                 with attempt:
-                    text, usage = await self._request(prompt, max_new_tokens)
+                    text, usage, masked = await self._request(prompt, max_new_tokens)
         except RetryableError as failure:
             tries = retrying.statistics.get("attempt_number", self.max_retries + 1)
             return Generation("", time.perf_counter() - began, error=f"gave up after {tries} tries: {failure}"), True
         except _Fatal as failure:
             return Generation("", time.perf_counter() - began, error=str(failure)), False
-        return Generation(text, time.perf_counter() - began, usage.get("prompt_tokens"), usage.get("completion_tokens")), False
+        return Generation(text, time.perf_counter() - began, usage.get("prompt_tokens"), usage.get("completion_tokens"),
+                          masked=masked), False
 
     def _retry_wait(self, state: Any) -> float:
         """Seconds before the next try: the server's Retry-After, else exponential backoff plus jitter."""
@@ -191,7 +195,7 @@ class OpenAIModel:
         exponential = self.backoff * 2 ** (state.attempt_number - 1)
         return min(exponential + random.uniform(0, exponential), self.max_wait)
 
-    async def _request(self, prompt: Prompt, max_new_tokens: int) -> tuple[str, dict[str, Any]]:
+    async def _request(self, prompt: Prompt, max_new_tokens: int) -> tuple[str, dict[str, Any], bool]:
         import httpx
 
         if self.mode == "chat":
@@ -218,7 +222,8 @@ class OpenAIModel:
             raise _Fatal(f"HTTP {reply.status_code}: {self._excerpt(reply.text)}")
         return self._parse(reply)
 
-    def _parse(self, reply: Any) -> tuple[str, dict[str, Any]]:
+    def _parse(self, reply: Any) -> tuple[str, dict[str, Any], bool]:
+        """The answer's text with the key blotted out, its usage, and whether anything was blotted out."""
         try:
             data = reply.json()
             choice = data["choices"][0]
@@ -228,7 +233,9 @@ class OpenAIModel:
         except (ValueError, KeyError, IndexError, TypeError) as failure:
             raise RetryableError(f"malformed reply ({type(failure).__name__}): {self._excerpt(reply.text)}") from None
         usage = data.get("usage") or {}
-        return text, usage if isinstance(usage, dict) else {}  # raw: the store keeps a stripped copy as 'answer'
+        masked = mask_secret(text, self._key_forms) if self._hunted else text  # a model may repeat the key too
+        # raw (but for the key): the store keeps a stripped copy as 'answer'
+        return masked, usage if isinstance(usage, dict) else {}, masked != text
 
     async def _check_reachable(self) -> None:
         import httpx
@@ -261,25 +268,60 @@ def key_forms(key: str) -> list[str]:
     return sorted(forms, key=len, reverse=True)
 
 
-def mask_secret(text: str, forms: list[str], limit: int) -> str:
-    """``text`` without any form of the secret, nor its first or last ``SHORTEST_KEY_PIECE``+
-    characters (a server may cut it short), then cut to ``limit`` characters: masked first, cut after."""
+def mask_secret(text: str, forms: list[str], limit: int | None = None) -> str:
+    """``text`` without the secret, then cut to ``limit`` characters (masked first, cut after).
+
+    Of a key of ``SHORTEST_SECRET``+ characters, any ``KEY_PIECE`` characters in a row of any of
+    its forms are blotted out, in any letter case (a server may cut, re-case or re-encode it); a
+    shorter key is no secret worth hunting, and only its whole forms are. Where the kept text
+    ends in a key's first few characters (cut by the server or by ``limit``), they go too.
+    """
     if not forms:
-        return text[:limit]
+        return text if limit is None else text[:limit]
     # Only the kept part matters; a secret overlapping it lies wholly inside this window.
-    window = text[:limit + max(map(len, forms))]
-    for form in forms:
-        window = window.replace(form, "***")
-    for form in forms:
-        for size in range(len(form) - 1, min(SHORTEST_KEY_PIECE, len(form)) - 1, -1):
-            window = window.replace(form[:size], "***").replace(form[-size:], "***")
-    kept = window[:limit]
-    for form in forms:  # a secret's first characters where the text ends (cut by the server or our window)
+    window = text if limit is None else text[:limit + max(map(len, forms))]
+    window = _blot(window, _pieces(forms))
+    kept = window if limit is None else window[:limit]
+    folded = kept.translate(_ASCII_LOWER)
+    for form in forms:  # a secret's first characters where the text ends
         for size in range(min(len(form), len(kept)), 3, -1):
-            if kept.endswith(form[:size]):
+            if folded.endswith(form[:size].translate(_ASCII_LOWER)):
                 kept = kept[:-size] + "***"
                 break
     return kept
+
+
+def _pieces(forms: list[str]) -> set[str]:
+    """What to blot out, in lower case: every ``KEY_PIECE``-character run of the forms of a long key;
+    the whole forms of a short one."""
+    hunted = min(map(len, forms)) >= SHORTEST_SECRET  # the raw key is the shortest form
+    pieces = set()
+    for form in (form.translate(_ASCII_LOWER) for form in forms):
+        pieces |= {form[i:i + KEY_PIECE] for i in range(len(form) - KEY_PIECE + 1)} if hunted else {form}
+    return pieces
+
+
+def _blot(text: str, pieces: set[str]) -> str:
+    """Every character inside an occurrence of a piece (any letter case) replaced, each run by one ``***``."""
+    folded = text.translate(_ASCII_LOWER)  # ASCII only: the length, so every position, stays the same
+    covered = bytearray(len(text))
+    for piece in pieces:
+        at = folded.find(piece)
+        while at >= 0:
+            covered[at:at + len(piece)] = b"\1" * len(piece)
+            at = folded.find(piece, at + 1)
+    if not any(covered):
+        return text
+    parts, position = [], 0
+    while position < len(text):
+        end = covered.find(b"\1" if not covered[position] else b"\0", position)
+        end = len(text) if end < 0 else end
+        parts.append("***" if covered[position] else text[position:end])
+        position = end
+    return "".join(parts)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def _retry_after(value: str | None) -> float | None:
