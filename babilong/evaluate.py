@@ -113,8 +113,19 @@ def _check_data(source: str, tasks: list[str], lengths: list[str], limit: int) -
                 raise BabilongError(f"two samples share the key {duplicate} in {source}: the data has duplicate "
                                     "(task, length, index); fix or regenerate it")
     if not found:
-        raise BabilongError(f"no samples for {','.join(tasks)} at {','.join(lengths)} in {source}: "
+        raise BabilongError(f"no samples for {','.join(tasks)} at {','.join(lengths)} in {source}{_holds(source)}: "
                             "check --data, --tasks and --lengths")
+
+
+def _holds(source: str) -> str:
+    """`` (it holds qa1 at 1k, ...)`` for a data file, whose samples say their task and length; else nothing."""
+    from babilong.datasets import file_groups
+
+    path = Path(source).expanduser()
+    if not path.is_file():
+        return ""
+    groups = file_groups(path)
+    return f" (it holds {', '.join(groups[:6])}{', ...' if len(groups) > 6 else ''})"
 
 
 def data_identity(source: str, tasks: list[str], lengths: list[str]) -> dict[str, Any]:

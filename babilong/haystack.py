@@ -165,7 +165,18 @@ def _table(path: Path, column: str) -> Source:
 
 
 def _txt_books(folder: Path) -> list[Book]:
-    return [Book(p.stem, lambda p=p: p.read_text(encoding="utf-8", errors="replace")) for p in sorted(folder.glob("*.txt"))]
+    return [Book(p.stem, lambda p=p: _read_book(p)) for p in sorted(folder.glob("*.txt"))]
+
+
+def _read_book(path: Path) -> str:
+    """A book's text; bytes that are not UTF-8 become U+FFFD, and that is said once per book."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        warn_once(f"haystack book {path} is not UTF-8 (byte {error.start}): its undecodable bytes are read as U+FFFD; "
+                  "convert it to UTF-8 (e.g. iconv -f latin1 -t utf-8)")
+        return raw.decode("utf-8", errors="replace")
 
 
 def _split_by_name(books: list[Book], split: str) -> list[Book]:

@@ -187,6 +187,11 @@ CASES: list[tuple] = [  # (argv, what it tries[, text the message must hold])
     (["report", "{ws}/published-empty/org/model"], "published folder with an empty CSV", "qa1_1k_p.csv is empty"),
     (["report", "{ws}/published-header/org/model"], "published CSV with a header only", "no predictions"),
     (["report", "{ws}/published-odd/org/model"], "published file with a malformed length (1.2.3k)"),
+    ([*ECHO, "--prompt", "{ws}/typo-prompt.json"], "prompt template with an unknown field", "{instrution}"),
+    (["generate", "--tasks", "qa1", "--lengths=-5", "--out", "{out}"], "--lengths=-5", "'-5'"),
+    (["generate", "--tasks", "qa1", "--lengths", "1k--2k", "--out", "{out}"], "--lengths 1k--2k", "'1k--2k'"),
+    ([*ECHO[:4], "{ws}/data/0k/qa1.jsonl", *ECHO[5:8], "4k", *ECHO[9:]], "--data file of 0k samples at --lengths 4k",
+     "it holds qa1 at 0k"),
 ]
 UNREADABLE = ("locked",)  # cases that root (with its override of permissions) would pass through
 
@@ -236,6 +241,7 @@ def workspace(tmp_path_factory) -> Path:
         (ws / f"published-{name}" / "org" / "model").mkdir(parents=True)
         csv_name = "qa1_1.2.3k_p.csv" if name == "odd" else "qa1_1k_p.csv"
         (ws / f"published-{name}" / "org" / "model" / csv_name).write_text(text)
+    (ws / "typo-prompt.json").write_text(json.dumps({"template": "{instrution}\n{context}\n{question}"}))
     (ws / "locked-folder").mkdir()
     (ws / "locked-readonly").mkdir(mode=0o555)
     (ws / "locked-books").mkdir()

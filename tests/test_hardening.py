@@ -146,3 +146,51 @@ def test_report_on_a_broken_published_folder_is_one_line_and_writes_nothing(tmp_
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["org"] and sorted(p.name for p in folder.iterdir()) == sorted(files)
+
+
+# ---- 7: silent wrong results ----
+
+def test_one_length_spelt_twice_is_one_length():
+    from babilong.lengths import parse_lengths
+
+    assert parse_lengths("2.5m,2.5M") == ["2.5M"]
+    assert parse_lengths("1500,1.5k,1.50k") == ["1500"]
+    assert parse_lengths("1m,1M") == ["1M"]
+
+
+def test_a_book_that_is_not_utf8_is_said(tmp_path, capsys):
+    from babilong import haystack
+
+    (tmp_path / "books").mkdir()
+    (tmp_path / "books" / "old.txt").write_bytes("Un caf\u00e9 tr\u00e8s noir.".encode("latin-1"))
+    (tmp_path / "books" / "new.txt").write_text("Plain words only here.")
+    haystack._warned.clear()
+    texts = {book.name: book.read() for book in haystack.get_source(str(tmp_path / "books")).books("all")}
+    assert "\ufffd" in texts["old"] and texts["new"] == "Plain words only here."
+    err = capsys.readouterr().err
+    assert err.count("warning") == 1 and "old.txt is not UTF-8 (byte 6)" in err
+
+
+def test_a_data_file_holding_two_tasks_runs_each_once(tmp_path, capsys):
+    from babilong.datasets import write_samples
+    from babilong.runs import read_results
+    from tests.helpers import make_samples
+
+    write_samples(make_samples("qa1", count=2) + make_samples("qa2", count=3), tmp_path / "two.jsonl")
+    code = _eval(["--data", str(tmp_path / "two.jsonl"), "--tasks", "qa1,qa2", "--lengths", "0k", "--samples", "5",
+                  "--output", str(tmp_path / "run")])
+    assert code == 0, capsys.readouterr().err
+    keys = sorted(read_results(tmp_path / "run" / "results.jsonl").records)
+    assert keys == ["qa1/0k/0", "qa1/0k/1", "qa2/0k/0", "qa2/0k/1", "qa2/0k/2"]
+
+
+def test_a_data_file_of_another_length_is_refused_naming_what_it_holds(tmp_path, capsys):
+    from babilong.datasets import write_samples
+    from tests.helpers import make_samples
+
+    write_samples(make_samples("qa1", "1k", count=2), tmp_path / "one.jsonl")
+    code = _eval(["--data", str(tmp_path / "one.jsonl"), "--tasks", "qa1", "--lengths", "4k", "--samples", "2",
+                  "--output", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "no samples for qa1 at 4k" in err[0] and "it holds qa1 at 1k" in err[0], err
+    assert not (tmp_path / "run").exists()
