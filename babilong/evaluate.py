@@ -50,8 +50,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = RunConfig(args.model, model.settings(), prompt, args.max_new_tokens, data)
         output = args.output or Path("runs") / f"{_slug(model.name)}-{config.hash[:8]}"
-        with ResultStore(output, config) as store:
-            summary = evaluate(plan, model, config, store, progress=not args.no_progress, total=total)
+        new_folder = not output.exists()
+        try:
+            with ResultStore(output, config) as store:
+                summary = evaluate(plan, model, config, store, progress=not args.no_progress, total=total)
+        except BaseException:
+            if new_folder:
+                _remove_if_resultless(output)
+            raise
     finally:
         model.close()
     print(f"run {output}: {summary.total} samples, {summary.skipped} already done, {summary.ok} answered, "
@@ -61,6 +67,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"babilong: {summary.errors} samples failed (see 'error' in {output}/results.jsonl): rerun the same command to retry them", file=sys.stderr)
         return 1
     return 0
+
+
+def _remove_if_resultless(output: Path) -> None:
+    """A run folder this command made, stopped before its first result: removed, so a refusal leaves nothing."""
+    from babilong.runs import LOCK, MANIFEST, OWNER, RESULTS
+
+    results = output / RESULTS
+    if results.is_file() and results.stat().st_size > 0:
+        return  # answers were stored: they are kept for the rerun
+    for name in (RESULTS, MANIFEST, OWNER, LOCK):
+        (output / name).unlink(missing_ok=True)
+    try:
+        output.rmdir()
+    except OSError:
+        pass  # it holds something else: left as it is
 
 
 def _plan(args: argparse.Namespace) -> tuple[Iterable[Planned | Sample], int | None, dict[str, Any]]:
@@ -76,10 +97,15 @@ def _plan(args: argparse.Namespace) -> tuple[Iterable[Planned | Sample], int | N
         return _read_groups(args.data, tasks, lengths, args.samples), None, identity
     from dataclasses import asdict
 
-    from babilong.generate import build_sample, generation_config, prepare_haystack
+    from babilong.generate import build_sample, check_babi_count, check_length, check_memory, generation_config, prepare_haystack
 
     generation = generation_config(args)
+    for length in lengths:  # what building a sample would refuse, refused before the run folder is made
+        check_length(length, generation)
     prepare_haystack(generation, lengths)
+    for length in lengths:
+        check_memory(length, generation)
+    check_babi_count(generation, tasks, args.samples)
     plan = [Planned(f"{task}/{length}/{index}", partial(build_sample, task, length, index, generation))
             for length in lengths for task in tasks for index in range(args.samples)]
     return plan, len(plan), {"generator": asdict(generation)}

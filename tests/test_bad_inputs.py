@@ -192,6 +192,12 @@ CASES: list[tuple] = [  # (argv, what it tries[, text the message must hold])
     (["generate", "--tasks", "qa1", "--lengths", "1k--2k", "--out", "{out}"], "--lengths 1k--2k", "'1k--2k'"),
     ([*ECHO[:4], "{ws}/data/0k/qa1.jsonl", *ECHO[5:8], "4k", *ECHO[9:]], "--data file of 0k samples at --lengths 4k",
      "it holds qa1 at 0k"),
+    (["eval", "--model", "echo", "--tasks", "qa1", "--lengths", "1k", "--reserve", "5000", "--samples", "2", "--output",
+      "{out}", "--no-progress"], "eval --reserve 5000 at 1k (refused before the run folder is made)", "--reserve 5000"),
+    (["eval", "--model", "echo", "--tasks", "qa1", "--lengths", "0k", "--babi", "{ws}/qa1_one_test.txt", "--samples", "2",
+      "--output", "{out}", "--no-progress"], "eval --babi with fewer questions than --samples", "has 1 questions"),
+    (["generate", "--tasks", "qa1", "--lengths", "0k", "--babi", "{ws}/qa1_one_test.txt", "--samples", "3", "--out", "{out}"],
+     "generate --babi with fewer questions than --samples (no empty LENGTH folder)", "has 1 questions"),
 ]
 UNREADABLE = ("locked",)  # cases that root (with its override of permissions) would pass through
 
@@ -242,6 +248,7 @@ def workspace(tmp_path_factory) -> Path:
         csv_name = "qa1_1.2.3k_p.csv" if name == "odd" else "qa1_1k_p.csv"
         (ws / f"published-{name}" / "org" / "model" / csv_name).write_text(text)
     (ws / "typo-prompt.json").write_text(json.dumps({"template": "{instrution}\n{context}\n{question}"}))
+    (ws / "qa1_one_test.txt").write_text("1 Mary went to the kitchen.\n2 Where is Mary?\tkitchen\t1\n")
     (ws / "locked-folder").mkdir()
     (ws / "locked-readonly").mkdir(mode=0o555)
     (ws / "locked-books").mkdir()

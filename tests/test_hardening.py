@@ -194,3 +194,42 @@ def test_a_data_file_of_another_length_is_refused_naming_what_it_holds(tmp_path,
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "no samples for qa1 at 4k" in err[0] and "it holds qa1 at 1k" in err[0], err
     assert not (tmp_path / "run").exists()
+
+
+# ---- 8: refusals write nothing ----
+
+def test_a_refusal_while_samples_are_built_leaves_no_run_folder(tmp_path, monkeypatch, capsys):
+    from babilong import generate
+    from babilong.errors import BabilongError
+
+    def refuse(*args, **kwargs):
+        raise BabilongError("no qa1 story fits (as a refusal found only while building)")
+
+    monkeypatch.setattr(generate, "build_sample", refuse)
+    code = _eval(["--tasks", "qa1", "--lengths", "0k", "--samples", "2", "--output", str(tmp_path / "run")])
+    assert code == 2 and "no qa1 story fits" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_refused_run_keeps_an_existing_folder_and_its_results(tmp_path, monkeypatch, capsys):
+    from babilong import generate
+    from babilong.errors import BabilongError
+
+    run = ["--tasks", "qa1", "--lengths", "0k", "--samples", "2", "--output", str(tmp_path / "run")]
+    assert _eval(run) == 0
+    before = (tmp_path / "run" / "results.jsonl").read_bytes()
+    monkeypatch.setattr(generate, "build_sample", lambda *a, **k: (_ for _ in ()).throw(BabilongError("refused")))
+    assert _eval([*run[:5], "3", *run[6:]]) == 2
+    assert (tmp_path / "run" / "results.jsonl").read_bytes() == before and (tmp_path / "run" / MANIFEST).is_file()
+
+
+def test_a_generate_refused_mid_way_leaves_no_empty_length_folder(tmp_path, monkeypatch):
+    from babilong import generate
+    from babilong.errors import BabilongError
+
+    def refuse(task, length, index, config):
+        raise BabilongError(f"no {task} story fits in {length}")
+
+    monkeypatch.setattr(generate, "build_sample_in_pieces", refuse)
+    assert main(["generate", "--tasks", "qa1,qa2", "--lengths", "0k", "--samples", "1", "--out", str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out").exists()
