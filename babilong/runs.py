@@ -39,6 +39,8 @@ FINAL = ("ok", "too_long")  # statuses that count as done; "error" is retried
 CHUNK = 256  # at most this many samples are prompted, counted and sent to the model at a time,
 CHUNK_CHARS = 16_000_000  # and at most about this many characters of context (memory stays flat)
 PROMPT_KEPT = 20_000  # characters of a longer prompt stored at each end; the middle is elided
+OUTPUT_CHARS_PER_TOKEN = 16  # an answer is stored up to this many characters per --max-new-tokens (a server
+OUTPUT_KEPT_MIN = 4_000      # that ignores max_tokens cannot fill the store), and at least this many
 
 
 @dataclass(frozen=True)
@@ -543,6 +545,9 @@ def _record(sample: Sample, config: RunConfig, prompt: str, status: str, *, outp
             error: str | None = None, retrieval: dict[str, Any] | None = None, output_masked: bool = False) -> dict[str, Any]:
     """What happened to one sample, before scoring: the raw output and the answer (stripped) both.
 
+    An output longer than ``max_new_tokens`` tokens could be (see ``OUTPUT_CHARS_PER_TOKEN``) is
+    stored cut, with ``output_chars`` (its whole length) and ``output_cut``.
+
     ``output_masked``: the backend blotted a secret out of the output, so it is not the raw text (said in the record).
     """
     record = {
@@ -555,6 +560,10 @@ def _record(sample: Sample, config: RunConfig, prompt: str, status: str, *, outp
         record["retrieval"] = retrieval
     if output_masked:
         record["output_masked"] = True
+    kept = max(OUTPUT_KEPT_MIN, OUTPUT_CHARS_PER_TOKEN * config.max_new_tokens)
+    if output is not None and len(output) > kept:
+        cut = output[:kept]
+        record.update(output=cut, answer=cut.strip(), output_chars=len(output), output_cut=True)
     return record
 
 

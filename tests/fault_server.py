@@ -7,7 +7,8 @@
 seconds' wait), "echo-key-500" / "echo-key-401" (an error whose text repeats the API key in
 several forms, one of them across the client's 200-character cut), "echo-key-variants-401" (an
 error repeating the key upper-cased and without its first and last three characters),
-"key-in-answer" (a normal answer whose text repeats the key in those forms and as sent).
+"key-in-answer" (a normal answer whose text repeats the key in those forms and as sent), "huge"
+(an answer of about 1 MB, as from a server that ignores ``max_tokens``).
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ class FaultServer:
                 else:
                     question = body["messages"][-1]["content"] if "messages" in body else body["prompt"]
                     answer = question.rsplit("</context>", 1)[0].rstrip().rsplit(" ", 1)[-1].strip(".")
+                    if behaviour == "huge":
+                        answer = f"{answer} " + "and so on " * 100_000
                     if behaviour == "key-in-answer":
                         key = self.headers.get("Authorization", "").removeprefix("Bearer ")
                         answer = f"{answer}. Your key: {key}, {key.upper()}, {key[3:-3]}."

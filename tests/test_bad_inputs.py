@@ -135,7 +135,8 @@ CASES: list[tuple] = [  # (argv, what it tries[, text the message must hold])
     ([*ECHO, "--model", "openai"], "openai without model=", "model=NAME"),
     *[([*ECHO, "--model", "openai", "--model-args", f"model=m,base_url={{dead}},{value}"], f"openai {value}") for value in (
         "mode=stream", "timeout=0", "timeout=nan", "timeout=inf", "concurrency=0", "max_retries=-1", "backoff=-1",
-        "max_failures=0", "max_wait=nan", "context_window=100", "api_key=sk-\u00e9t\u00e9")],
+        "max_failures=0", "max_wait=nan", "context_window=100", "api_key=sk-\u00e9t\u00e9", "idle_timeout=0",
+        "idle_timeout=nan", "idle_timeout=-1")],
     ([*ECHO, "--model", "openai", "--model-args", "model=m,base_url=ftp://example.org/v1"], "openai base_url= not http"),
     ([*ECHO, "--model", "openai", "--model-args", "model=m,base_url={dead}"], "openai server not reachable", "cannot reach the server"),
     ([*ECHO, "--model", "vllm", "--model-args", "pretrained=x"], "vllm not installed", "vLLM"),

@@ -281,3 +281,35 @@ def test_masking_is_case_blind_and_finds_pieces():
     assert mask_secret(f"a {key.upper()} b", forms) == "a *** b"
     assert mask_secret(f"a {key[3:-3]} b", forms) == "a *** b"
     assert mask_secret(f"a {key[5:13]} b {key[5:12]} c", forms) == f"a *** b {key[5:12]} c"  # 8 in a row, not 7
+
+
+def test_a_hung_server_stops_the_run_at_the_idle_deadline_not_after_every_retry(tmp_path):
+    samples = make_samples(count=6)
+    with FaultServer(["ok", "ok", "hang"]) as server:
+        model = client(server.url, concurrency="2", timeout="30", max_retries="5", idle_timeout="0.5")
+        began = time.monotonic()
+        with pytest.raises(ServerUnavailable, match=r"no answer to any request for 0\.5 s.*idle_timeout.*rerun the same command"):
+            run(model, tmp_path, samples)
+        elapsed = time.monotonic() - began
+    assert elapsed < 5  # each try alone may take 30 s
+    kept = records(tmp_path)
+    assert sorted(kept) == [s.key for s in samples[:2]] and all(r["status"] == "ok" for r in kept.values())
+
+
+def test_the_idle_clock_runs_only_while_requests_are_in_flight(tmp_path):
+    with FaultServer(["ok"]) as server:
+        model = client(server.url, idle_timeout="0.3")
+        assert run(model, tmp_path / "a", make_samples(count=2)).ok == 2
+        time.sleep(0.5)  # longer than idle_timeout between two batches: no request was waiting
+        assert run(model, tmp_path / "b", make_samples(count=2)).ok == 2
+
+
+def test_an_answer_far_over_max_tokens_is_stored_cut_and_says_so(tmp_path):
+    from babilong.runs import OUTPUT_KEPT_MIN
+
+    with FaultServer(["huge"]) as server:
+        summary = run(client(server.url), tmp_path, make_samples(count=1))
+    [record] = records(tmp_path).values()
+    assert summary.ok == 1 and record["output_cut"] is True and record["output_chars"] > 1_000_000
+    assert len(record["output"]) == OUTPUT_KEPT_MIN and record["answer"] == record["output"].strip()
+    assert (tmp_path / RESULTS).stat().st_size < 3 * OUTPUT_KEPT_MIN + 5_000

@@ -5,8 +5,9 @@ Requests run with bounded concurrency on one asyncio loop. Each attempt has a to
 at a time cannot hold a request longer). 429, 5xx, timeouts, dropped connections and malformed
 replies are retried by ``tenacity`` with exponential backoff plus jitter; a ``Retry-After``
 header is honoured and pauses every request. After ``max_failures`` requests in a row fail
-(each after its retries) the run stops with :class:`ServerUnavailable`; those failed samples are
-not recorded, so rerunning the same command retries them.
+(each after its retries), or when no request is answered for ``idle_timeout`` seconds while requests
+are in flight, the run stops with :class:`ServerUnavailable`; those failed samples are not recorded,
+so rerunning the same command retries them.
 
 The API key is sent in a header and nowhere else: it is not part of ``settings()``, so it never
 reaches a run store, manifest, report or configuration hash, and error texts that a server
@@ -42,6 +43,7 @@ ARGS = {
     "backoff": "first retry delay in seconds, doubled each time, plus up to as much again at random (default 1)",
     "max_wait": "longest wait before a retry, Retry-After included (default 60)",
     "max_failures": "requests failing in a row (after their retries) that stop the run (default 3)",
+    "idle_timeout": "seconds without any answer from the server, while requests are in flight, that stop the run (default 240)",
     "tokenizer": "HF tokenizer id/folder to count prompt tokens (default: none, no length check)",
     "context_window": "the served model's context window in tokens (needs tokenizer)",
 }
@@ -89,6 +91,8 @@ class OpenAIModel:
         self.backoff = float_arg(args, "backoff", 1.0)
         self.max_wait = float_arg(args, "max_wait", 60.0)
         self.max_failures = int_arg(args, "max_failures", 3)
+        self.idle_timeout = float_arg(args, "idle_timeout", 240.0, low=0.001)
+        self._last_answer = 0.0  # time.monotonic() of the last answer, or of the start of generate()
         self.tokenizer_name = args.get("tokenizer")
         self.context_window = int_arg(args, "context_window", None)
         if self.context_window and not self.tokenizer_name:
@@ -134,6 +138,7 @@ class OpenAIModel:
         if it does not (``max_failures`` in a row), :class:`ServerUnavailable` stops the run."""
         pending: dict[asyncio.Task, int] = {}
         held: list[tuple[int, Generation]] = []
+        self._last_answer = time.monotonic()  # the idle clock runs only while requests are in flight
         try:
             for position, prompt in enumerate(prompts):
                 pending[self._loop.create_task(self._answer(prompt, max_new_tokens))] = position
@@ -149,11 +154,18 @@ class OpenAIModel:
                 self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
     def _drain(self, pending: dict[asyncio.Task, int], held: list[tuple[int, Generation]]) -> Iterator[tuple[int, Generation]]:
-        done, _ = self._loop.run_until_complete(asyncio.wait(list(pending), return_when=asyncio.FIRST_COMPLETED))
+        idle_left = self._last_answer + self.idle_timeout - time.monotonic()
+        done, _ = self._loop.run_until_complete(
+            asyncio.wait(list(pending), timeout=max(idle_left, 0.0), return_when=asyncio.FIRST_COMPLETED))
+        if not done:  # the idle deadline: a hung server stops the run long before every retry of every request times out
+            raise ServerUnavailable(
+                f"the server at {self.base_url} stopped answering (no answer to any request for {self.idle_timeout:g} s, "
+                "--model-args idle_timeout): results so far are saved; once the server is back, rerun the same command to resume")
         for task in done:
             position = pending.pop(task)
             generation, server_failed = task.result()
             if not server_failed:
+                self._last_answer = time.monotonic()
                 self._failures = 0
                 yield from held
                 held.clear()
