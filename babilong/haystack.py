@@ -64,6 +64,9 @@ def get_source(spec: str) -> Source:
         return _table(path, column or "text")
     if path.is_dir():
         return _folder(path)
+    if path.is_file():
+        raise BabilongError(f"haystack {spec!r} is a single file: put the book in a folder (a haystack folder holds "
+                            "one or more .txt books; two or more give separate train and test books) and give the folder")
     raise BabilongError(
         f"haystack {spec!r} not found: use gutenberg, pg19, pg19:FOLDER, a folder of .txt files, or a .parquet/.jsonl file"
     )

@@ -199,6 +199,10 @@ CASES: list[tuple] = [  # (argv, what it tries[, text the message must hold])
       "--output", "{out}", "--no-progress"], "eval --babi with fewer questions than --samples", "has 1 questions"),
     (["generate", "--tasks", "qa1", "--lengths", "0k", "--babi", "{ws}/qa1_one_test.txt", "--samples", "3", "--out", "{out}"],
      "generate --babi with fewer questions than --samples (no empty LENGTH folder)", "has 1 questions"),
+    ([*GEN1K, "--haystack", "{ws}/a-book.txt"], "an existing single book as --haystack", "put the book in a folder"),
+    ([*ECHO, "--model", "rmt", "--model-args", "checkpoint={ws}/random.pt"], "rmt checkpoint of random bytes", "damaged"),
+    (["rescore", "{ws}/folder-results-run"], "rescore where results.jsonl is a folder", "results.jsonl is not a file"),
+    ([*ECHO, "--model-args", 'reply="a,b'], "--model-args with an unclosed quote", "opens a quote"),
 ]
 UNREADABLE = ("locked",)  # cases that root (with its override of permissions) would pass through
 
@@ -250,6 +254,10 @@ def workspace(tmp_path_factory) -> Path:
         (ws / f"published-{name}" / "org" / "model" / csv_name).write_text(text)
     (ws / "typo-prompt.json").write_text(json.dumps({"template": "{instrution}\n{context}\n{question}"}))
     (ws / "qa1_one_test.txt").write_text("1 Mary went to the kitchen.\n2 Where is Mary?\tkitchen\t1\n")
+    (ws / "a-book.txt").write_text("A single book of words. " * 200)
+    (ws / "random.pt").write_bytes(bytes(range(256)) * 8)
+    (ws / "folder-results-run" / "results.jsonl").mkdir(parents=True)
+    shutil.copy(ws / "good-run" / "manifest.json", ws / "folder-results-run" / "manifest.json")
     (ws / "locked-folder").mkdir()
     (ws / "locked-readonly").mkdir(mode=0o555)
     (ws / "locked-books").mkdir()

@@ -233,3 +233,17 @@ def test_a_generate_refused_mid_way_leaves_no_empty_length_folder(tmp_path, monk
     monkeypatch.setattr(generate, "build_sample_in_pieces", refuse)
     assert main(["generate", "--tasks", "qa1,qa2", "--lengths", "0k", "--samples", "1", "--out", str(tmp_path / "out")]) == 2
     assert not (tmp_path / "out").exists()
+
+
+# ---- 10: values and messages ----
+
+def test_a_quoted_model_arg_may_hold_commas(tmp_path):
+    from babilong.models import parse_model_args
+    from babilong.runs import read_results
+
+    assert parse_model_args('reply="a,b",delay=0') == {"reply": "a,b", "delay": "0"}
+    assert parse_model_args('reply=""') == {"reply": ""}
+    assert _eval(["--tasks", "qa1", "--lengths", "0k", "--samples", "1", "--model-args", 'reply="in the garden, then"',
+                  "--output", str(tmp_path / "run")]) == 0
+    [record] = read_results(tmp_path / "run" / "results.jsonl").records.values()
+    assert record["output"] == "in the garden, then"
