@@ -247,3 +247,20 @@ def test_a_quoted_model_arg_may_hold_commas(tmp_path):
                   "--output", str(tmp_path / "run")]) == 0
     [record] = read_results(tmp_path / "run" / "results.jsonl").records.values()
     assert record["output"] == "in the garden, then"
+
+
+# ---- 11: the tests' own cache ----
+
+def test_the_suite_uses_a_cache_of_its_own_seeded_from_the_installed_assets(private_cache, tmp_path, gpt2):
+    import os
+
+    from platformdirs import user_cache_dir
+
+    from babilong import haystack
+    from babilong.assets import cache_dir, gpt2_ranks_file, gutenberg_dir
+
+    assert cache_dir() == private_cache and Path(os.environ["BABILONG_CACHE"]) == private_cache
+    assert cache_dir() != Path(user_cache_dir("babilong"))
+    assert gpt2_ranks_file().is_file() and any(gutenberg_dir().glob("*.txt"))
+    haystack.prepare(haystack.get_source(str(_two_books(tmp_path / "books"))), "all", gpt2)  # the default cache
+    assert any((private_cache / "prepared").iterdir())
