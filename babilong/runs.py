@@ -409,8 +409,12 @@ def _store_error(path: Path, error: OSError) -> BabilongError:
 
 def _write_atomic(path: Path, text: str) -> None:
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    os.replace(partial, path)
+    try:
+        partial.write_text(text)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # no half file left behind
+        raise
 
 
 @dataclass

@@ -264,3 +264,150 @@ def test_the_suite_uses_a_cache_of_its_own_seeded_from_the_installed_assets(priv
     assert gpt2_ranks_file().is_file() and any(gutenberg_dir().glob("*.txt"))
     haystack.prepare(haystack.get_source(str(_two_books(tmp_path / "books"))), "all", gpt2)  # the default cache
     assert any((private_cache / "prepared").iterdir())
+
+
+# ---- 12: tests that notice deliberate breaks ----
+
+MANY_FACTS = [f"Fact number {n} says Mary went to room {n}." for n in range(6)]
+
+
+@pytest.fixture(scope="module")
+def book_corpus(small_books, gpt2, tmp_path_factory):
+    from babilong.haystack import get_source, prepare
+
+    return prepare(get_source(str(small_books)), "all", gpt2, cache=tmp_path_factory.mktemp("prepared"))
+
+
+def test_the_facts_of_a_sample_are_spread_over_the_passage_not_put_in_one_gap(book_corpus, gpt2):
+    from babilong.builder import build_input
+
+    for index in range(5):
+        built = build_input(MANY_FACTS, book_corpus, gpt2, 4000, (0, "qa1", "4k", index))
+        chars = [p.char for p in built.fact_positions]
+        adjacent = [chars[i] + len(MANY_FACTS[i]) + 1 == chars[i + 1] for i in range(len(chars) - 1)]
+        assert not all(adjacent), f"sample {index}: all facts in one gap"
+        depths = [p.depth for p in built.fact_positions]
+        assert max(depths) - min(depths) > 20, f"sample {index}: facts within {max(depths) - min(depths):.1f}% of each other"
+
+
+@pytest.fixture()
+def one_story_babi(tmp_path) -> Path:
+    """A bAbI file of one story, so a sample's facts are the same whatever the seed."""
+    lines = [f"{n + 1} {fact}" for n, fact in enumerate(MANY_FACTS)] + ["7 Where is Mary?\troom\t6"]
+    path = tmp_path / "qa1_single_test.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_the_seed_moves_the_background_and_the_fact_positions(small_books, one_story_babi):
+    from babilong.generate import GenerationConfig, build_sample
+
+    built = {seed: build_sample("qa1", "2k", 0, GenerationConfig(seed=seed, haystack=str(small_books), split="all",
+                                                                 babi=str(one_story_babi))) for seed in (0, 1)}
+    assert built[0].facts == built[1].facts  # the same story: only the seed differs
+    backgrounds = {seed: sample.input for seed, sample in built.items()}
+    for seed, sample in built.items():
+        for fact in sample.facts:
+            backgrounds[seed] = backgrounds[seed].replace(fact, "")
+    assert backgrounds[0] != backgrounds[1], "the haystack passage ignores the seed"
+    assert [p.depth for p in built[0].fact_positions] != [p.depth for p in built[1].fact_positions], \
+        "the fact positions ignore the seed"
+
+
+def test_the_cli_seed_is_the_seed_of_the_samples(tmp_path):
+    from babilong.datasets import read_file
+    from babilong.generate import generate_samples
+
+    written = {}
+    for seed in ("0", "5"):
+        out = tmp_path / f"seed{seed}"
+        assert main(["generate", "--tasks", "qa2", "--lengths", "0k", "--samples", "3", "--seed", seed, "--format", "jsonl",
+                     "--out", str(out)]) == 0
+        written[seed] = read_file(out / "0k" / "qa2.jsonl")
+    assert [s.input for s in written["5"]] == [s.input for s in generate_samples("qa2", "0k", 3, seed=5)]
+    assert [s.input for s in written["5"]] != [s.input for s in written["0"]]
+    assert all(s.seed == 5 for s in written["5"])
+
+
+def test_a_crash_while_writing_the_run_manifest_leaves_no_half_manifest(tmp_path, monkeypatch):
+    """The manifest goes through a temporary file: a write that fails half-way leaves none (or the old one)."""
+    import errno
+
+    from babilong.errors import BabilongError
+    from babilong.models import load_model
+    from babilong.prompts import PromptConfig
+    from babilong.runs import ResultStore, RunConfig
+
+    model = load_model("echo", {})
+    config = RunConfig("echo", model.settings(), PromptConfig(), 5, {"source": "hand-made"})
+    real_write_text = Path.write_text
+
+    def half_then_disk_full(self, text, *args, **kwargs):
+        if MANIFEST not in self.name:  # the lock's owner note is written first
+            return real_write_text(self, text, *args, **kwargs)
+        real_write_text(self, text[: len(text) // 2], *args, **kwargs)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", half_then_disk_full)
+    with pytest.raises(BabilongError, match="disk is full"):
+        ResultStore(tmp_path / "run", config)
+    monkeypatch.undo()
+    assert not (tmp_path / "run" / MANIFEST).exists() and not list((tmp_path / "run").glob("*manifest*"))
+
+
+def test_the_mean_over_tasks_is_the_mean_of_the_task_accuracies_when_cells_differ(tmp_path):
+    from babilong.models import load_model
+    from babilong.prompts import PromptConfig
+    from babilong.report import MEAN_ROW, build_table
+    from babilong.runs import RunConfig, read_results
+    from tests.helpers import make_samples, run_store
+
+    model = load_model("echo", {"reply": "kitchen"})  # right for index 0 of each task but qa5
+    samples = [s for task in ("qa1", "qa2", "qa3", "qa4", "qa5") for s in make_samples(task, "1k", count=4)]
+    samples += make_samples("qa1", "1k", count=12)[4:]  # qa1: 12 samples, 2 right (indices 0 and 6)
+    run_store(tmp_path, samples, model, RunConfig("echo", model.settings(), PromptConfig(examples=False), 5, {"source": "x"}))
+    table = build_table(read_results(tmp_path / "results.jsonl").records, "babilong", "a")
+    assert table.accuracy("qa1", "1k") == pytest.approx(100 * 2 / 12) and table.accuracy("qa2", "1k") == 25.0
+    per_task, pooled = (100 * 2 / 12 + 25 + 25 + 25 + 0) / 5, 100 * 5 / 28
+    assert abs(per_task - pooled) > 0.4
+    assert table.accuracy(MEAN_ROW, "1k") == pytest.approx(per_task)
+
+
+def test_the_too_long_check_counts_the_new_tokens_at_the_boundary(tmp_path):
+    from babilong.models import load_model
+    from babilong.prompts import PromptConfig, build_prompt
+    from babilong.runs import RunConfig, read_results
+    from tests.helpers import make_samples, run_store
+
+    [sample] = make_samples(count=1)
+    new_tokens = 7
+    prompt_tokens = load_model("echo", {}).count_tokens(build_prompt(sample, PromptConfig(examples=False)))
+    status = {}
+    for window in (prompt_tokens + new_tokens, prompt_tokens + new_tokens - 1, prompt_tokens + 1):
+        model = load_model("echo", {"context_window": str(window)})
+        config = RunConfig("echo", model.settings(), PromptConfig(examples=False), new_tokens, {"source": "x"})
+        run_store(tmp_path / str(window), [sample], model, config)
+        [record] = read_results(tmp_path / str(window) / "results.jsonl").records.values()
+        status[window - prompt_tokens] = record["status"]
+    assert status == {new_tokens: "ok", new_tokens - 1: "too_long", 1: "too_long"}
+
+
+def test_no_gradient_flows_through_armt_gamma():
+    torch = pytest.importorskip("torch")
+    from babilong.memory.armt import EPS, AssociativeMemory, dpfp
+
+    torch.manual_seed(0)
+    memory = AssociativeMemory(8, 4)
+    m = torch.randn(1, 3, 8)
+    with torch.no_grad():
+        norm = 0.3 * dpfp(memory.key(m)).mean(1)
+    matrix = torch.randn(1, 8, norm.shape[-1])
+    k = dpfp(memory.key(m))
+    gamma = (1 - (k @ norm.unsqueeze(-1)) / (k.pow(2).sum(-1, keepdim=True) + EPS)).clamp(0, 1)
+    assert ((gamma > 0.01) & (gamma < 0.99)).all()  # inside the clip: a gradient through gamma would show
+    expected = torch.autograd.grad((norm + (gamma.detach() * k).sum(1)).sum(), memory.key.weight, retain_graph=True)[0]
+    _, new_norm = memory.write(m, matrix, norm)
+    actual = torch.autograd.grad(new_norm.sum(), memory.key.weight)[0]
+    torch.testing.assert_close(actual, expected)
+    with_gamma = torch.autograd.grad((norm + (gamma * k).sum(1)).sum(), memory.key.weight)[0]
+    assert not torch.allclose(with_gamma, expected)  # the two differ here, so the check above can fail
