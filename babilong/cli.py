@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
+import os
 import sys
 from typing import NoReturn
 
@@ -27,6 +29,7 @@ COMMANDS = {
     "train": "babilong.memory.train",
 }
 USAGE_ERROR = 2
+BROKEN_PIPE = 141  # the status a shell reports for a program its reader's exit stopped (128 + SIGPIPE)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -63,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     except BabilongError as error:
         print(f"babilong: error: {error}", file=sys.stderr)
         return error.exit_code
+    except BrokenPipeError:  # the reader left (``babilong show FILE | head -1``): stop quietly, as Unix tools do
+        _silence_stdout()
+        return BROKEN_PIPE
     except OSError as error:
         if not error.filename:
             raise  # not about a file we were given: a bug to see in full
@@ -71,6 +77,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("babilong: interrupted", file=sys.stderr)
         return 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so flushing it at exit cannot fail once more on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass  # stdout is no file (tests capture it): nothing will flush to a pipe
 
 
 def _describe(error: OSError) -> str:

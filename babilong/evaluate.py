@@ -77,9 +77,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = RunConfig(args.model, model.settings(), prompt, args.max_new_tokens, plan.data)
         output = args.output or Path("runs") / f"{_slug(model.name)}-{config.hash[:8]}{_shard_suffix(args.shard)}"
-        with ResultStore(output, config, plan.layout) as store:
-            summary = evaluate(plan.samples, model, config, store, progress=not args.no_progress, total=plan.total,
-                               builders=args.workers)
+        new_folder = not output.exists()
+        try:
+            with ResultStore(output, config, plan.layout) as store:
+                summary = evaluate(plan.samples, model, config, store, progress=not args.no_progress, total=plan.total,
+                                   builders=args.workers)
+        except BaseException:
+            if new_folder:
+                _remove_if_resultless(output)
+            raise
     finally:
         model.close()
     print(f"run {output}: {summary.total} samples, {summary.skipped} already done, {summary.ok} answered, "
@@ -108,6 +114,21 @@ def _published_conditions(prompt: PublishedPrompt, args: argparse.Namespace) -> 
     return prompt
 
 
+def _remove_if_resultless(output: Path) -> None:
+    """A run folder this command made, stopped before its first result: removed, so a refusal leaves nothing."""
+    from babilong.runs import LOCK, MANIFEST, OWNER, RESULTS
+
+    results = output / RESULTS
+    if results.is_file() and results.stat().st_size > 0:
+        return  # answers were stored: they are kept for the rerun
+    for name in (RESULTS, MANIFEST, OWNER, LOCK):
+        (output / name).unlink(missing_ok=True)
+    try:
+        output.rmdir()
+    except OSError:
+        pass  # it holds something else: left as it is
+
+
 @dataclass
 class Plan:
     """What a run will do: its samples (built or read only when their turn comes), how many
@@ -133,10 +154,15 @@ def _plan(args: argparse.Namespace) -> Plan:
         return Plan(samples, None, identity, RunLayout(groups, args.shard))
     from dataclasses import asdict
 
-    from babilong.generate import build_sample, generation_config, prepare_haystack
+    from babilong.generate import build_sample, check_babi_count, check_length, check_memory, generation_config, prepare_haystack
 
     generation = generation_config(args)
+    for length in lengths:  # what building a sample would refuse, refused before the run folder is made
+        check_length(length, generation)
     prepare_haystack(generation, lengths)
+    for length in lengths:
+        check_memory(length, generation)
+    check_babi_count(generation, tasks, args.samples)
     groups = {f"{task}/{length}": args.samples for length in lengths for task in tasks}
     planned = [Planned(key, partial(build_sample, *_key_parts(key), generation)) for key in keys_of_groups(groups, args.shard)]
     return Plan(planned, len(planned), {"generator": asdict(generation)}, RunLayout(groups, args.shard), generation)
@@ -181,9 +207,20 @@ def _check_data(source: str, tasks: list[str], lengths: list[str], limit: int) -
                 raise BabilongError(f"two samples share the key {duplicate} in {source}: the data has duplicate "
                                     "(task, length, index); fix or regenerate it")
     if not found:
-        raise BabilongError(f"no samples for {','.join(tasks)} at {','.join(lengths)} in {source}: "
+        raise BabilongError(f"no samples for {','.join(tasks)} at {','.join(lengths)} in {source}{_holds(source)}: "
                             "check --data, --tasks and --lengths")
     return groups
+
+
+def _holds(source: str) -> str:
+    """`` (it holds qa1 at 1k, ...)`` for a data file, whose samples say their task and length; else nothing."""
+    from babilong.datasets import file_groups
+
+    path = Path(source).expanduser()
+    if not path.is_file():
+        return ""
+    groups = file_groups(path)
+    return f" (it holds {', '.join(groups[:6])}{', ...' if len(groups) > 6 else ''})"
 
 
 def data_identity(source: str, tasks: list[str], lengths: list[str]) -> dict[str, Any]:

@@ -321,21 +321,24 @@ def _generate(args: argparse.Namespace, tasks: list[str], lengths: list[str], fo
     prepare_haystack(config, lengths)  # fail on a bad haystack before any output
     plan = formats_by_length(lengths, config, formats, chosen=args.format is not None)
     outputs = {(length, task): [args.out / name for name in output_names(length, task, plan[length])] for length, task in asked}
-    for task in tasks if args.babi else []:
-        _babi_stories(args.babi, args.split, task)  # and on bad bAbI files
+    check_babi_count(config, tasks, args.start + args.samples)  # and on bAbI files too short or bad
     manifest_path.unlink(missing_ok=True)  # until the new manifest is written, the folder does not look complete
     for path in planned:
         remove_leftovers(path)  # of an earlier run that was killed
     files: dict[str, str] = {}
-    with tqdm(total=len(tasks) * len(lengths) * args.samples, unit="sample", desc="generating") as bar:
-        for (length, task), paths in outputs.items():
-            _write_task(paths, task, length, range(args.start, args.start + args.samples), config, bar.update)
-            files.update({str(path.relative_to(args.out)): file_sha256(path) for path in paths})
+    new_folders = [folder for folder in (args.out, *sorted({p.parent for p in planned})) if not folder.exists()]
+    try:
+        with tqdm(total=len(tasks) * len(lengths) * args.samples, unit="sample", desc="generating") as bar:
+            for (length, task), paths in outputs.items():
+                _write_task(paths, task, length, range(args.start, args.start + args.samples), config, bar.update)
+                files.update({str(path.relative_to(args.out)): file_sha256(path) for path in paths})
+    except BaseException:
+        _remove_empty(new_folders)  # a refusal mid-way leaves no empty LENGTH/ folders behind
+        raise
     if card:
         atomic_write_text(card, hub_card(outputs, args.out, _command_line(args)))
         files[HUB_CARD] = file_sha256(card)
-    for stale in sorted(earlier_files - set(files)):
-        (args.out / stale).unlink(missing_ok=True)
+    _remove_stale(args.out, earlier_files - set(files))
     manifest = {
         "babilong_version": __version__, "tasks": tasks, "lengths": lengths, "samples": args.samples,
         "start": args.start, "seed": args.seed, "haystack": args.haystack, "split": args.split,
@@ -387,6 +390,40 @@ def _files_of_earlier_run(out: Path) -> set[str]:
         if not relative.is_absolute() and ".." not in relative.parts:
             inside.add(str(relative))
     return inside
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove those of ``folders`` (made by this run) that are still empty, deepest first."""
+    for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # not empty (it holds finished files), or already gone
+
+
+def check_babi_count(config: GenerationConfig, tasks: list[str], needed: int) -> None:
+    """Refuse, before any work, released bAbI files that hold fewer than ``needed`` questions of a task."""
+    for task in tasks if config.babi else []:
+        babi_story(config.babi, config.split, task, needed - 1)
+
+
+def _remove_stale(out: Path, names: set[str]) -> None:
+    """Remove the files an earlier run listed that this run did not write: only regular files
+    that lie inside ``out`` once every link on their way is followed (a manifest may name
+    ``link/file`` where ``link`` leads elsewhere; that file is not ours to remove)."""
+    import stat
+
+    inside = out.resolve()
+    for name in sorted(names):
+        path = out / name
+        try:
+            if not stat.S_ISREG(path.lstat().st_mode) or not path.resolve().is_relative_to(inside):
+                continue
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            raise BabilongError(f"cannot remove {path}, a file of the earlier run in --out: {error.strerror or error}") from None
 
 
 def _command_line(args: argparse.Namespace) -> str:

@@ -30,6 +30,8 @@ from babilong.runs import RESULT_SCHEMA, ResultStore, RunConfig
 from babilong.sample import Sample
 
 PROMPT_KEPT = 20_000  # characters of a longer prompt stored at each end; the middle is elided
+OUTPUT_CHARS_PER_TOKEN = 16  # an answer is stored up to this many characters per --max-new-tokens (a server
+OUTPUT_KEPT_MIN = 4_000      # that ignores max_tokens cannot fill the store), and at least this many
 
 
 @dataclass
@@ -219,18 +221,24 @@ def _answered(job: Pending, generation: Generation, config: RunConfig) -> dict[s
                        error=generation.error, retrieval=job.retrieval)
     return _record(job.sample, config, job.prompt, "ok", output=generation.output, prompt_tokens=tokens,
                    output_tokens=generation.output_tokens, latency=generation.latency, retrieval=job.retrieval,
-                   finish_reason=generation.finish_reason, reasoning=generation.reasoning)
+                   finish_reason=generation.finish_reason, reasoning=generation.reasoning, output_masked=generation.masked)
 
 
 def _record(sample: Sample, config: RunConfig, prompt: dict[str, Any], status: str, *, output: str | None = None,
             prompt_tokens: int | None = None, output_tokens: int | None = None, latency: float | None = None,
             error: str | None = None, retrieval: dict[str, Any] | None = None, finish_reason: str | None = None,
-            reasoning: str | None = None) -> dict[str, Any]:
+            reasoning: str | None = None, output_masked: bool = False) -> dict[str, Any]:
     """What happened to one sample, before scoring: the raw output and the final answer (stripped) both.
 
     A thinking model's output also gets its thinking's length (and the thinking itself when the
-    server sent it apart); one cut by the token budget before any answer becomes ``cut``.
+    server sent it apart); one cut by the token budget before any answer becomes ``cut``. An
+    output longer than ``max_new_tokens`` tokens could be (``OUTPUT_CHARS_PER_TOKEN``) is stored
+    cut, with ``output_chars`` (its whole length) and ``output_cut``. ``output_masked``: the
+    backend blotted a secret out of the output, so it is not the raw text.
     """
+    kept = max(OUTPUT_KEPT_MIN, OUTPUT_CHARS_PER_TOKEN * config.max_new_tokens)
+    whole = len(output) if output is not None else 0
+    output = output[:kept] if output is not None else None
     record = {
         "schema_version": RESULT_SCHEMA, "key": sample.key, "task": sample.task, "length": sample.length, "index": sample.index,
         "config_hash": config.hash, "status": status, "target": sample.target, "question": sample.question,
@@ -241,6 +249,10 @@ def _record(sample: Sample, config: RunConfig, prompt: dict[str, Any], status: s
         record.update(_thinking_fields(output, reasoning, prompt_opens_thinking(prompt["prompt"]), finish_reason, status))
     if retrieval is not None:
         record["retrieval"] = retrieval
+    if output_masked:
+        record["output_masked"] = True
+    if whole > kept:
+        record.update(output_chars=whole, output_cut=True)
     return record
 
 

@@ -63,7 +63,9 @@ class PromptConfig:
 
 
 PROMPT_FILE_KEYS = ("instruction", "examples", "post_prompt", "template", "chat_template", "system_prompt")
-_PLACEHOLDER = re.compile(r"\{(instruction|examples|post_prompt|context|question)\}")
+_FIELDS = ("instruction", "examples", "post_prompt", "context", "question")
+_PLACEHOLDER = re.compile(r"\{(" + "|".join(_FIELDS) + r")\}")
+_ANY_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")  # what reads as a field; other braces (JSON) are text
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,10 @@ def load_prompt_file(path: Path) -> PromptFile:
     if not isinstance(content.get("chat_template", True), bool):
         raise BabilongError(f"prompt file {path}: 'chat_template' must be true or false")
     template = content.get("template")
+    unknown_fields = sorted(set(_ANY_FIELD.findall(template or "")) - set(_FIELDS))
+    if unknown_fields:
+        raise BabilongError(f"prompt file {path}: the template has an unknown field {{{unknown_fields[0]}}}; the fields are "
+                            + ", ".join(f"{{{name}}}" for name in _FIELDS))
     if template is not None and not {"context", "question"} <= set(_PLACEHOLDER.findall(template)):
         raise BabilongError(f"prompt file {path}: the template must contain {{context}} and {{question}}")
     return PromptFile(**content)

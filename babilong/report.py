@@ -136,7 +136,7 @@ def task_order(task: str) -> int:
 
 def length_order(label: str) -> float:
     """Sort key for length labels: ``0k`` < ``1500`` < ``2k`` < ``1M``."""
-    match = re.fullmatch(r"([0-9.]+)([kKmM]?)", label)
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([kKmM]?)", label)
     return float(match.group(1)) * _UNITS[match.group(2).lower()] if match else float("inf")
 
 

@@ -23,6 +23,9 @@ def run(args: argparse.Namespace) -> int:
         if not (directory / MANIFEST).is_file():
             raise BabilongError(f"{directory} is not a run directory (no {MANIFEST}): give a folder written by 'babilong eval'")
         read_manifest(directory / MANIFEST)
+        if (directory / RESULTS).exists() and not (directory / RESULTS).is_file():
+            raise BabilongError(f"{directory / RESULTS} is not a file: a run's results are one file; move that "
+                                "folder away and rescore again")
         lock = run_lock(directory)
         try:
             lock.acquire()  # the rewrite must not race a running eval

@@ -241,6 +241,7 @@ class ResultStore:
 
     def _prepare(self) -> None:
         try:
+            self._refuse_foreign_manifest()  # before anything is created or locked in the folder
             self.directory.mkdir(parents=True, exist_ok=True)
             self._lock.acquire()
             self._check_manifest()
@@ -254,11 +255,24 @@ class ResultStore:
         return {"config_hash": self.config.hash, "config": self.config.to_dict(), "babilong_version": __version__,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "layout": self.layout.to_dict()}
 
+    def _refuse_foreign_manifest(self) -> None:
+        """A folder whose manifest.json is another kind of manifest (a dataset's) is not a run: refuse it whole."""
+        path = self.directory / MANIFEST
+        try:
+            manifest = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            return  # absent, or damaged: _check_manifest decides under the lock
+        if isinstance(manifest, dict) and "config_hash" not in manifest and "config" not in manifest:
+            kind = "a dataset written by 'babilong generate'" if "files" in manifest else "another kind of folder"
+            raise BabilongError(f"{self.directory} is not a run folder: its {MANIFEST} is the manifest of {kind}; "
+                                "choose another --output (a run gets a folder of its own)")
+
     def _check_manifest(self) -> None:
         path = self.directory / MANIFEST
         if not path.exists():
             _write_atomic(path, _manifest_text(self._manifest()))
             return
+        self._refuse_foreign_manifest()  # again under the lock: another process may have written it since
         try:
             manifest = read_manifest(path)
         except BabilongError as error:

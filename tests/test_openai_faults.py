@@ -247,3 +247,82 @@ def test_one_slow_answer_does_not_hold_back_the_next_requests_even_at_1m_tokens(
         model.close()
     assert summary.ok == 6
     assert max(server.times) - min(server.times) < slow * 0.8  # all six arrived while the slow one was held
+
+
+LONG_KEY = "sk-proj-Ab3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gH3j"  # 41 characters, as real keys are
+
+
+def _pieces_of(key: str) -> set[str]:
+    """Every 8-character piece of every form of ``key``, lower-cased, as results.jsonl would hold it."""
+    forms = [json.dumps(form)[1:-1] for form in key_forms(key)]
+    return {form[i:i + 8].lower() for form in forms for i in range(len(form) - 7)}
+
+
+def test_no_piece_of_the_key_is_stored_in_any_case_answers_included(tmp_path, capsys):
+    from babilong.report import report_runs
+
+    samples = make_samples(count=4)
+    with FaultServer(["key-in-answer", "echo-key-variants-401", "key-in-answer", "ok"]) as server:
+        model = client(server.url, api_key=LONG_KEY, max_retries="0", max_failures="5", concurrency="1")
+        summary = run(model, tmp_path / "run", samples)
+    assert (summary.ok, summary.errors) == (3, 1)
+    report_runs([tmp_path / "run"], None, tmp_path / "export")
+    pieces = _pieces_of(LONG_KEY)
+    for path in [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".png"]:
+        content = path.read_text().lower()
+        assert not any(piece in content for piece in pieces), path
+    captured = capsys.readouterr()
+    assert not any(piece in (captured.out + captured.err).lower() for piece in pieces)
+    kept = records(tmp_path / "run")
+    masked = [kept[s.key] for s in samples if kept[s.key].get("output_masked")]
+    assert len(masked) == 2 and all(r["output"].startswith(r["target"] + ". Your key: ***") for r in masked)
+    assert all("output_masked" not in kept[s.key] for s in samples if kept[s.key] not in masked)
+    assert "refused; did you mean ***" in next(r["error"] for r in kept.values() if r["status"] == "error")
+
+
+def test_a_short_key_is_not_hunted_in_answers(tmp_path):
+    short = "sk-short-12"  # under 16 characters: pieces of it are ordinary text
+    with FaultServer(["key-in-answer"]) as server:
+        run(client(server.url, api_key=short, max_retries="0"), tmp_path, make_samples(count=1))
+    [record] = records(tmp_path).values()
+    assert short[3:-3] in record["output"] and "output_masked" not in record
+
+
+def test_masking_is_case_blind_and_finds_pieces():
+    key = "sk-live-0123456789abcdefghij"
+    forms = key_forms(key)
+    assert mask_secret(f"a {key.upper()} b", forms) == "a *** b"
+    assert mask_secret(f"a {key[3:-3]} b", forms) == "a *** b"
+    assert mask_secret(f"a {key[5:13]} b {key[5:12]} c", forms) == f"a *** b {key[5:12]} c"  # 8 in a row, not 7
+
+
+def test_a_hung_server_stops_the_run_at_the_idle_deadline_not_after_every_retry(tmp_path):
+    samples = make_samples(count=6)
+    with FaultServer(["ok", "ok", "hang"]) as server:
+        model = client(server.url, concurrency="2", timeout="30", max_retries="5", idle_timeout="0.5")
+        began = time.monotonic()
+        with pytest.raises(ServerUnavailable, match=r"no answer to any request for 0\.5 s.*idle_timeout.*rerun the same command"):
+            run(model, tmp_path, samples)
+        elapsed = time.monotonic() - began
+    assert elapsed < 5  # each try alone may take 30 s
+    kept = records(tmp_path)
+    assert sorted(kept) == [s.key for s in samples[:2]] and all(r["status"] == "ok" for r in kept.values())
+
+
+def test_the_idle_clock_runs_only_while_requests_are_in_flight(tmp_path):
+    with FaultServer(["ok"]) as server:
+        model = client(server.url, idle_timeout="0.3")
+        assert run(model, tmp_path / "a", make_samples(count=2)).ok == 2
+        time.sleep(0.5)  # longer than idle_timeout between two batches: no request was waiting
+        assert run(model, tmp_path / "b", make_samples(count=2)).ok == 2
+
+
+def test_an_answer_far_over_max_tokens_is_stored_cut_and_says_so(tmp_path):
+    from babilong.pipeline import OUTPUT_KEPT_MIN
+
+    with FaultServer(["huge"]) as server:
+        summary = run(client(server.url), tmp_path, make_samples(count=1))
+    [record] = records(tmp_path).values()
+    assert summary.ok == 1 and record["output_cut"] is True and record["output_chars"] > 1_000_000
+    assert len(record["output"]) == OUTPUT_KEPT_MIN and record["answer"] == record["output"].strip()
+    assert (tmp_path / RESULTS).stat().st_size < 3 * OUTPUT_KEPT_MIN + 5_000

@@ -125,3 +125,20 @@ def test_reading_never_writes_into_the_published_folder(tmp_path, monkeypatch):
     assert sorted(folder.iterdir()) == before
     written = tmp_path / "runs" / "report" / "google-gemini-instruction_yes_examples_yes_post_prompt_yes_chat_template_no"
     assert sorted(p.name for p in written.iterdir()) == ["accuracy.csv", "heatmap.png", "report.md"]
+
+
+def test_export_keeps_lengths_with_a_dot_apart(tmp_path):
+    """``1.5k`` and ``1.25k`` are two files each (a dot in the length is no file suffix), and read back whole."""
+    from babilong.report import report_runs
+
+    model = load_model("echo", {})
+    samples = make_samples("qa1", "1.5k", count=2) + make_samples("qa1", "1.25k", count=3)
+    config = RunConfig("echo", model.settings(), PromptConfig(examples=False), 5, {"source": "hand-made"})
+    run_store(tmp_path / "run", samples, model, config)
+    report_runs([tmp_path / "run"], tmp_path / "report", tmp_path / "export", quiet=True)
+    folder = tmp_path / "export" / "local" / "echo"
+    name = config.to_dict()["prompt"]["name"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        f"qa1_{length}_{name}.{kind}" for length in ("1.25k", "1.5k") for kind in ("csv", "json"))
+    [back] = load_sources([folder])
+    assert sorted(back.records) == sorted(s.key for s in samples)

@@ -60,6 +60,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
+        if "Unsupported global" not in str(error):  # random or damaged bytes, not objects that were refused
+            raise BabilongError(f"cannot read {str(path)!r} as a checkpoint (it is no torch file the weights-only "
+                                "reader understands): the file is damaged or not a 'babilong train' checkpoint") from None
         raise BabilongError(
             f"refusing {str(path)!r}: it holds Python objects beyond tensors and plain data, which could run code "
             f"when loaded ({_first_line(error)}); use a checkpoint written by 'babilong train'"

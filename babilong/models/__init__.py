@@ -35,9 +35,12 @@ def parse_model_args(text: str | None) -> dict[str, str]:
 
 
 def parse_pairs(text: str | None, separator: str, option: str, example: str) -> dict[str, str]:
-    """``key=value`` pairs joined by ``separator``; ``option`` and ``example`` go into errors."""
+    """``key=value`` pairs joined by ``separator``; ``option`` and ``example`` go into errors.
+
+    A value in double quotes may hold the separator (``reply="a,b"``); the quotes are not part of it.
+    """
     args: dict[str, str] = {}
-    for part in (text or "").split(separator):
+    for part in _split_outside_quotes(text or "", separator, option):
         if not part.strip():
             continue
         key, sep, value = part.partition("=")
@@ -46,8 +49,27 @@ def parse_pairs(text: str | None, separator: str, option: str, example: str) -> 
             raise BabilongError(f"bad {option} item {part.strip()!r}: write key=value pairs separated by {separator!r}, e.g. {example}")
         if key in args:
             raise BabilongError(f"{option} gives {key!r} twice: keep one")
-        args[key] = value.strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        args[key] = value
     return args
+
+
+def _split_outside_quotes(text: str, separator: str, option: str) -> list[str]:
+    """``text`` cut at each ``separator`` that is not inside double quotes."""
+    parts, current, quoted = [], [], False
+    for character in text:
+        if character == '"':
+            quoted = not quoted
+        if character == separator and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(character)
+    if quoted:
+        raise BabilongError(f"{option} {text!r} opens a quote it does not close: write key=\"value, with commas\"")
+    return [*parts, "".join(current)]
 
 
 def load_model(name: str, args: dict[str, str]) -> Model:

@@ -6,8 +6,9 @@ arrive while the caller builds the next prompts. Each attempt has a total deadli
 at a time cannot hold a request longer). 429, 5xx, timeouts, dropped connections and malformed
 replies are retried by ``tenacity`` with exponential backoff plus jitter; a ``Retry-After``
 header is honoured and pauses every request. After ``max_failures`` requests in a row fail
-(each after its retries) the run stops with :class:`ServerUnavailable`; those failed samples are
-not recorded, so rerunning the same command retries them.
+(each after its retries), or when no request is answered for ``idle_timeout`` seconds while requests
+are in flight, the run stops with :class:`ServerUnavailable`; those failed samples are not recorded,
+so rerunning the same command retries them.
 
 Reasoning models: unless ``budget_field=`` and ``temperature=`` are given, one small request at
 start learns how this server wants a request written (``max_completion_tokens`` where
@@ -17,7 +18,8 @@ beside the answer, and ``finish_reason`` says whether the token budget ran out.
 
 The API key is sent in a header and nowhere else: it is not part of ``settings()``, so it never
 reaches a run store, manifest, report or configuration hash, and error texts that a server
-writes are scrubbed of it before they are shortened and stored.
+writes are scrubbed of it before they are shortened and stored. Answers are scrubbed too (a model
+may repeat a key it was shown); a record whose output lost a key says so (``output_masked``).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ ARGS = {
     "backoff": "first retry delay in seconds, doubled each time, plus up to as much again at random (default 1)",
     "max_wait": "longest wait before a retry, Retry-After included (default 60)",
     "max_failures": "requests failing in a row (after their retries) that stop the run (default 3)",
+    "idle_timeout": "seconds without any answer from the server, while requests are in flight, that stop the run (default 240)",
     "tokenizer": "HF tokenizer id/folder to count prompt tokens (default: none, no length check)",
     "context_window": "the served model's context window in tokens (needs tokenizer)",
     "budget_field": "max_tokens | max_completion_tokens: the field carrying --max-new-tokens (default: learned at start)",
@@ -66,7 +69,8 @@ TEMPERATURES = ("0", "default")
 PROBE_BUDGET = 8  # tokens of the one small request that learns what the server accepts
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 ERROR_CHARS = 200  # how much of a server's error text is kept
-SHORTEST_KEY_PIECE = 8  # a key's first or last characters from this many on are blotted out too
+SHORTEST_SECRET = 16  # keys shorter than this are no secrets worth hunting in pieces
+KEY_PIECE = 8  # of a longer key, any this many characters in a row are blotted out, in any letter case
 
 
 class RetryableError(Exception):
@@ -92,6 +96,7 @@ class _Reply(NamedTuple):
     usage: dict[str, Any]
     reasoning: str | None
     finish_reason: str | None
+    masked: bool = False  # the key was blotted out of the text
 
 
 class OpenAIModel:
@@ -110,6 +115,7 @@ class OpenAIModel:
         if self._key and not (self._key.isascii() and self._key.isprintable()):
             raise BabilongError("the API key holds characters an HTTP header cannot carry: check --model-args api_key or $OPENAI_API_KEY")
         self._key_forms = key_forms(self._key)
+        self._hunted = len(self._key) >= SHORTEST_SECRET  # answers are searched for a key of this length only
         self.mode = args.get("mode", "chat")
         if self.mode not in ("chat", "completions"):
             raise BabilongError(f"--model-args mode={self.mode!r}: use chat or completions")
@@ -119,6 +125,8 @@ class OpenAIModel:
         self.backoff = float_arg(args, "backoff", 1.0)
         self.max_wait = float_arg(args, "max_wait", 60.0)
         self.max_failures = int_arg(args, "max_failures", 3)
+        self.idle_timeout = float_arg(args, "idle_timeout", 240.0, low=0.001)
+        self._last_answer = 0.0  # time.monotonic() of the last answer, or of the start of generate()
         self.tokenizer_name = args.get("tokenizer")
         self.context_window = int_arg(args, "context_window", None)
         if self.context_window and not self.tokenizer_name:
@@ -219,10 +227,12 @@ class OpenAIModel:
                     if item is None:
                         more = False
                         break
+                    if not flying:
+                        self._last_answer = time.monotonic()  # the idle clock runs only while requests are in flight
                     self._send(item, max_new_tokens, flying, finished)
                 if not flying:
                     break
-                done = finished.get()
+                done = self._next_finished(finished)
                 position = flying.pop(done)
                 yield from self._settle(position, done.result(), held)
             yield from held
@@ -240,6 +250,7 @@ class OpenAIModel:
                 held: list[tuple[int, Generation]]) -> Iterator[tuple[int, Generation]]:
         generation, server_failed = outcome
         if not server_failed:
+            self._last_answer = time.monotonic()
             self._failures = 0
             yield from held
             held.clear()
@@ -252,6 +263,17 @@ class OpenAIModel:
                 f"the server at {self.base_url} stopped answering ({self._failures} requests in a row failed, "
                 f"last: {generation.error}): results so far are saved; once the server is back, "
                 "rerun the same command to resume")
+
+    def _next_finished(self, finished: queue.SimpleQueue) -> Future:
+        """The next request to finish; a server silent for ``idle_timeout`` seconds stops the run."""
+        idle_left = self._last_answer + self.idle_timeout - time.monotonic()
+        try:
+            return finished.get(timeout=max(idle_left, 0.0))
+        except queue.Empty:  # a hung server stops the run long before every retry of every request times out
+            raise ServerUnavailable(
+                f"the server at {self.base_url} stopped answering (no answer to any request for {self.idle_timeout:g} s, "
+                "--model-args idle_timeout): results so far are saved; once the server is back, rerun the same "
+                "command to resume") from None
 
     def _cancel(self, flying: dict[Future, int]) -> None:
         """Stop the requests still in flight and wait until each has let go of its connection."""
@@ -278,7 +300,7 @@ class OpenAIModel:
             return Generation("", time.perf_counter() - began, error=str(failure)), False
         usage = reply.usage
         return Generation(reply.text, time.perf_counter() - began, usage.get("prompt_tokens"), usage.get("completion_tokens"),
-                          finish_reason=reply.finish_reason, reasoning=reply.reasoning), False
+                          finish_reason=reply.finish_reason, reasoning=reply.reasoning, masked=reply.masked), False
 
     def _retry_wait(self, state: Any) -> float:
         """Seconds before the next try: the server's Retry-After, else exponential backoff plus jitter."""
@@ -329,7 +351,7 @@ class OpenAIModel:
         return self._parse(reply)
 
     def _parse(self, reply: Any) -> _Reply:
-        """The answer, its thinking when sent in a field of its own, and why generation stopped."""
+        """The answer (the key blotted out), its thinking when sent in a field of its own, and why generation stopped."""
         try:
             data = reply.json()
             choice = data["choices"][0]
@@ -345,8 +367,9 @@ class OpenAIModel:
             raise RetryableError(f"malformed reply ({type(failure).__name__}): {self._excerpt(reply.text)}") from None
         usage = data.get("usage") or {}
         finish_reason = finish_reason if isinstance(finish_reason, str) else None
-        # raw: the store keeps the final answer apart, stripped, as 'answer'
-        return _Reply(text, usage if isinstance(usage, dict) else {}, reasoning, finish_reason)
+        masked = mask_secret(text, self._key_forms) if self._hunted else text  # a model may repeat the key too
+        # raw (but for the key): the store keeps the final answer apart, stripped, as 'answer'
+        return _Reply(masked, usage if isinstance(usage, dict) else {}, reasoning, finish_reason, masked != text)
 
     async def _learn_request_form(self) -> None:
         """One small request learns what this server accepts: a 400 that names ``max_tokens`` moves
@@ -423,22 +446,24 @@ def key_forms(key: str) -> list[str]:
     return sorted(forms, key=len, reverse=True)
 
 
-def mask_secret(text: str, forms: list[str], limit: int) -> str:
-    """``text`` without any form of the secret, nor its first or last ``SHORTEST_KEY_PIECE``+
-    characters (a server may cut it short), then cut to ``limit`` characters: masked first, cut after."""
+def mask_secret(text: str, forms: list[str], limit: int | None = None) -> str:
+    """``text`` without the secret, then cut to ``limit`` characters (masked first, cut after).
+
+    Of a key of ``SHORTEST_SECRET``+ characters, any ``KEY_PIECE`` characters in a row of any of
+    its forms are blotted out, in any letter case (a server may cut, re-case or re-encode it); a
+    shorter key is no secret worth hunting, and only its whole forms are. Where the kept text
+    ends in a key's first few characters (cut by the server or by ``limit``), they go too.
+    """
     if not forms:
-        return text[:limit]
+        return text if limit is None else text[:limit]
     # Only the kept part matters; a secret overlapping it lies wholly inside this window.
-    window = text[:limit + max(map(len, forms))]
-    for form in forms:
-        window = window.replace(form, "***")
-    for form in forms:
-        for size in range(len(form) - 1, min(SHORTEST_KEY_PIECE, len(form)) - 1, -1):
-            window = window.replace(form[:size], "***").replace(form[-size:], "***")
-    kept = window[:limit]
-    for form in forms:  # a secret's first characters where the text ends (cut by the server or our window)
+    window = text if limit is None else text[:limit + max(map(len, forms))]
+    window = _blot(window, _pieces(forms))
+    kept = window if limit is None else window[:limit]
+    folded = kept.translate(_ASCII_LOWER)
+    for form in forms:  # a secret's first characters where the text ends
         for size in range(min(len(form), len(kept)), 3, -1):
-            if kept.endswith(form[:size]):
+            if folded.endswith(form[:size].translate(_ASCII_LOWER)):
                 kept = kept[:-size] + "***"
                 break
     return kept
@@ -447,6 +472,39 @@ def mask_secret(text: str, forms: list[str], limit: int) -> str:
 def _stop_loop(loop: asyncio.AbstractEventLoop) -> None:
     if not loop.is_closed():
         loop.call_soon_threadsafe(loop.stop)
+
+
+def _pieces(forms: list[str]) -> set[str]:
+    """What to blot out, in lower case: every ``KEY_PIECE``-character run of the forms of a long key;
+    the whole forms of a short one."""
+    hunted = min(map(len, forms)) >= SHORTEST_SECRET  # the raw key is the shortest form
+    pieces = set()
+    for form in (form.translate(_ASCII_LOWER) for form in forms):
+        pieces |= {form[i:i + KEY_PIECE] for i in range(len(form) - KEY_PIECE + 1)} if hunted else {form}
+    return pieces
+
+
+def _blot(text: str, pieces: set[str]) -> str:
+    """Every character inside an occurrence of a piece (any letter case) replaced, each run by one ``***``."""
+    folded = text.translate(_ASCII_LOWER)  # ASCII only: the length, so every position, stays the same
+    covered = bytearray(len(text))
+    for piece in pieces:
+        at = folded.find(piece)
+        while at >= 0:
+            covered[at:at + len(piece)] = b"\1" * len(piece)
+            at = folded.find(piece, at + 1)
+    if not any(covered):
+        return text
+    parts, position = [], 0
+    while position < len(text):
+        end = covered.find(b"\1" if not covered[position] else b"\0", position)
+        end = len(text) if end < 0 else end
+        parts.append("***" if covered[position] else text[position:end])
+        position = end
+    return "".join(parts)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def _retry_after(value: str | None) -> float | None:
