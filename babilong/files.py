@@ -141,7 +141,7 @@ class WriterLock:
 
 
 @contextmanager
-def exclusive(target: Path, wait: bool = True, flag: str = "--out") -> Iterator[None]:
+def exclusive(target: Path, wait: bool = True, flag: str = "--output") -> Iterator[None]:
     """Hold the lock for creating ``target`` (a file or folder), across processes.
 
     While it is held, leftovers of writers of ``target`` that were killed are removed: only

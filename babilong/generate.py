@@ -262,7 +262,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="jsonl, parquet, both (default), or hub: the layout of the published datasets "
                              "(OUT/{length}/{task}-00000-of-00001.parquet + a README.md dataset card); by default, "
                              "lengths whose Parquet would need over 2 GiB of memory (about 80M tokens) are written as JSONL only"),
-    parser.add_argument("--out", type=arguments.output_folder, required=True, help="output folder: OUT/{length}/{task}.jsonl|.parquet + manifest.json")
+    parser.add_argument("--output", "--out", dest="out", type=arguments.output_folder, required=True, help="output folder: OUTPUT/{length}/{task}.jsonl|.parquet + manifest.json (--out is the same)")
     parser.add_argument("--overwrite", action="store_true", help="replace what an earlier run wrote in --out (its files that this run does not write are removed)")
 
 
@@ -298,12 +298,12 @@ def run(args: argparse.Namespace) -> int:
     if args.start < 0:
         raise BabilongError(f"--start {args.start} is negative: give the index of the first sample, 0 or more")
     config = generation_config(args)
-    with exclusive(args.out, wait=False):
+    with exclusive(args.out, wait=False, flag="--output"):
         return _generate(args, tasks, lengths, formats, config)
 
 
 def _generate(args: argparse.Namespace, tasks: list[str], lengths: list[str], formats: list[str], config) -> int:
-    """``run`` once this process is the one writer of ``--out``."""
+    """``run`` once this process is the one writer of ``--output``."""
     from tqdm import tqdm
 
     from babilong.datasets import hub_card, write_manifest
@@ -314,7 +314,7 @@ def _generate(args: argparse.Namespace, tasks: list[str], lengths: list[str], fo
     planned = [path for paths in asked.values() for path in paths] + [p for p in (card, manifest_path) if p]
     clashes = [str(p) for p in planned if p.exists()]
     if clashes and not args.overwrite:
-        raise BabilongError(f"{clashes[0]} exists ({len(clashes)} files would be replaced): pass --overwrite or choose another --out")
+        raise BabilongError(f"{clashes[0]} exists ({len(clashes)} files would be replaced): pass --overwrite or choose another --output")
     for length in lengths:
         check_length(length, config)
     earlier_files = _files_of_earlier_run(args.out) if args.overwrite else set()
@@ -356,7 +356,7 @@ HUB_CARD = "README.md"
 
 
 def output_names(length: str, task: str, formats: list[str]) -> list[str]:
-    """The files of one task at one length, relative to ``--out``."""
+    """The files of one task at one length, relative to ``--output``."""
     if formats == ["hub"]:
         return [f"{length}/{task}-00000-of-00001.parquet"]
     return [f"{length}/{task}.{fmt}" for fmt in formats]
@@ -383,7 +383,7 @@ def _files_of_earlier_run(out: Path) -> set[str]:
     except FileNotFoundError:
         return set()
     except (OSError, ValueError, AttributeError) as error:
-        raise BabilongError(f"{out / 'manifest.json'} is damaged ({error}): remove it, or choose another --out") from None
+        raise BabilongError(f"{out / 'manifest.json'} is damaged ({error}): remove it, or choose another --output") from None
     inside = set()
     for name in listed if isinstance(listed, dict) else []:
         relative = Path(name)
@@ -423,7 +423,7 @@ def _remove_stale(out: Path, names: set[str]) -> None:
         except FileNotFoundError:
             continue
         except OSError as error:
-            raise BabilongError(f"cannot remove {path}, a file of the earlier run in --out: {error.strerror or error}") from None
+            raise BabilongError(f"cannot remove {path}, a file of the earlier run in --output: {error.strerror or error}") from None
 
 
 def _command_line(args: argparse.Namespace) -> str:
@@ -438,7 +438,7 @@ def _command_line(args: argparse.Namespace) -> str:
         parts.append("--no-reuse")
     if args.babi:
         parts.append(f"--babi {args.babi}")
-    return " ".join(parts + ["--out OUT"])
+    return " ".join(parts + ["--output OUT"])
 
 
 def _formats(spec: str) -> list[str]:

@@ -417,7 +417,7 @@ def _write(path: Path, write: Callable[[Path], Any]) -> None:
         os.replace(partial, path)
     except OSError as error:
         _remove(partial)
-        raise BabilongError(f"cannot write {path}: {error.strerror or error}; choose a writable --out") from None
+        raise BabilongError(f"cannot write {path}: {error.strerror or error}; choose a writable --output") from None
     except BaseException:
         _remove(partial)
         raise
@@ -450,10 +450,10 @@ def report_runs(runs: list[Path], out: Path | None, export: Path | None, quiet: 
                 prompts: list[str] | None = None) -> list[Table]:
     """Tables for every source and scorer, printed and written; several sources also get one comparison.
 
-    One source: its files go to ``--out``, else to its run folder (``runs/report/NAME`` for a
+    One source: its files go to ``--output``, else to its run folder (``runs/report/NAME`` for a
     published folder, which is never written to). Several: ``comparison.{md,csv,png}`` in
-    ``--out`` (default ``runs/comparison``) and each source's files in ``--out/NAME/`` (a run of
-    ours without ``--out`` keeps them in its own folder).
+    ``--output`` (default ``runs/comparison``) and each source's files in ``--output/NAME/`` (a run of
+    ours without ``--output`` keeps them in its own folder).
     """
     sources = load_sources(runs, prompts)
     several = len(sources) > 1
@@ -510,15 +510,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", type=arguments.existing_folder,
                         help="run folders written by 'babilong eval', or model folders of published predictions "
                              "({task}_{length}_{prompt}.csv files, e.g. leaderboard-outputs/microsoft/Phi-3-mini-128k-instruct)")
-    parser.add_argument("--out", type=arguments.output_folder,
-                        help="folder for the files (default: a run's own folder; runs/comparison for several sources)")
+    parser.add_argument("--output", "--out", dest="out", type=arguments.output_folder,
+                        help="folder for the files (default: a run's own folder; runs/comparison for several sources; "
+                             "--out is the same)")
     parser.add_argument("--prompt-config", dest="prompts", action="append", metavar="NAME",
                         help="of published folders, report only this prompt configuration (repeatable; each folder "
                              "must have one of them; default: every configuration as its own run)")
     parser.add_argument("--export", type=arguments.output_folder, help="also write runs of ours in the public leaderboard layout under this folder")
     parser.add_argument("--agreement", action="store_true",
                         help="compare two sources sample by sample (e.g. RUN PUBLISHED_FOLDER): per cell both accuracies "
-                             "and the share of samples whose verdicts, and outputs, agree; agreement.md/.csv in --out")
+                             "and the share of samples whose verdicts, and outputs, agree; agreement.md/.csv in --output")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import re
 import socket
 import time
 from types import SimpleNamespace
@@ -22,7 +23,8 @@ SECRET = "sk-test-DO-NOT-STORE-4f9a1c"
 
 def client(url, **extra):
     args = {"model": "fake", "base_url": url, "api_key": SECRET, "backoff": "0.01", "max_retries": "3",
-            "timeout": "0.5", "concurrency": "2", "budget_field": "max_tokens", "temperature": "0", **extra}
+            "timeout": "0.5", "timeout_per_mtok": "0", "concurrency": "2", "budget_field": "max_tokens",
+            "temperature": "0", **extra}
     return load_model("openai", args)
 
 
@@ -150,7 +152,7 @@ def test_a_server_dripping_one_byte_at_a_time_is_cut_off_at_the_deadline(tmp_pat
         summary = run(client(server.url, timeout="0.5", max_retries="1"), tmp_path, make_samples(count=1))
         elapsed = time.monotonic() - began
     assert summary.errors == 1 and elapsed < 2.5
-    assert "gave up after 2 tries: no complete answer within 0.5 s" in records(tmp_path)["qa1/0k/0"]["error"]
+    assert re.search(r"gave up after 2 tries: \S+: no complete answer within 0\.5 s", records(tmp_path)["qa1/0k/0"]["error"])
 
 
 def test_a_frozen_server_stops_the_run_without_recording_its_failures(tmp_path):
@@ -326,3 +328,65 @@ def test_an_answer_far_over_max_tokens_is_stored_cut_and_says_so(tmp_path):
     assert summary.ok == 1 and record["output_cut"] is True and record["output_chars"] > 1_000_000
     assert len(record["output"]) == OUTPUT_KEPT_MIN and record["answer"] == record["output"].strip()
     assert (tmp_path / RESULTS).stat().st_size < 3 * OUTPUT_KEPT_MIN + 5_000
+
+
+# ---- a fleet: several servers of one model, no load balancer ----
+
+def fleet(*servers, **extra):
+    return client(",".join(server.url for server in servers), **extra)
+
+
+def test_a_failing_server_of_a_fleet_is_rested_and_its_requests_go_to_the_others(tmp_path):
+    with FaultServer(["500"]) as broken, FaultServer(["ok"]) as healthy:
+        model = fleet(broken, healthy, concurrency="1", max_failures="2", rest="60")
+        summary = run(model, tmp_path, make_samples(count=8))
+        model.close()
+    assert (summary.ok, summary.errors) == (8, 0)
+    assert len(broken.requests) == 2 and len(healthy.requests) == 8  # rested after two failures in a row
+
+
+def test_a_fleet_stops_only_when_every_server_is_down(tmp_path):
+    with FaultServer(["500"]) as one, FaultServer(["500"]) as other:
+        model = fleet(one, other, max_failures="2", rest="0.2", max_wait="0.3", max_retries="2")
+        with pytest.raises(ServerUnavailable, match="the 2 servers at .* stopped answering"):
+            run(model, tmp_path, make_samples(count=6))
+        model.close()
+    assert one.requests and other.requests
+
+
+def test_each_server_of_a_fleet_keeps_its_own_concurrency(tmp_path):
+    with FaultServer(["slow"], slow_seconds=0.3) as small, FaultServer(["slow"], slow_seconds=0.3) as large:
+        model = fleet(small, large, concurrency="1,3", timeout="10")
+        summary = run(model, tmp_path, make_samples(count=12))
+        model.close()
+    assert summary.ok == 12 and (small.peak, large.peak) == (1, 3)
+    assert len(large.requests) > len(small.requests)  # the least loaded server takes the next request
+
+
+def test_a_server_unreachable_at_the_start_is_left_out_with_a_warning(tmp_path, capsys):
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))  # a port nothing listens on
+    url = f"http://127.0.0.1:{dead.getsockname()[1]}/v1"
+    dead.close()
+    with FaultServer(["ok"]) as live:
+        model = client(f"{url},{live.url}")
+        summary = run(model, tmp_path, make_samples(count=4))
+        model.close()
+    assert summary.ok == 4 and f"cannot reach {url}" in capsys.readouterr().err
+
+
+def test_a_fleet_is_given_as_a_quoted_list_on_the_command_line():
+    from babilong.models import parse_model_args
+
+    args = parse_model_args('model=m,base_url="http://a:1/v1,http://b:2/v1",concurrency="2,8"')
+    assert args["base_url"] == "http://a:1/v1,http://b:2/v1" and args["concurrency"] == "2,8"
+
+
+def test_the_deadline_of_a_request_grows_with_its_prompt():
+    from babilong.models.base import Prompt
+
+    with FaultServer(["ok"]) as server:
+        model = client(server.url, timeout="120", timeout_per_mtok="600")
+        assert model.deadline(Prompt("x" * 4_000)) == pytest.approx(120.6)
+        assert model.deadline(Prompt("x" * 4_000_000)) == pytest.approx(720)  # a 1M-token prompt: 10 more minutes
+        model.close()

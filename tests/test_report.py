@@ -185,6 +185,6 @@ def test_unwritable_out_is_a_clean_error_and_leaves_no_partial_file(tmp_path):
     run = make_run(tmp_path / "a")
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(BabilongError, match="cannot write .*choose a writable --out"):
+    with pytest.raises(BabilongError, match="cannot write .*choose a writable --output"):
         report_runs([run], blocker / "out", None, quiet=True)
     assert not list(tmp_path.rglob("*.partial"))

@@ -28,11 +28,12 @@ import asyncio
 import base64
 import json
 import os
-import random
-import time
 import concurrent.futures
 import queue
+import random
+import sys
 import threading
+import time
 import weakref
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
@@ -43,14 +44,18 @@ from urllib.parse import quote
 from babilong.errors import BabilongError, ServerUnavailable
 from babilong.models import float_arg, int_arg, prefixed_args
 from babilong.models.base import Generation, Prompt
+from babilong.models.fleet import AllResting, Fleet, Server
 
 ARGS = {
     "model": "model name the server expects (required)",
-    "base_url": "server URL ending in /v1 (default $OPENAI_BASE_URL or https://api.openai.com/v1)",
+    "base_url": "server URL ending in /v1 (default $OPENAI_BASE_URL or https://api.openai.com/v1); several servers of one "
+                "model as a quoted list, base_url=\"http://a:8000/v1,http://b:8000/v1\": requests go to the least loaded",
     "api_key": "API key (default $OPENAI_API_KEY; never stored)",
     "mode": "chat | completions (default chat)",
-    "concurrency": "requests in flight at once (default 4)",
-    "timeout": "seconds one try may take in all, the whole answer included (default 120)",
+    "concurrency": "requests in flight at once on each server (default 4), or one number per server (quoted list)",
+    "timeout": "seconds one try of a short prompt may take in all, the whole answer included (default 120)",
+    "timeout_per_mtok": "seconds added to timeout per million prompt tokens, estimated at 4 characters a token (default 600)",
+    "rest": "seconds a failing server of several is left alone before it is tried again, doubling while it fails (default 30)",
     "max_retries": "retries of a failed request (default 5)",
     "backoff": "first retry delay in seconds, doubled each time, plus up to as much again at random (default 1)",
     "max_wait": "longest wait before a retry, Retry-After included (default 60)",
@@ -100,7 +105,7 @@ class _Reply(NamedTuple):
 
 
 class OpenAIModel:
-    """A client for one model on one server."""
+    """A client for one model on one server, or on several servers of it (``babilong.models.fleet``)."""
 
     name = "openai"
 
@@ -108,9 +113,8 @@ class OpenAIModel:
         self.model = args.get("model") or ""
         if not self.model:
             raise BabilongError("--model openai needs --model-args model=NAME (the name the server serves)")
-        self.base_url = (args.get("base_url") or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
-        if not self.base_url.startswith(("http://", "https://")):
-            raise BabilongError(f"--model-args base_url={self.base_url!r} is not an http(s) URL: give e.g. http://localhost:8000/v1")
+        self.base_urls = _urls(args.get("base_url") or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1")
+        self.base_url = ", ".join(self.base_urls)
         self._key = args.get("api_key") or os.environ.get("OPENAI_API_KEY") or ""
         if self._key and not (self._key.isascii() and self._key.isprintable()):
             raise BabilongError("the API key holds characters an HTTP header cannot carry: check --model-args api_key or $OPENAI_API_KEY")
@@ -119,8 +123,12 @@ class OpenAIModel:
         self.mode = args.get("mode", "chat")
         if self.mode not in ("chat", "completions"):
             raise BabilongError(f"--model-args mode={self.mode!r}: use chat or completions")
-        self.concurrency = int_arg(args, "concurrency", 4)
+        self.concurrencies = _per_server(args.get("concurrency", "4"), len(self.base_urls))
+        self.concurrency = sum(self.concurrencies)
         self.timeout = float_arg(args, "timeout", 120.0, low=0.001)
+        self.timeout_per_mtok = float_arg(args, "timeout_per_mtok", 600.0)
+        self.rest = float_arg(args, "rest", 30.0)
+        self._longest = 0.0  # the most time a prompt's size adds to its deadline: added to the idle deadline too
         self.max_retries = int_arg(args, "max_retries", 5, low=0)
         self.backoff = float_arg(args, "backoff", 1.0)
         self.max_wait = float_arg(args, "max_wait", 60.0)
@@ -134,13 +142,12 @@ class OpenAIModel:
         self._tokenizer = _load_tokenizer(self.tokenizer_name) if self.tokenizer_name else None
         self._read_request_args(args)
         self._failures = 0  # requests failed in a row, server side
-        self._paused_until = 0.0  # loop time before which no request is sent (Retry-After)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="babilong-openai", daemon=True)
         self._thread.start()
         weakref.finalize(self, _stop_loop, self._loop)  # a client dropped without close() leaves no thread behind
         try:
-            self._client = self._call(self._open())
+            self._fleet = self._call(self._open())
             self._call(self._check_reachable())
             if self._learn:
                 self._call(self._learn_request_form())
@@ -152,13 +159,14 @@ class OpenAIModel:
         """Run a coroutine on the client's event-loop thread and wait for its result."""
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
-    async def _open(self) -> Any:
+    async def _open(self) -> Fleet:
         import httpx
 
-        self._slots = asyncio.Semaphore(self.concurrency)
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
-        limits = httpx.Limits(max_connections=self.concurrency)
-        return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=self.timeout, limits=limits)
+        servers = [Server(url, slots, httpx.AsyncClient(base_url=url, headers=headers, timeout=None,
+                                                        limits=httpx.Limits(max_connections=slots)))
+                   for url, slots in zip(self.base_urls, self.concurrencies)]
+        return Fleet(servers, self.max_failures, self.rest)
 
     def _read_request_args(self, args: dict[str, str]) -> None:
         """How requests are written: the budget's field, the temperature, and fields passed through."""
@@ -242,6 +250,7 @@ class OpenAIModel:
     def _send(self, item: tuple[int, Prompt], max_new_tokens: int, flying: dict[Future, int],
               finished: queue.SimpleQueue) -> None:
         position, prompt = item
+        self._longest = max(self._longest, self.deadline(prompt) - self.timeout)
         future = asyncio.run_coroutine_threadsafe(self._answer(prompt, max_new_tokens), self._loop)
         flying[future] = position
         future.add_done_callback(finished.put)
@@ -260,18 +269,19 @@ class OpenAIModel:
         held.append((position, generation))
         if self._failures >= self.max_failures:
             raise ServerUnavailable(
-                f"the server at {self.base_url} stopped answering ({self._failures} requests in a row failed, "
+                f"{self._fleet.describe()} stopped answering ({self._failures} requests in a row failed, "
                 f"last: {generation.error}): results so far are saved; once the server is back, "
                 "rerun the same command to resume")
 
     def _next_finished(self, finished: queue.SimpleQueue) -> Future:
         """The next request to finish; a server silent for ``idle_timeout`` seconds stops the run."""
-        idle_left = self._last_answer + self.idle_timeout - time.monotonic()
+        idle = self.idle_timeout + self._longest  # a 1M-token prompt may be read for minutes before any answer
+        idle_left = self._last_answer + idle - time.monotonic()
         try:
             return finished.get(timeout=max(idle_left, 0.0))
         except queue.Empty:  # a hung server stops the run long before every retry of every request times out
             raise ServerUnavailable(
-                f"the server at {self.base_url} stopped answering (no answer to any request for {self.idle_timeout:g} s, "
+                f"{self._fleet.describe()} stopped answering (no answer to any request for {idle:g} s, "
                 "--model-args idle_timeout): results so far are saved; once the server is back, rerun the same "
                 "command to resume") from None
 
@@ -327,24 +337,50 @@ class OpenAIModel:
             body["reasoning_effort"] = self.reasoning_effort
         return path, body
 
+    def deadline(self, prompt: Prompt) -> float:
+        """Seconds one try of this prompt may take: a 1M-token prompt is not answered in the time that suits 1k."""
+        characters = len(prompt.user) + len(prompt.system or "")
+        return self.timeout + characters / 4 / 1e6 * self.timeout_per_mtok
+
     async def _request(self, prompt: Prompt, max_new_tokens: int) -> _Reply:
+        """One try on one server of the fleet; how it went counts toward that server's health."""
+        path, body = self._body(prompt, max_new_tokens)
+        try:
+            server = await self._fleet.take()
+        except AllResting as resting:
+            raise RetryableError(str(resting), resting.retry_after) from None
+        failed: bool | None = True  # until the server answers: no connection and timeouts count against it
+        try:
+            reply = await self._post(server, path, body, self.deadline(prompt))
+            failed = None if reply.status_code == 429 else reply.status_code >= 500  # busy is not broken
+            parsed = self._reply(server, reply)
+            failed = False
+            return parsed
+        except RetryableError:
+            failed = True if failed is False else failed  # a 200 that could not be read
+            raise
+        finally:
+            await self._fleet.give_back(server, failed)
+
+    async def _post(self, server: Server, path: str, body: dict[str, Any], deadline: float) -> Any:
         import httpx
 
-        path, body = self._body(prompt, max_new_tokens)
-        async with self._slots:
-            pause = self._paused_until - self._loop.time()
-            if pause > 0:
-                await asyncio.sleep(pause)
-            try:
-                reply = await asyncio.wait_for(self._client.post(path, json=body), self.timeout)
-            except (asyncio.TimeoutError, httpx.TimeoutException):
-                raise RetryableError(f"no complete answer within {self.timeout:g} s") from None
-            except httpx.TransportError as failure:
-                raise RetryableError(f"cannot connect to {self.base_url}: {type(failure).__name__}") from None
+        pause = server.paused_until - self._loop.time()
+        if pause > 0:
+            await asyncio.sleep(pause)
+        try:
+            return await asyncio.wait_for(server.client.post(path, json=body), deadline)
+        except (asyncio.TimeoutError, httpx.TimeoutException):
+            raise RetryableError(f"{server.url}: no complete answer within {deadline:.3g} s") from None
+        except httpx.TransportError as failure:
+            raise RetryableError(f"cannot connect to {server.url}: {type(failure).__name__}") from None
+
+    def _reply(self, server: Server, reply: Any) -> _Reply:
+        """The parsed answer, or the failure a status code means (a retry for 429 and 5xx)."""
         if reply.status_code in RETRY_STATUS:
             retry_after = _retry_after(reply.headers.get("Retry-After"))
             if retry_after is not None:
-                self._paused_until = max(self._paused_until, self._loop.time() + min(retry_after, self.max_wait))
+                server.paused_until = max(server.paused_until, self._loop.time() + min(retry_after, self.max_wait))
             raise RetryableError(f"HTTP {reply.status_code}: {self._excerpt(reply.text)}", retry_after)
         if reply.status_code != 200:
             raise _Fatal(f"HTTP {reply.status_code}: {self._excerpt(reply.text)}", reply.text)
@@ -386,12 +422,12 @@ class OpenAIModel:
                         await self._request(probe, PROBE_BUDGET)
                 return
             except RetryableError as failure:
-                raise ServerUnavailable(f"the server at {self.base_url} stopped answering (a first small request, which "
+                raise ServerUnavailable(f"{self._fleet.describe()} stopped answering (a first small request, which "
                                         f"learns what it accepts, failed: {failure}): once the server is back, rerun "
                                         "the same command") from None
             except _Fatal as refusal:
                 if not self._adapt(refusal.detail.lower()):
-                    raise BabilongError(f"the server at {self.base_url} refuses a small request for model {self.model!r} "
+                    raise BabilongError(f"{self._fleet.describe()} refuses a small request for model {self.model!r} "
                                         f"({refusal}): check --model-args model=, budget_field= and temperature=") from None
 
     def _adapt(self, refusal: str) -> bool:
@@ -405,14 +441,23 @@ class OpenAIModel:
         return False
 
     async def _check_reachable(self) -> None:
+        """Every server is asked for its models; unreachable ones rest, and none reachable is an error."""
         import httpx
 
-        try:
-            await asyncio.wait_for(self._client.get("/models"), min(self.timeout, 10.0))
-        except (asyncio.TimeoutError, httpx.TransportError) as failure:
-            reason = "no answer" if isinstance(failure, (asyncio.TimeoutError, httpx.TimeoutException)) else type(failure).__name__
-            raise BabilongError(
-                f"cannot reach the server at {self.base_url} ({reason}): start it or fix --model-args base_url") from None
+        reasons = {}
+        for server in self._fleet.servers:
+            try:
+                await asyncio.wait_for(server.client.get("/models"), min(self.timeout, 10.0))
+            except (asyncio.TimeoutError, httpx.TransportError) as failure:
+                timed_out = isinstance(failure, (asyncio.TimeoutError, httpx.TimeoutException))
+                reasons[server.url] = "no answer" if timed_out else type(failure).__name__
+                self._fleet.rest_now(server)
+        if len(reasons) == len(self._fleet.servers):
+            where = ", ".join(f"{url} ({reason})" for url, reason in reasons.items())
+            raise BabilongError(f"cannot reach the server at {where}: start it or fix --model-args base_url")
+        for url, reason in reasons.items():
+            print(f"babilong: warning: cannot reach {url} ({reason}): its share goes to the other servers "
+                  f"until it answers (tried again after {self.rest:g} s)", file=sys.stderr)
 
     def _excerpt(self, text: str) -> str:
         """A server's text, key blotted out first, then shortened to ``ERROR_CHARS``."""
@@ -421,9 +466,10 @@ class OpenAIModel:
     def close(self) -> None:
         if self._loop.is_closed():
             return
-        client = getattr(self, "_client", None)
-        if client is not None and self._thread.is_alive():
-            self._call(client.aclose())
+        fleet = getattr(self, "_fleet", None)
+        if fleet is not None and self._thread.is_alive():
+            for server in fleet.servers:
+                self._call(server.client.aclose())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._loop.close()
@@ -467,6 +513,28 @@ def mask_secret(text: str, forms: list[str], limit: int | None = None) -> str:
                 kept = kept[:-size] + "***"
                 break
     return kept
+
+
+def _urls(text: str) -> list[str]:
+    """The server URLs of ``base_url``: one, or several separated by commas or spaces."""
+    urls = [url.strip().rstrip("/") for url in text.replace(",", " ").split()]
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise BabilongError(f"--model-args base_url={url!r} is not an http(s) URL: give e.g. http://localhost:8000/v1")
+    if not urls:
+        raise BabilongError("--model-args base_url is empty: give the server's URL, e.g. http://localhost:8000/v1")
+    if len(set(urls)) < len(urls):
+        raise BabilongError(f"--model-args base_url names a server twice ({text}): give each server once")
+    return urls
+
+
+def _per_server(text: str, servers: int) -> list[int]:
+    """``concurrency``: one number for every server, or one per server."""
+    parts = text.replace(",", " ").split()
+    if len(parts) not in (1, servers):
+        raise BabilongError(f"--model-args concurrency={text!r}: give one number, or one per server ({servers})")
+    values = [int_arg({"concurrency": part}, "concurrency", 1) for part in parts]
+    return values * servers if len(values) == 1 else values
 
 
 def _stop_loop(loop: asyncio.AbstractEventLoop) -> None:
