@@ -23,6 +23,7 @@ COMMANDS = {
     "eval": "babilong.evaluate",
     "report": "babilong.report",
     "rescore": "babilong.rescore",
+    "show-verdict": "babilong.show_verdict",
     "train": "babilong.memory.train",
 }
 USAGE_ERROR = 2
