@@ -24,6 +24,7 @@ COMMANDS = {
     "report": "babilong.report",
     "rescore": "babilong.rescore",
     "show-verdict": "babilong.show_verdict",
+    "view": "babilong.view",
     "train": "babilong.memory.train",
 }
 USAGE_ERROR = 2

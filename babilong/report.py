@@ -383,23 +383,46 @@ def _write_heatmap(tables: list[Table], path: Path) -> None:
     _write(path, lambda partial: heatmap(tables, partial))
 
 
-def _write_run_files(tables: list[Table], folder: Path, notes: list[str]) -> str:
-    """``report.md``, ``accuracy.csv`` and ``heatmap.png`` of one source; returns the markdown."""
-    text = "\n\n".join([*notes, *(markdown(t) for t in tables)])
+def _write_run_files(tables: list[Table], folder: Path, source: Source) -> str:
+    """``report.md``, ``accuracy.csv``, ``heatmap.png`` (and ``depth.png``) of one source; returns the markdown."""
+    text = "\n\n".join([*source.notes, *(markdown(t) for t in tables)])
     _write(folder / "report.md", lambda p: p.write_text(text + "\n"))
     _write(folder / "accuracy.csv", lambda p: write_csv(tables, p))
     _write_heatmap([t for t in tables if t.scorer == DEFAULT_SCORER] or tables[:1], folder / "heatmap.png")
+    _write_depth_png(source, folder / "depth.png")
     return text
 
 
+def _write_depth_png(source: Source, path: Path) -> None:
+    """Accuracy by supporting-fact depth x length per task, for a source whose records know their depths."""
+    from babilong import depth
+
+    maps = depth.depth_maps(source.records.values(), DEFAULT_SCORER)
+    if not maps:
+        return
+    try:
+        import matplotlib  # noqa: F401  (optional: the 'plot' extra)
+    except ModuleNotFoundError:
+        print(f"babilong: warning: no {path}: matplotlib is missing; pip install 'babilong[plot]'", file=sys.stderr)
+        return
+    _write(path, lambda partial: depth.write_png(maps, source.title, partial))
+
+
+def _write_view(sources: list[Source], page: Path) -> None:
+    from babilong.view import describe, write_view
+
+    print(describe(write_view(sources, page)), file=sys.stderr)
+
+
 def report_runs(runs: list[Path], out: Path | None, export: Path | None, quiet: bool = False,
-                prompts: list[str] | None = None) -> list[Table]:
+                prompts: list[str] | None = None, view: bool = True) -> list[Table]:
     """Tables for every source and scorer, printed and written; several sources also get one comparison.
 
     One source: its files go to ``--out``, else to its run folder (``runs/report/NAME`` for a
     published folder, which is never written to). Several: ``comparison.{md,csv,png}`` in
     ``--out`` (default ``runs/comparison``) and each source's files in ``--out/NAME/`` (a run of
-    ours without ``--out`` keeps them in its own folder).
+    ours without ``--out`` keeps them in its own folder). ``view.html`` goes beside each
+    ``report.md`` and ``comparison.md`` unless ``view`` is false.
     """
     sources = load_sources(runs, prompts)
     several = len(sources) > 1
@@ -409,7 +432,9 @@ def report_runs(runs: list[Path], out: Path | None, export: Path | None, quiet: 
         tables = [build_table(source.records, scorer, source.title) for scorer in SCORERS]
         by_source.append(tables)
         folder = _folder(source, out, base, several)
-        text = _write_run_files(tables, folder, source.notes)
+        text = _write_run_files(tables, folder, source)
+        if view:
+            _write_view([source], folder / "view.html")
         if not several and not quiet:
             print(text + "\n")
         if several:
@@ -420,6 +445,8 @@ def report_runs(runs: list[Path], out: Path | None, export: Path | None, quiet: 
             print(f"babilong: --export skips {source.title}: it is already in the leaderboard layout", file=sys.stderr)
     if several:
         _write_comparison(by_source, sources, base, quiet)
+        if view:
+            _write_view(sources, base / "view.html")
     return [t for tables in by_source for t in tables]
 
 
@@ -462,8 +489,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="of published folders, report only this prompt configuration (repeatable; each folder "
                              "must have one of them; default: every configuration as its own run)")
     parser.add_argument("--export", type=arguments.output_folder, help="also write runs of ours in the public leaderboard layout under this folder")
+    parser.add_argument("--no-view", action="store_true", help="do not write view.html (the browsable page) beside report.md")
 
 
 def run(args: argparse.Namespace) -> int:
-    report_runs(args.runs, args.out, args.export, prompts=args.prompts)
+    report_runs(args.runs, args.out, args.export, prompts=args.prompts, view=not args.no_view)
     return 0

@@ -28,7 +28,7 @@ from babilong import __version__, verdicts
 from babilong.errors import BabilongError
 from babilong.models.base import Model
 from babilong.prompts import PromptConfig, PromptFile, build_prompt
-from babilong.sample import Sample
+from babilong.sample import Sample, supporting_depths, supporting_excerpts
 from babilong.scoring import LABELS, SCORER_VERSIONS, SCORERS
 
 MANIFEST = "manifest.json"
@@ -532,10 +532,17 @@ def _record(sample: Sample, config: RunConfig, prompt: str, status: str, *, outp
         "config_hash": config.hash, "status": status, "target": sample.target, "question": sample.question,
         "output": output, "answer": None if output is None else output.strip(), "prompt_tokens": prompt_tokens,
         "output_tokens": output_tokens, "latency": latency, "error": error, **_stored_prompt(prompt),
+        **_fact_fields(sample),
     }
     if retrieval is not None:
         record["retrieval"] = retrieval
     return record
+
+
+def _fact_fields(sample: Sample) -> dict[str, Any]:
+    """Where the supporting facts sit (depth %, and an excerpt around each), when the sample knows."""
+    depths = supporting_depths(sample)
+    return {"depths": depths, "supporting_facts": supporting_excerpts(sample)} if depths else {}
 
 
 def _stored_prompt(prompt: str) -> dict[str, Any]:
