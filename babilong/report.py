@@ -408,10 +408,10 @@ def _write_depth_png(source: Source, path: Path) -> None:
     _write(path, lambda partial: depth.write_png(maps, source.title, partial))
 
 
-def _write_view(sources: list[Source], page: Path) -> None:
+def _write_view(sources: list[Source], page: Path, cache: dict[tuple[int, str, str], str] | None = None) -> None:
     from babilong.view import describe, write_view
 
-    print(describe(write_view(sources, page)), file=sys.stderr)
+    print(describe(write_view(sources, page, cache=cache)), file=sys.stderr)
 
 
 def report_runs(runs: list[Path], out: Path | None, export: Path | None, quiet: bool = False,
@@ -428,13 +428,14 @@ def report_runs(runs: list[Path], out: Path | None, export: Path | None, quiet: 
     several = len(sources) > 1
     base = out or Path("runs") / ("comparison" if several else "report")
     by_source: list[list[Table]] = []
+    view_cache: dict[tuple[int, str, str], str] | None = {} if several else None  # the comparison view reuses them
     for source in sources:
         tables = [build_table(source.records, scorer, source.title) for scorer in SCORERS]
         by_source.append(tables)
         folder = _folder(source, out, base, several)
         text = _write_run_files(tables, folder, source)
         if view:
-            _write_view([source], folder / "view.html")
+            _write_view([source], folder / "view.html", view_cache)
         if not several and not quiet:
             print(text + "\n")
         if several:
@@ -446,7 +447,7 @@ def report_runs(runs: list[Path], out: Path | None, export: Path | None, quiet: 
     if several:
         _write_comparison(by_source, sources, base, quiet)
         if view:
-            _write_view(sources, base / "view.html")
+            _write_view(sources, base / "view.html", view_cache)
     return [t for tables in by_source for t in tables]
 
 

@@ -174,11 +174,15 @@ def _cells(records: dict[str, dict[str, Any]]) -> Iterator[tuple[str, str, list[
 
 # ---- writing ----
 
-def write_view(sources: list[Any], page: Path, limit: int = SINGLE_FILE_LIMIT) -> Written:
+def write_view(sources: list[Any], page: Path, limit: int = SINGLE_FILE_LIMIT,
+               cache: dict[tuple[int, str, str], str] | None = None) -> Written:
     """The page, self-contained while its sample data stays under ``limit`` bytes, else with per-cell files.
 
     Written through temporary names: a failure leaves the previous view (or none), never half of one.
+    ``cache`` keeps each cell's samples (as JSON) between views of the same sources: a report
+    writes one view per source and then one of them all.
     """
+    cache = {} if cache is None else cache
     folder = page.with_name(page.stem + "_files")
     partial_folder = folder.with_name(folder.name + ".partial")
     partial_page = page.with_name(page.name + ".partial")
@@ -194,7 +198,8 @@ def write_view(sources: list[Any], page: Path, limit: int = SINGLE_FILE_LIMIT) -
         for number, source in enumerate(sources):
             index["runs"].append(run_summary(number, source))
             for task, length, records in _cells(source.records):
-                cell_id, text = f"{number}/{task}/{length}", _json(cell_samples(records))
+                cell_id, key = f"{number}/{task}/{length}", (id(source.records), task, length)
+                text = cache[key] if key in cache else cache.setdefault(key, _json(cell_samples(records)))
                 cells, samples = cells + 1, samples + len(records)
                 if not folder_form and size + len(text) > limit:
                     folder_form = True
