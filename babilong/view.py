@@ -88,7 +88,7 @@ def _page_path(out: Path | None, sources: list[Any]) -> Path:
 
 def run_summary(number: int, source: Any) -> dict[str, Any]:
     """What the page shows of a run before any cell is opened: its cells' counts and intervals, its depth maps."""
-    from babilong.report import build_table, length_order, task_order
+    from babilong.report import MEAN_ROW, build_table, length_order, task_order
 
     tables = {scorer: build_table(source.records, scorer, source.title) for scorer in SCORERS}
     first = tables[DEFAULT_SCORER]
@@ -106,10 +106,18 @@ def run_summary(number: int, source: Any) -> dict[str, Any]:
             "scores": {scorer: _rate(table.cells[(task, length)]) for scorer, table in tables.items()},
         }
     maps = {scorer: _depth_data(depth.depth_maps(source.records.values(), scorer)) for scorer in SCORERS}
+    means = {scorer: {length: _mean(table, length) for length in table.lengths} for scorer, table in tables.items()}
     return {"id": number, "title": source.title, "kind": "run" if source.run_folder else "published",
             "notes": source.notes, "tasks": sorted({t for t, _ in first.cells}, key=task_order),
             "lengths": sorted({n for _, n in first.cells}, key=length_order), "cells": cells,
-            "depth": maps if any(maps.values()) else None}
+            "depth": maps if any(maps.values()) else None, "mean_row": MEAN_ROW,
+            "means": means if MEAN_ROW in first.rows() else None}
+
+
+def _mean(table: Any, length: str) -> list[float] | None:
+    """[accuracy, low, high] of the qa1-qa5 mean at one length, as report.md gives it (None unless all five were scored)."""
+    mean, interval = table.mean(length), table.mean_interval(length)
+    return None if mean is None or interval is None else [round(mean, 2), round(interval[0], 2), round(interval[1], 2)]
 
 
 def _rate(cell: Any) -> list[float | int | None]:

@@ -50,6 +50,8 @@ def test_one_file_view_holds_every_sample_with_explanations(tmp_path):
     assert written.folder is None and not (tmp_path / "out" / "view_files").exists()
     index, cells = page_data(written.page)
     assert [run["title"] for run in index["runs"]] == [source.title for source in sources]
+    assert index["runs"][0]["means"]["babilong"]["0k"] == [100.0, 83.89, 100.0]  # as report.md's mean row
+    assert index["runs"][1]["means"] is None  # the published sample has qa1 and qa2 only
     assert sum(len(samples) for samples in cells.values()) == written.samples == sum(len(s.records) for s in sources)
     table = build_table(sources[1].records, "babilong", "")
     for (task, length), cell in table.cells.items():

@@ -46,6 +46,7 @@ def test_the_page_shows_heatmaps_and_a_sample_with_its_explanation(tmp_path):
         cells = sum(len({(r["task"], r["length"]) for r in s.records.values()}) for s in sources)
         assert browser.evaluate("document.querySelectorAll('table.heatmap').length") == len(sources)
         assert browser.evaluate("document.querySelectorAll('table.heatmap td.value').length") == cells
+        assert browser.evaluate("document.querySelectorAll('table.heatmap tr.mean td.mean-value').length") == 2
         detail = open_sample(browser, 1, "qa1/1k/3")
         assert record["question"].strip() in detail and "target\nhallway" in detail
         assert "babilong: wrong — rule labels" in detail and "labels read: kitchen" in detail

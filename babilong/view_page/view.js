@@ -91,7 +91,19 @@
         if (accuracy !== null) td.style.background = colour(accuracy);
         return td;
       })));
+      if (run.means) rows.push(meanRow(run));
       return el("table", { class: "map heatmap" }, el("caption", {}, run.title), el("thead", {}, head), el("tbody", {}, ...rows));
+    }));
+  }
+
+  function meanRow(run) {
+    return el("tr", { class: "mean" }, el("th", {}, run.mean_row), ...run.lengths.map(length => {
+      const mean = run.means[state.scorer][length];
+      if (!mean) return el("td", { title: "not every one of qa1-qa5 was scored at this length" }, "—");
+      const td = el("td", { class: "mean-value", title: `${run.title}\n${run.mean_row} at ${length}, scorer ${state.scorer}\n` +
+        `${pct(mean[0])}% (95% interval ${pct(mean[1])}-${pct(mean[2])})` }, mean[0].toFixed(0));
+      td.style.background = colour(mean[0]);
+      return td;
     }));
   }
 
