@@ -35,7 +35,6 @@ def not_blank(path) -> bool:
     return len(colours) > 50 and inked > 0.02 * image.width * image.height
 
 
-@pytest.mark.slow
 def test_the_page_shows_heatmaps_and_a_sample_with_its_explanation(tmp_path):
     sources = load_sources([make_run(tmp_path / "run"), PHI3])
     page = write_view(sources, tmp_path / "view.html").page
@@ -57,7 +56,6 @@ def test_the_page_shows_heatmaps_and_a_sample_with_its_explanation(tmp_path):
     assert not_blank(tmp_path / "view.png")
 
 
-@pytest.mark.slow
 def test_the_folder_form_loads_a_cell_file_when_it_is_opened(tmp_path):
     run = make_run(tmp_path / "run")
     written = write_view(load_sources([run]), tmp_path / "view.html", limit=500)
