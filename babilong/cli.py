@@ -26,6 +26,8 @@ COMMANDS = {
     "report": "babilong.report",
     "rescore": "babilong.rescore",
     "merge": "babilong.merge",
+    "show-verdict": "babilong.show_verdict",
+    "view": "babilong.view",
     "train": "babilong.memory.train",
 }
 USAGE_ERROR = 2

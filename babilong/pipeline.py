@@ -27,7 +27,7 @@ from babilong.models.base import ContextStep, Generation, Model, PromptModel, Sa
 from babilong.prompts import build_prompt
 from babilong.reasoning import prompt_opens_thinking, reply_status, split_reply
 from babilong.runs import RESULT_SCHEMA, ResultStore, RunConfig
-from babilong.sample import Sample
+from babilong.sample import Sample, supporting_depths, supporting_excerpts
 
 PROMPT_KEPT = 20_000  # characters of a longer prompt stored at each end; the middle is elided
 OUTPUT_CHARS_PER_TOKEN = 16  # an answer is stored up to this many characters per --max-new-tokens (a server
@@ -64,6 +64,7 @@ class Pending:
 
     sample: Sample  # the sample without its input
     prompt: dict[str, Any]  # the stored form of the prompt as the model reads it
+    facts: dict[str, Any]  # where the supporting facts sit (read from the input while it is at hand)
     tokens: int | None = None
     retrieval: dict[str, Any] | None = None
 
@@ -97,11 +98,11 @@ class Pipeline:
                 stored = _stored_prompt(model.render(prompt))
                 if self._too_long(tokens):
                     window = model.context_window
-                    settled.append(_record(sample, self.config, stored, "too_long", prompt_tokens=tokens,
+                    settled.append(_record(sample, self.config, stored, "too_long", _fact_fields(sample), prompt_tokens=tokens,
                                            retrieval=retrieval, error=f"prompt {tokens} + {self.config.max_new_tokens} "
                                            f"new tokens > context window {window}"))
                     continue
-                waiting[next(drawn)] = Pending(_head(sample), stored, tokens, retrieval)
+                waiting[next(drawn)] = Pending(_head(sample), stored, _fact_fields(sample), tokens, retrieval)
                 yield prompt
 
         drawn = itertools.count()
@@ -123,7 +124,7 @@ class Pipeline:
         def unread() -> Iterator[Sample]:
             for sample in samples:
                 shown = f"[{len(sample.input):,} characters of context, read segment by segment]\nQuestion: {sample.question}"
-                waiting[next(drawn)] = Pending(_head(sample), {"prompt": shown})
+                waiting[next(drawn)] = Pending(_head(sample), {"prompt": shown}, _fact_fields(sample))
                 yield sample
 
         drawn = itertools.count()
@@ -217,14 +218,15 @@ def _answered(job: Pending, generation: Generation, config: RunConfig) -> dict[s
     """The record of one answer (or of the error that replaced it)."""
     tokens = generation.prompt_tokens if generation.prompt_tokens is not None else job.tokens
     if generation.error is not None:
-        return _record(job.sample, config, job.prompt, "error", prompt_tokens=tokens, latency=generation.latency,
-                       error=generation.error, retrieval=job.retrieval)
-    return _record(job.sample, config, job.prompt, "ok", output=generation.output, prompt_tokens=tokens,
+        return _record(job.sample, config, job.prompt, "error", job.facts, prompt_tokens=tokens,
+                       latency=generation.latency, error=generation.error, retrieval=job.retrieval)
+    return _record(job.sample, config, job.prompt, "ok", job.facts, output=generation.output, prompt_tokens=tokens,
                    output_tokens=generation.output_tokens, latency=generation.latency, retrieval=job.retrieval,
                    finish_reason=generation.finish_reason, reasoning=generation.reasoning, output_masked=generation.masked)
 
 
-def _record(sample: Sample, config: RunConfig, prompt: dict[str, Any], status: str, *, output: str | None = None,
+def _record(sample: Sample, config: RunConfig, prompt: dict[str, Any], status: str, facts: dict[str, Any], *,
+            output: str | None = None,
             prompt_tokens: int | None = None, output_tokens: int | None = None, latency: float | None = None,
             error: str | None = None, retrieval: dict[str, Any] | None = None, finish_reason: str | None = None,
             reasoning: str | None = None, output_masked: bool = False) -> dict[str, Any]:
@@ -244,6 +246,7 @@ def _record(sample: Sample, config: RunConfig, prompt: dict[str, Any], status: s
         "config_hash": config.hash, "status": status, "target": sample.target, "question": sample.question,
         "output": output, "answer": None if output is None else output.strip(), "prompt_tokens": prompt_tokens,
         "output_tokens": output_tokens, "latency": latency, "error": error, "finish_reason": finish_reason, **prompt,
+        **facts,
     }
     if output is not None:
         record.update(_thinking_fields(output, reasoning, prompt_opens_thinking(prompt["prompt"]), finish_reason, status))
@@ -254,6 +257,12 @@ def _record(sample: Sample, config: RunConfig, prompt: dict[str, Any], status: s
     if whole > kept:
         record.update(output_chars=whole, output_cut=True)
     return record
+
+
+def _fact_fields(sample: Sample) -> dict[str, Any]:
+    """Where the supporting facts sit (depth %, and an excerpt around each), when the sample knows."""
+    depths = supporting_depths(sample)
+    return {"depths": depths, "supporting_facts": supporting_excerpts(sample)} if depths else {}
 
 
 def _thinking_fields(output: str, reasoning: str | None, opened: bool, finish_reason: str | None,

@@ -437,33 +437,59 @@ def _write_heatmap(tables: list[Table], path: Path) -> None:
     _write(path, lambda partial: heatmap(tables, partial))
 
 
-def _write_run_files(tables: list[Table], folder: Path, notes: list[str]) -> str:
-    """``report.md``, ``accuracy.csv`` and ``heatmap.png`` of one source; returns the markdown."""
-    text = "\n\n".join([*notes, *(markdown(t) for t in tables)])
+def _write_run_files(tables: list[Table], folder: Path, source: Source) -> str:
+    """``report.md``, ``accuracy.csv``, ``heatmap.png`` (and ``depth.png``) of one source; returns the markdown."""
+    text = "\n\n".join([*source.notes, *(markdown(t) for t in tables)])
     _write(folder / "report.md", lambda p: p.write_text(text + "\n"))
     _write(folder / "accuracy.csv", lambda p: write_csv(tables, p))
     _write_heatmap([t for t in tables if t.scorer == DEFAULT_SCORER] or tables[:1], folder / "heatmap.png")
+    _write_depth_png(source, folder / "depth.png")
     return text
 
 
+def _write_depth_png(source: Source, path: Path) -> None:
+    """Accuracy by supporting-fact depth x length per task, for a source whose records know their depths."""
+    from babilong import depth
+
+    maps = depth.depth_maps(source.records.values(), DEFAULT_SCORER)
+    if not maps:
+        return
+    try:
+        import matplotlib  # noqa: F401  (optional: the 'plot' extra)
+    except ModuleNotFoundError:
+        print(f"babilong: warning: no {path}: matplotlib is missing; pip install 'babilong[plot]'", file=sys.stderr)
+        return
+    _write(path, lambda partial: depth.write_png(maps, source.title, partial))
+
+
+def _write_view(sources: list[Source], page: Path, cache: dict[tuple[int, str, str], str] | None = None) -> None:
+    from babilong.view import describe, write_view
+
+    print(describe(write_view(sources, page, cache=cache)), file=sys.stderr)
+
+
 def report_runs(runs: list[Path], out: Path | None, export: Path | None, quiet: bool = False,
-                prompts: list[str] | None = None) -> list[Table]:
+                prompts: list[str] | None = None, view: bool = True) -> list[Table]:
     """Tables for every source and scorer, printed and written; several sources also get one comparison.
 
     One source: its files go to ``--output``, else to its run folder (``runs/report/NAME`` for a
     published folder, which is never written to). Several: ``comparison.{md,csv,png}`` in
     ``--output`` (default ``runs/comparison``) and each source's files in ``--output/NAME/`` (a run of
-    ours without ``--output`` keeps them in its own folder).
+    ours without ``--output`` keeps them in its own folder). ``view.html`` goes beside each
+    ``report.md`` and ``comparison.md`` unless ``view`` is false.
     """
     sources = load_sources(runs, prompts)
     several = len(sources) > 1
     base = out or Path("runs") / ("comparison" if several else "report")
     by_source: list[list[Table]] = []
+    view_cache: dict[tuple[int, str, str], str] | None = {} if several else None  # the comparison view reuses them
     for source in sources:
         tables = [build_table(source.records, scorer, source.title, source.expected) for scorer in SCORERS]
         by_source.append(tables)
         folder = _folder(source, out, base, several)
-        text = _write_run_files(tables, folder, source.notes)
+        text = _write_run_files(tables, folder, source)
+        if view:
+            _write_view([source], folder / "view.html", view_cache)
         if not several and not quiet:
             print(text + "\n")
         if several:
@@ -474,6 +500,8 @@ def report_runs(runs: list[Path], out: Path | None, export: Path | None, quiet: 
             print(f"babilong: --export skips {source.title}: it is already in the leaderboard layout", file=sys.stderr)
     if several:
         _write_comparison(by_source, sources, base, quiet)
+        if view:
+            _write_view(sources, base / "view.html", view_cache)
     return [t for tables in by_source for t in tables]
 
 
@@ -520,13 +548,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agreement", action="store_true",
                         help="compare two sources sample by sample (e.g. RUN PUBLISHED_FOLDER): per cell both accuracies "
                              "and the share of samples whose verdicts, and outputs, agree; agreement.md/.csv in --output")
+    parser.add_argument("--no-view", action="store_true", help="do not write view.html (the browsable page) beside report.md")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.agreement:
         report_agreement(args.runs, args.out, args.prompts)
         return 0
-    report_runs(args.runs, args.out, args.export, prompts=args.prompts)
+    report_runs(args.runs, args.out, args.export, prompts=args.prompts, view=not args.no_view)
     return 0
 
 

@@ -18,7 +18,10 @@ def test_eval_prints_the_table_and_writes_the_run(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| qa1 |" in out and "scorer `babilong`" in out and "scorer `reference`" in out
     run = tmp_path / "run"
-    assert {p.name for p in run.iterdir()} >= {"manifest.json", "results.jsonl", "accuracy.csv", "heatmap.png", "report.md"}
+    assert {p.name for p in run.iterdir()} >= {"manifest.json", "results.jsonl", "accuracy.csv", "heatmap.png", "report.md",
+                                              "view.html", "depth.png"}
+    records = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    assert all(r["depths"] and len(r["depths"]) == len(r["supporting_facts"]) for r in records)  # where the facts sat
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["config"]["data"]["generator"]["seed"] == 0
     assert any((tmp_path / "export").rglob("qa1_0k_instruction_yes_*.csv"))

@@ -124,7 +124,7 @@ def test_reading_never_writes_into_the_published_folder(tmp_path, monkeypatch):
     report_runs([folder], None, None, quiet=True)
     assert sorted(folder.iterdir()) == before
     written = tmp_path / "runs" / "report" / "google-gemini-instruction_yes_examples_yes_post_prompt_yes_chat_template_no"
-    assert sorted(p.name for p in written.iterdir()) == ["accuracy.csv", "heatmap.png", "report.md"]
+    assert sorted(p.name for p in written.iterdir()) == ["accuracy.csv", "heatmap.png", "report.md", "view.html"]
 
 
 def test_export_keeps_lengths_with_a_dot_apart(tmp_path):
