@@ -24,6 +24,7 @@ COMMANDS = {
     "report": "babilong.report",
     "rescore": "babilong.rescore",
     "merge": "babilong.merge",
+    "show-verdict": "babilong.show_verdict",
     "train": "babilong.memory.train",
 }
 USAGE_ERROR = 2

@@ -4,6 +4,9 @@
 it names with the target, as written in docs/scoring.md (the code follows that document, step
 by step). ``reference`` reproduces the published procedure exactly, defects included, so
 numbers line up with the public leaderboard.
+
+Each verdict comes with its reasons from the same code: ``explain`` (and ``explain_reference``)
+make the decision and say what it rests on; ``babilong_correct`` is ``explain(...).correct``.
 """
 
 from __future__ import annotations
@@ -50,8 +53,50 @@ PHRASE_SYNONYMS: Mapping[str, Mapping[str, str]] = _TaskTable("phrase_synonyms")
 SCORER_VERSIONS: dict[str, str] = {"babilong": "2", "reference": "1"}
 
 
+@dataclass(frozen=True)
+class Explanation:
+    """A scorer's verdict and what it rests on: the statement it read, the labels in it, the deciding rule."""
+
+    correct: bool
+    rule: str  # a key of RULES
+    statement: str | None  # the answer statement read (None: the model gave none)
+    span: tuple[int, int] | None  # where ``statement`` sits in the output
+    labels: tuple[str, ...] = ()  # the labels read from the statement
+    notes: tuple[str, ...] = ()  # how the statement was found and read
+
+    @property
+    def reason(self) -> str:
+        return RULES[self.rule]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"correct": self.correct, "rule": self.rule, "reason": self.reason, "statement": self.statement,
+                "span": list(self.span) if self.span else None, "labels": list(self.labels), "notes": list(self.notes)}
+
+
+# The rules that decide a verdict, as docs/scoring.md names them (the step in brackets).
+RULES: dict[str, str] = {
+    "echoed_prompt": "the output opens with an echoed prompt part (Context:, <context>, Example: ...): no answer [step 1]",
+    "invented_question": "the output opens with a question other than the one asked: no answer [step 1]",
+    "option_list": "an option list with no pick after it: candidates, not an answer [step 2]",
+    "hedge": "two different labels offered (joined by 'or', or another one as a possibility next): no choice [step 2]",
+    "empty": "the answer statement is empty [step 3]",
+    "no_label": "the answer statement names no label [step 3]",
+    "restated_fact": "a restated qa4/qa5 fact, read by the role the question asks for [step 3]",
+    "negation": "negated labels are not named ('not in the kitchen') [step 3]",
+    "question_label": "labels the question names are ignored [step 3]",
+    "labels": "the labels the answer statement names, compared with the target [step 4]",
+    "reference": "labels found as substrings before the first '.' (or <context>/<example>), minus those in the "
+                 "question; right iff exactly the target (the published procedure)",
+}
+
+
 def reference_correct(output: str, target: str, question: str, task: str) -> bool:
     """The published procedure (reference.md section 4), defects kept on purpose."""
+    return explain_reference(output, target, question, task).correct
+
+
+def explain_reference(output: str, target: str, question: str, task: str) -> Explanation:
+    """The published procedure's verdict, with the text it read and the labels it found there."""
     labels = task_labels(task)
     text = output.lower().split(".")[0].split("<context>")[0].split("<example>")[0]
     in_question = {label for label in labels if label in question.lower()}
@@ -59,16 +104,39 @@ def reference_correct(output: str, target: str, question: str, task: str) -> boo
     target = target.lower()  # qa5 targets are names ("Fred") while labels are lowercase
     if "," in target and len(target) > 3:
         items = target.split(",")
-        return all(item in found for item in items) and len(found) == len(items)
-    return target in found and len(found) == 1
+        correct = all(item in found for item in items) and len(found) == len(items)
+    else:
+        correct = target in found and len(found) == 1
+    return Explanation(correct, "reference", output[:len(text)], (0, len(text)), tuple(sorted(found)))
 
 
 def babilong_correct(output: str, target: str, question: str, task: str) -> bool:
     """Right iff the answer statement the model commits to names exactly the target (docs/scoring.md)."""
-    statement = answer_statement(output, question, task)
-    if statement is None or is_hedge(statement, task):
-        return False
-    return matches_target(labels_named(statement.text, question, task), target, task)
+    return explain(output, target, question, task).correct
+
+
+def explain(output: str, target: str, question: str, task: str) -> Explanation:
+    """The default scorer's decision (docs/scoring.md, steps 1-4) and what it rests on."""
+    found = _find_statement(output, question, task)
+    statement = found.statement
+    if statement is None:
+        return Explanation(False, found.rule, None, None, (), found.notes)
+    span = (statement.start, statement.start + len(statement.text))
+    reading = _read_labels(statement.text, question, task)
+    labels, notes = tuple(reading.labels), found.notes + reading.notes
+    if is_hedge(statement, task):
+        return Explanation(False, "hedge", statement.text, span, labels, notes)
+    correct = matches_target(reading.labels, target, task)
+    rule = reading.rule if reading.labels or reading.rule != "labels" else "no_label" if statement.text.strip() else "empty"
+    return Explanation(correct, rule, statement.text, span, labels, notes + (_comparison_note(task),))
+
+
+def _comparison_note(task: str) -> str:
+    if task == "qa19":
+        return "compared as a path: the directions in order, the whole path once or repeated"
+    if set(task_labels(task)) <= {"yes", "no", "maybe"}:
+        return "compared by the first label word"
+    return "compared as a set: exactly the target's labels, nothing else"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -80,6 +148,7 @@ class Statement:
 
     text: str
     next_sentence: str = ""
+    start: int = 0  # where ``text`` starts in the output
 
 
 _IGNORE = re.IGNORECASE
@@ -126,23 +195,39 @@ _OPTION_PICK = re.compile(
 )
 
 
+@dataclass(frozen=True)
+class _Found:
+    """Steps 1-2: the answer statement, or the rule that says there is none."""
+
+    statement: Statement | None
+    rule: str = ""
+    notes: tuple[str, ...] = ()
+
+
 def answer_statement(output: str, question: str, task: str) -> Statement | None:
     """The answer statement the model commits to (steps 1-2), or None when it gives none."""
+    return _find_statement(output, question, task).statement
+
+
+def _find_statement(output: str, question: str, task: str) -> _Found:
     options = _option_list(output, question, task)
     if options is not None:
-        return _picked_option(output, options)
+        picked = _picked_option(output, options)
+        return _Found(picked, "option_list", () if picked is None else ("an option list; the answer is the option picked after it",))
     start, opened_with_answer = _skip_opening(output, 0, question)
     rest = output[start:]
-    if _opens_with_non_answer(rest):
-        return None
+    if non_answer := _non_answer(rest):
+        return _Found(None, non_answer)
+    notes: tuple[str, ...] = ()
     if not opened_with_answer and _is_preface_or_reasoning(rest, question, task):
         marker = _first_answer_marker(output, start, question)
         if marker is not None:
             start, _ = _skip_opening(output, marker, question)
             rest = output[start:]
-            if _opens_with_non_answer(rest):
-                return None
-    return _cut_statement(rest)
+            notes = ("the opening is a preface or reasoning: the answer starts after the first answer marker",)
+            if non_answer := _non_answer(rest):
+                return _Found(None, non_answer, notes)
+    return _Found(_cut_statement(rest, start), notes=notes)
 
 
 def _skip_opening(text: str, position: int, question: str) -> tuple[int, bool]:
@@ -174,11 +259,13 @@ def _repeated_question(question: str) -> re.Pattern[str] | None:
     return re.compile(r"(?:" + _QUESTION_LEAD + r"[ \t]*)?" + body + r"[ \t]*\?", _IGNORE)
 
 
-def _opens_with_non_answer(text: str) -> bool:
-    """The text opens with an echoed prompt part or a question other than the one asked."""
-    if _ECHO_START.match(text) or _INVENTED_QUESTION.match(text):
-        return True
-    return text[:_statement_end(text) + 1].rstrip().endswith("?")
+def _non_answer(text: str) -> str | None:
+    """The rule that applies when the text opens with an echoed prompt part or a question other than the one asked."""
+    if _ECHO_START.match(text):
+        return "echoed_prompt"
+    if _INVENTED_QUESTION.match(text) or text[:_statement_end(text) + 1].rstrip().endswith("?"):
+        return "invented_question"
+    return None
 
 
 def _is_preface_or_reasoning(text: str, question: str, task: str) -> bool:
@@ -218,15 +305,18 @@ def _statement_end(text: str) -> int:
     return min(ends)
 
 
-def _cut_statement(text: str) -> Statement:
-    """The statement up to where the model moves on, plus the next sentence when it ended at a sentence end."""
+def _cut_statement(text: str, start: int = 0) -> Statement:
+    """The statement up to where the model moves on, plus the next sentence when it ended at a sentence end.
+
+    ``start`` is where ``text`` sits in the output (kept for showing the statement there).
+    """
     end = _statement_end(text)
     next_sentence = ""
     if sentence_end := _SENTENCE_END.match(text, end):
         following = text[sentence_end.end():]
         if not re.match(r"[ \t]*\n[ \t]*\n", following):
             next_sentence = following[:_statement_end(following)]
-    return Statement(text[:end], next_sentence)
+    return Statement(text[:end], next_sentence, start)
 
 
 def _option_list(text: str, question: str, task: str) -> dict[str, str] | None:
@@ -271,13 +361,14 @@ def _picked_option(text: str, options: dict[str, str]) -> Statement | None:
     after = text[last_option:]
     pick = _OPTION_PICK.search(after)
     if pick and pick.group("key").lower() in options:
-        return _cut_statement(options[pick.group("key").lower()])
+        option = options[pick.group("key").lower()]
+        return _cut_statement(option, text.find(option))
     marker = _ANSWER_MARKER.search(after)
     if marker is None:
         return None
     rest = after[marker.end():]
-    rest = rest[_MARKUP.match(rest).end() if _MARKUP.match(rest) else 0:]
-    return _cut_statement(rest) if rest.strip() else None
+    skipped = _MARKUP.match(rest).end() if _MARKUP.match(rest) else 0
+    return _cut_statement(rest[skipped:], last_option + marker.end() + skipped) if rest[skipped:].strip() else None
 
 
 def is_hedge(statement: Statement, task: str) -> bool:
@@ -329,21 +420,41 @@ _QA5_ROLES = (  # question -> the role it asks for
 )
 
 
+@dataclass(frozen=True)
+class _Reading:
+    """Step 3: the labels a statement names, and the reading rule that shaped them."""
+
+    labels: list[str]
+    rule: str = "labels"
+    notes: tuple[str, ...] = ()
+
+
 def labels_named(statement: str, question: str, task: str) -> list[str]:
     """The labels the statement names, in order (step 3): synonyms, negation, question labels, restated facts."""
+    return _read_labels(statement, question, task).labels
+
+
+def _read_labels(statement: str, question: str, task: str) -> _Reading:
     text = statement.lower()
     for phrase, label in get_task(task).phrase_synonyms.items():
         text = re.sub(r"\b" + re.escape(phrase) + r"\b", label, text)
     restated = _restated_fact(text, question.lower().strip(), task)
     if restated is not None:
-        return restated
+        held = restated[0] if restated else "no label"
+        return _Reading(restated, "restated_fact", (f"a restated {task} fact: the asked role holds {held}",))
     label_words = _label_words(task)
     if task == "qa19":
-        return [word for word in _words(text, task) if word in label_words]
+        return _Reading([word for word in _words(text, task) if word in label_words])
+    negated: list[str] = []
     if set(task_labels(task)) - {"yes", "no", "maybe"}:
-        text = _drop_negated(text, task)
+        text, negated = _drop_negated(text, task)
     in_question = set(_words(question.lower(), task))
-    return [word for word in _words(text, task) if word in label_words and word not in in_question]
+    named = [word for word in _words(text, task) if word in label_words]
+    ignored = sorted({word for word in named if word in in_question})
+    notes = ((f"negated, so not named: {', '.join(negated)}",) if negated else ()) + \
+        ((f"named by the question, so ignored: {', '.join(ignored)}",) if ignored else ())
+    rule = "negation" if negated else "question_label" if ignored else "labels"
+    return _Reading([word for word in named if word not in in_question], rule, notes)
 
 
 def _words(text: str, task: str) -> list[str]:
@@ -363,10 +474,16 @@ def _words_of(labels: tuple[str, ...]) -> frozenset[str]:
     return frozenset(word for label in labels for word in label.split(","))
 
 
-def _drop_negated(text: str, task: str) -> str:
-    """Remove the labels the statement negates (`not in the kitchen`, `no longer in the kitchen`)."""
+def _drop_negated(text: str, task: str) -> tuple[str, list[str]]:
+    """Remove the labels the statement negates (`not in the kitchen`, `no longer in the kitchen`); also say which."""
     spec = get_task(task)
-    return _negated_labels(spec.labels, tuple(spec.synonyms)).sub(" ", text)
+    negated: list[str] = []
+
+    def drop(match: re.Match[str]) -> str:
+        negated.extend(_words(match.group(1), task))
+        return " "
+
+    return _negated_labels(spec.labels, tuple(spec.synonyms)).sub(drop, text), negated
 
 
 @lru_cache(maxsize=None)
@@ -460,6 +577,10 @@ SCORERS: dict[str, Callable[[str, str, str, str], bool]] = {
     "reference": reference_correct,
 }
 DEFAULT_SCORER = "babilong"
+EXPLAINERS: dict[str, Callable[[str, str, str, str], Explanation]] = {
+    "babilong": explain,
+    "reference": explain_reference,
+}
 
 
 def score(output: str, target: str, question: str, task: str) -> dict[str, bool]:

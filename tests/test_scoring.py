@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from babilong.scoring import DEFAULT_SCORER, SCORER_VERSIONS, SCORERS, babilong_correct, reference_correct, score
+from babilong.scoring import (DEFAULT_SCORER, EXPLAINERS, RULES, SCORER_VERSIONS, SCORERS, babilong_correct, explain,
+                              reference_correct, score)
 
 LABELLED_SETS = [Path(__file__).parent / "data" / "scoring" / name for name in ("labelled.jsonl", "heldout.jsonl")]
 
@@ -323,3 +324,60 @@ def test_default_scorer_meets_the_bar_on_the_labelled_sets(labelled):
         ours, theirs = agreed[stratum, DEFAULT_SCORER], agreed[stratum, "reference"]
         assert ours >= 0.99 * total, f"{stratum}: {DEFAULT_SCORER} agrees on {ours}/{total}"
         assert ours > theirs, f"{stratum}: {DEFAULT_SCORER} {ours} vs reference {theirs} of {total}"
+
+
+# ---- explanations: the same code makes the verdict and says why ----
+
+EXPLAINED = [  # (task, question, target, output, verdict, rule, statement, labels)
+    ("qa1", "Where is Mary?", "kitchen", "Answer: Mary is in the kitchen.\n\nContext: ...", True, "labels",
+     "Mary is in the kitchen", ("kitchen",)),
+    ("qa1", "Where is Mary?", "kitchen", "kitchen or garden", False, "hedge", "kitchen or garden", ("kitchen", "garden")),
+    ("qa1", "Where is Mary?", "garden", "Mary is not in the kitchen, she is in the garden.", True, "negation",
+     "Mary is not in the kitchen, she is in the garden", ("garden",)),
+    ("qa1", "Where is Mary?", "kitchen", "Context: Mary went to the kitchen.", False, "echoed_prompt", None, ()),
+    ("qa3", "Where was the milk before the hallway?", "bedroom", "Question: What did John do after the hallway?",
+     False, "invented_question", None, ()),
+    ("qa5", "What did Mary give to Bill?", "apple", "A. An apple\nB. A book\nC. A letter", False, "option_list", None, ()),
+    ("qa5", "What did Mary give to Bill?", "apple", "A. An apple\nB. A book\nAnswer: A", True, "labels", "An apple", ("apple",)),
+    ("qa5", "Who received the football?", "Jeff", "- response: Jeff received the football from Fred.", True,
+     "restated_fact", "Jeff received the football from Fred", ("jeff",)),
+    ("qa4", "What is the kitchen south of?", "hallway", "The kitchen is south of the hallway.", True, "restated_fact",
+     "The kitchen is south of the hallway", ("hallway",)),
+    ("qa3", "Where was the milk before the garden?", "hallway", "The milk was in the garden, then the hallway", True,
+     "question_label", "The milk was in the garden, then the hallway", ("hallway",)),
+    ("qa2", "Where is the apple?", "bathroom", "- response: Daniel took the apple there. Mary put down the milk there.",
+     False, "no_label", "Daniel took the apple there", ()),
+    ("qa1", "Where is Mary?", "kitchen", "", False, "empty", "", ()),
+    ("qa2", "Where is the apple?", "bedroom", "Daniel put down the apple.\nAnswer: The apple is in the bedroom.", True,
+     "labels", "The apple is in the bedroom", ("bedroom",)),
+]
+
+
+@pytest.mark.parametrize("task, question, target, output, verdict, rule, statement, labels", EXPLAINED)
+def test_explain_names_the_rule_the_statement_and_the_labels(task, question, target, output, verdict, rule, statement, labels):
+    explanation = explain(output, target, question, task)
+    assert (explanation.correct, explanation.rule, explanation.statement, explanation.labels) == (
+        verdict, rule, statement, labels)
+    assert explanation.reason == RULES[rule]
+    if statement is not None:
+        start, end = explanation.span
+        assert output[start:end] == statement  # the span points at the statement inside the raw output
+
+
+def test_explain_says_when_the_answer_came_after_a_preface():
+    explanation = explain("Daniel put down the apple.\nAnswer: The apple is in the bedroom.", "bedroom",
+                          "Where is the apple?", "qa2")
+    assert any("preface or reasoning" in note for note in explanation.notes)
+
+
+@pytest.mark.parametrize("labelled", LABELLED_SETS, ids=lambda path: path.name)
+def test_every_explanation_agrees_with_its_verdict_and_points_into_the_output(labelled):
+    for line in labelled.read_text().splitlines():
+        row = json.loads(line)
+        args = (row["output"], row["target"], row["question"], row["task"])
+        for name, explainer in EXPLAINERS.items():
+            explanation = explainer(*args)
+            assert explanation.correct is SCORERS[name](*args)
+            assert explanation.rule in RULES
+            if explanation.span is not None and name == DEFAULT_SCORER:
+                assert row["output"][slice(*explanation.span)] == explanation.statement, row["id"]
