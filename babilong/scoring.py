@@ -433,12 +433,19 @@ def _is_unlabelled_answer(text: str, question: str, task: str) -> bool:
 @lru_cache(maxsize=4096)
 def _asked_about(question: str) -> re.Pattern[str] | None:
     """A sentence opening about what the question asks about: the person or object, or a pronoun for it."""
-    lowered = question.lower().strip()
-    asked = next((found.group(1) for pattern in _ASKED if (found := pattern.search(lowered))), None)
+    asked = _asked_thing(question)
     if asked is None:
         return None
     pronoun = r"(?:he|she)" if re.search(r"\b" + asked.capitalize() + r"\b", question) else r"it"
-    return re.compile(r"(?:" + _ABOUT + r")?(?:the\s+)?" + re.escape(asked) + r"\b|" + pronoun + r"\b")
+    opening = r"(?:[\w' -]{1,60},\s*)?"  # an opening phrase before the subject: `In the garden, the football ...`
+    return re.compile(r"(?:" + opening + r"(?:" + _ABOUT + r")?(?:the\s+)?" + re.escape(asked) + r"|" + pronoun + r")\b")
+
+
+@lru_cache(maxsize=4096)
+def _asked_thing(question: str) -> str | None:
+    """The person or object the question asks about (`Mary`, `milk`), lowercase."""
+    lowered = question.lower().strip()
+    return next((found.group(1) for pattern in _ASKED if (found := pattern.search(lowered))), None)
 
 
 def _answers_question(text: str, question: str, task: str) -> bool:
@@ -523,10 +530,10 @@ def _candidate_answer(item: str, question: str, task: str) -> frozenset[str] | s
     if not text or _CUT_OFF.search(text):
         return None
     words = [word for word in _WORD.findall(text.lower()) if word not in {"the", "a", "an"}]
-    asked = _asked_about(question)
-    names_asked = asked is not None and any(asked.fullmatch(word) for word in words)
-    if names_asked and len(words) == 1:
-        return None  # only the thing asked about
+    asked = _asked_thing(question)
+    names_asked = asked is not None and asked in words
+    if names_asked and words[-1] == asked:
+        return None  # cut off after the thing asked about (`- The milk`, `- Before the bathroom, the apple`)
     bare = len(words) <= 3 and not names_asked and not _VERBS & set(words)  # `The kitchen`, `In the garden`
     if not bare and not _answers_question(text, question, task):
         return None
