@@ -50,7 +50,7 @@ SYNONYMS: Mapping[str, Mapping[str, str]] = _TaskTable("synonyms")
 PHRASE_SYNONYMS: Mapping[str, Mapping[str, str]] = _TaskTable("phrase_synonyms")
 
 # Stored verdicts carry these: bump a scorer's version whenever any of its verdicts can change.
-SCORER_VERSIONS: dict[str, str] = {"babilong": "2", "reference": "1"}
+SCORER_VERSIONS: dict[str, str] = {"babilong": "3", "reference": "1"}
 
 
 @dataclass(frozen=True)
@@ -77,11 +77,11 @@ class Explanation:
 RULES: dict[str, str] = {
     "echoed_prompt": "the output opens with an echoed prompt part (Context:, <context>, Example: ...): no answer [step 1]",
     "invented_question": "the output opens with a question other than the one asked: no answer [step 1]",
-    "option_list": "an option list with no pick after it: candidates, not an answer [step 2]",
+    "option_list": "an option list with no pick after it: candidates, not an answer [step 2, R6]",
     "hedge": "two different labels offered (joined by 'or', or another one as a possibility next): no choice [step 2]",
     "empty": "the answer statement is empty [step 3]",
     "no_label": "the answer statement names no label [step 3]",
-    "restated_fact": "a restated qa4/qa5 fact, read by the role the question asks for [step 3]",
+    "restated_fact": "a restated qa3/qa4/qa5 fact, read by the role the question asks for [step 3, R5]",
     "negation": "negated labels are not named ('not in the kitchen') [step 3]",
     "question_label": "labels the question names are ignored [step 3]",
     "labels": "the labels the answer statement names, compared with the target [step 4]",
