@@ -124,7 +124,7 @@ def babilong_correct(output: str, target: str, question: str, task: str) -> bool
 
 
 def explain(output: str, target: str, question: str, task: str) -> Explanation:
-    """The default scorer's decision (docs/scoring.md, steps 1-4) and what it rests on."""
+    """The default scorer's decision (docs/scoring.md, steps 1-4 and R1-R7) and what it rests on."""
     found = _find_statement(output, question, task)
     statement = found.statement
     if statement is None:
@@ -190,7 +190,6 @@ _ANSWER_MARKER = re.compile(
     _IGNORE | re.MULTILINE,
 )
 _MARKER_BLOCKER = re.compile(_ECHO + r"|\b(?:question|query)[ \t]*[\])]?[ \t]*:", _IGNORE)
-_BRACKETED = re.compile(r"\s*[\[{(][^\]})]*[\]})]\s*")  # a book artifact such as `[Decoration]` or `[69]`
 # Where an answer statement ends (step 2). Closing quotes or brackets after the mark belong to the sentence.
 _SENTENCE_END = re.compile(r"(?<!\bmr)(?<!\bmrs)(?<!\bms)(?<!\bdr)(?<!\bst)[.!?][\"'”’)\]]*(?=\s|\Z)", _IGNORE)
 _LINE_BREAK_STOP = re.compile(
@@ -201,7 +200,7 @@ _LINE_BREAK_STOP = re.compile(
 _INLINE_STOP = re.compile(_ECHO + r"|question\s*:|answer\s*:", _IGNORE)
 _OPTION = re.compile(r"^[ \t]*[*_]*\(?(?P<key>[a-d]|[1-9])[.):][ \t]+(?P<text>\S.*)$", _IGNORE)
 _PREFIXED_ITEM = re.compile(r"^[ \t]*[-*•][ \t]+(?=" + _PREFIX.pattern + r")", _IGNORE | re.MULTILINE)
-_VERBS = frozenset("was is were are".split())  # an item with one is a statement, not a bare phrase
+_VERBS = frozenset({"was", "is", "were", "are"})  # an item with one is a statement, not a bare phrase
 _CUT_OFF = re.compile(r"\b(?:the|an?|of|in|at|to|from|by|with|and|or|was|is|were|are|before|after)\W*$", _IGNORE)
 _OPTION_PICK = re.compile(
     r"(?:final\s+answer|answer)(?:\s+is)?[ \t]*[\])#=*]*[ \t]*:?[ \t]*(?:option[ \t]+)?\(?(?P<key>[a-d]|[1-9])(?:[.):]|[ \t]*$)",
@@ -303,6 +302,11 @@ _PLACED = re.compile(r"\b(?:is|was)\s+(?:(?:in|at|inside)\s+)?(?:the\s+)?[\w-]+$
 _ABOUT = r"(?:the\s+)?(?:(?:most\s+recent|current|last|final|latest)\s+)?(?:location|place|position)\s+of\s+(?:the\s+)?"
 
 
+_STORY_NOTE = "{} story sentences first (the context continued): the answer is the conclusion or marked answer after them"
+_REASONING_NOTE = ("the opening names no label (a preface or reasoning step): the answer is the first later sentence "
+                   "that answers the question")
+
+
 @dataclass(frozen=True)
 class _Sentence:
     """One sentence of the turn, and whether it opened with an answer marker (`Answer:`, `The answer is`)."""
@@ -363,19 +367,18 @@ def _answer_in_turn(sentences: list[_Sentence], question: str, task: str) -> _Fo
         if after is None:
             return _Found(None, "story_continued")
         found = _answer_in_turn(sentences[after:], question, task)
-        return _Found(found.statement, found.rule, (f"{story} story sentences first (the context continued): the answer "
-                                                    "is the conclusion or marked answer after them",) + found.notes)
+        return _Found(found.statement, found.rule, (_STORY_NOTE.format(story),) + found.notes)
     concluding = next((i for i, sentence in enumerate(sentences) if _is_conclusion(sentence.statement.text)), None)
     if concluding is not None:
         return _after_conclusion(sentences, concluding, question, task)
     first = sentences[0].statement
-    if _is_artifact(first.text) or labels_named(first.text, question, task) or _is_unlabelled_answer(first.text, question, task):
+    if (_is_artifact(first.text) or labels_named(first.text, question, task)
+            or _is_unlabelled_answer(first.text, question, task)):
         return _taken_back(sentences, 0, question, task, "")
     for i, sentence in enumerate(sentences[1:], start=1):
         if sentence.marked or _answers_question(sentence.statement.text, question, task):
             found = _taken_back(sentences, i, question, task, "reasoning_steps")
-            return _Found(found.statement, found.rule, ("the opening names no label (a preface or reasoning step): the "
-                                                        "answer is the first later sentence that answers the question",))
+            return _Found(found.statement, found.rule, (_REASONING_NOTE,))
     return _Found(first)
 
 

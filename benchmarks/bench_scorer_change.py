@@ -21,7 +21,6 @@ from pathlib import Path
 from babilong.published import find_runs, is_published_folder, load_records
 from babilong.report import MEAN_TASKS
 from babilong.scoring import DEFAULT_SCORER, SCORER_VERSIONS, explain
-
 from benchmarks.bench_scorer_agreement import BenchError, _load_module
 
 Cell = tuple[str, str, str]  # (model, prompt, length)

@@ -324,8 +324,8 @@ ISSUE_20_RULES = [
     ("R2: only a negated place", "qa2", "Where is the apple?", "kitchen",
      "- response: Daniel discarded the apple. Therefore, the apple is no longer in the kitchen with Daniel.", False),
     ("R2: a conclusion naming no place, then the answer", "qa2", "Where is the milk?", "bedroom",
-     "Based on the context provided, the milk was first obtained by Daniel in the bedroom. Therefore, the milk remains "
-     "in the location where it was left.\n\nThe milk is in the bedroom.", True),
+     ("Based on the context provided, the milk was first obtained by Daniel in the bedroom. Therefore, the milk remains "
+      "in the location where it was left.\n\nThe milk is in the bedroom."), True),
     ("R2: not inside a sentence", "qa2", "Where is the milk?", "office", "The milk is in the office and so is Mary.", True),
     # R4: reasoning steps before the answer
     ("R4", "qa2", "Where is the apple?", "hallway", "- response: Mary put down the apple there.\n\nThe apple is in the hallway.", True),
