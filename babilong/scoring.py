@@ -461,16 +461,21 @@ def _answers_question(text: str, question: str, task: str) -> bool:
 
 
 def _statement_end(text: str) -> int:
-    """Index of the first character after the answer statement."""
-    ends = [len(text)]
-    for pattern in (_LINE_BREAK_STOP, _INLINE_STOP):
-        found = pattern.search(text)
-        if found:
-            ends.append(found.start())
-    sentence = _SENTENCE_END.search(text)
-    if sentence:
-        ends.append(sentence.start())
-    return min(ends)
+    """Index of the first character after the answer statement.
+
+    The stops are looked for in a window that doubles until one is found, so cutting a long output into
+    sentences costs time in proportion to its length, not its square (the window's margin covers what a
+    stop's lookahead reads).
+    """
+    window = 256
+    while True:
+        limit = min(len(text), window + 256)
+        whole = limit == len(text)
+        starts = [found.start() for pattern in (_LINE_BREAK_STOP, _INLINE_STOP, _SENTENCE_END)
+                  if (found := pattern.search(text, 0, limit)) and (whole or found.start() < window)]
+        if starts or whole:
+            return min(starts, default=len(text))
+        window *= 2
 
 
 def _cut_statement(text: str, start: int = 0) -> Statement:
