@@ -284,7 +284,7 @@ def _non_answer(text: str) -> str | None:
 _ROLE_LINE = re.compile(
     r"\n[ \t]*[-*•]?[ \t]*[\[(#=*_ \t]*(?:" + _ROLE_WORDS + r")[ \t]*[\])#=*_ \t]*(?::|(?=[ \t]*(?:\n|\Z)))", _IGNORE)
 _CONCLUSION = re.compile(r"(?:therefore|so|thus|hence|consequently|in\s+conclusion|this\s+means)\b|now\s*,", _IGNORE)
-_TAKE_BACK = re.compile(r"(?:however|actually|but|wait|correction)\b", _IGNORE)
+_TAKE_BACK = re.compile(r"(?:however|actually|wait|correction)\b", _IGNORE)  # not `But`: often more detail
 # A story fact: a name, a story verb and its place, object or receiver (`Mary put down the apple there`), or a qa4 fact.
 _STORY_ACT = (r"(?:moved|went|journeyed|travell?ed)(?:\s+back)?\s+to\s+the\s+\w+"
               r"|(?:got|took|picked\s+up|grabbed|put\s+down|dropped|discarded|left|received)\s+the\s+\w+"
@@ -419,7 +419,6 @@ def _is_artifact(text: str) -> bool:
     return text.lstrip().startswith("[")
 
 
-@lru_cache(maxsize=4096)
 def _is_unlabelled_answer(text: str, question: str, task: str) -> bool:
     """An answer naming no label, not a reasoning step: only the question's labels (`Fred` for `What did Mary give
     to Fred?`), or the thing asked about placed somewhere else (`The most recent location of Daniel is the stables`)."""
