@@ -50,7 +50,7 @@ SYNONYMS: Mapping[str, Mapping[str, str]] = _TaskTable("synonyms")
 PHRASE_SYNONYMS: Mapping[str, Mapping[str, str]] = _TaskTable("phrase_synonyms")
 
 # Stored verdicts carry these: bump a scorer's version whenever any of its verdicts can change.
-SCORER_VERSIONS: dict[str, str] = {"babilong": "2", "reference": "1"}
+SCORER_VERSIONS: dict[str, str] = {"babilong": "3", "reference": "1"}
 
 
 @dataclass(frozen=True)
@@ -77,14 +77,22 @@ class Explanation:
 RULES: dict[str, str] = {
     "echoed_prompt": "the output opens with an echoed prompt part (Context:, <context>, Example: ...): no answer [step 1]",
     "invented_question": "the output opens with a question other than the one asked: no answer [step 1]",
-    "option_list": "an option list with no pick after it: candidates, not an answer [step 2]",
+    "option_list": "an option list with no pick after it: candidates, not an answer [step 2, R6]",
     "hedge": "two different labels offered (joined by 'or', or another one as a possibility next): no choice [step 2]",
     "empty": "the answer statement is empty [step 3]",
     "no_label": "the answer statement names no label [step 3]",
-    "restated_fact": "a restated qa4/qa5 fact, read by the role the question asks for [step 3]",
+    "restated_fact": "a restated qa3/qa4/qa5 fact, read by the role the question asks for [step 3, R5]",
     "negation": "negated labels are not named ('not in the kitchen') [step 3]",
     "question_label": "labels the question names are ignored [step 3]",
     "labels": "the labels the answer statement names, compared with the target [step 4]",
+    "story_continued": "three or more story sentences in a row open the turn and no conclusion or answer marker "
+                       "follows: the context continued, no answer [R1]",
+    "conclusion": "the first Therefore/So/Thus... conclusion naming a label is the answer; what comes before it is "
+                  "reasoning [R2]",
+    "conclusion_without_answer": "every conclusion names no label and no answer follows it in the turn [R2]",
+    "reasoning_steps": "the opening statement names no label (a reasoning step): the answer is the first later "
+                       "sentence of the turn that answers the question [R4]",
+    "taken_back": "the next sentence takes the answer back for another label ('However, ... should be ...') [step 2]",
     "reference": "labels found as substrings before the first '.' (or <context>/<example>), minus those in the "
                  "question; right iff exactly the target (the published procedure)",
 }
@@ -116,7 +124,7 @@ def babilong_correct(output: str, target: str, question: str, task: str) -> bool
 
 
 def explain(output: str, target: str, question: str, task: str) -> Explanation:
-    """The default scorer's decision (docs/scoring.md, steps 1-4) and what it rests on."""
+    """The default scorer's decision (docs/scoring.md, steps 1-4 and R1-R7) and what it rests on."""
     found = _find_statement(output, question, task)
     statement = found.statement
     if statement is None:
@@ -124,10 +132,13 @@ def explain(output: str, target: str, question: str, task: str) -> Explanation:
     span = (statement.start, statement.start + len(statement.text))
     reading = _read_labels(statement.text, question, task)
     labels, notes = tuple(reading.labels), found.notes + reading.notes
-    if is_hedge(statement, task):
-        return Explanation(False, "hedge", statement.text, span, labels, notes)
+    if found.rule == "taken_back" or is_hedge(statement, task):
+        return Explanation(False, found.rule or "hedge", statement.text, span, labels, notes)
     correct = matches_target(reading.labels, target, task)
-    rule = reading.rule if reading.labels or reading.rule != "labels" else "no_label" if statement.text.strip() else "empty"
+    if not reading.labels and reading.rule == "labels":
+        rule = "no_label" if statement.text.strip() else "empty"
+    else:
+        rule = reading.rule if reading.rule != "labels" else found.rule or "labels"
     return Explanation(correct, rule, statement.text, span, labels, notes + (_comparison_note(task),))
 
 
@@ -175,11 +186,10 @@ _INVENTED_QUESTION = re.compile(_QUESTION_LEAD, _IGNORE)
 _ANSWER_MARKER = re.compile(
     r"(?:final\s+answer|answer)[ \t]*[\])#=*]*[ \t]*:"
     r"|^[ \t]*[-*#\[(]*[ \t]*answer[ \t]*[\])#]*[ \t]*$"
-    r"|the\s+answer\s+is\b[ \t]*(?::|(?=(?:the\s+)?\w+[ \t]*(?:[.!?\n]|\Z)))",  # not "the answer is derived from"
+    r"|the\s+answer\s+is\b[ \t]*(?::|(?=(?:(?:in|at)\s+)?(?:the\s+)?\w+[ \t]*(?:[.!?\n]|\Z)))",  # not "the answer is derived from"
     _IGNORE | re.MULTILINE,
 )
 _MARKER_BLOCKER = re.compile(_ECHO + r"|\b(?:question|query)[ \t]*[\])]?[ \t]*:", _IGNORE)
-_BRACKETED = re.compile(r"\s*[\[{(][^\]})]*[\]})]\s*")  # a book artifact such as `[Decoration]` or `[69]`
 # Where an answer statement ends (step 2). Closing quotes or brackets after the mark belong to the sentence.
 _SENTENCE_END = re.compile(r"(?<!\bmr)(?<!\bmrs)(?<!\bms)(?<!\bdr)(?<!\bst)[.!?][\"'”’)\]]*(?=\s|\Z)", _IGNORE)
 _LINE_BREAK_STOP = re.compile(
@@ -188,7 +198,10 @@ _LINE_BREAK_STOP = re.compile(
     _IGNORE,
 )
 _INLINE_STOP = re.compile(_ECHO + r"|question\s*:|answer\s*:", _IGNORE)
-_OPTION = re.compile(r"^[ \t]*\(?(?P<key>[a-d]|[1-9])[.):][ \t]+(?P<text>\S.*)$", _IGNORE)
+_OPTION = re.compile(r"^[ \t]*[*_]*\(?(?P<key>[a-d]|[1-9])[.):][ \t]+(?P<text>\S.*)$", _IGNORE)
+_PREFIXED_ITEM = re.compile(r"^[ \t]*[-*•][ \t]+(?=" + _PREFIX.pattern + r")", _IGNORE | re.MULTILINE)
+_VERBS = frozenset({"was", "is", "were", "are"})  # an item with one is a statement, not a bare phrase
+_CUT_OFF = re.compile(r"\b(?:the|an?|of|in|at|to|from|by|with|and|or|was|is|were|are|before|after)\W*$", _IGNORE)
 _OPTION_PICK = re.compile(
     r"(?:final\s+answer|answer)(?:\s+is)?[ \t]*[\])#=*]*[ \t]*:?[ \t]*(?:option[ \t]+)?\(?(?P<key>[a-d]|[1-9])(?:[.):]|[ \t]*$)",
     _IGNORE | re.MULTILINE,
@@ -213,21 +226,17 @@ def _find_statement(output: str, question: str, task: str) -> _Found:
     options = _option_list(output, question, task)
     if options is not None:
         picked = _picked_option(output, options)
-        return _Found(picked, "option_list", () if picked is None else ("an option list; the answer is the option picked after it",))
-    start, opened_with_answer = _skip_opening(output, 0, question)
+        if picked is None:
+            return _Found(None, "option_list")
+        return _Found(picked, notes=("an option list; the answer is the option picked after it",))
+    start, _ = _skip_opening(output, 0, question)
     rest = output[start:]
     if non_answer := _non_answer(rest):
         return _Found(None, non_answer)
-    notes: tuple[str, ...] = ()
-    if not opened_with_answer and _is_preface_or_reasoning(rest, question, task):
-        marker = _first_answer_marker(output, start, question)
-        if marker is not None:
-            start, _ = _skip_opening(output, marker, question)
-            rest = output[start:]
-            notes = ("the opening is a preface or reasoning: the answer starts after the first answer marker",)
-            if non_answer := _non_answer(rest):
-                return _Found(None, non_answer, notes)
-    return _Found(_cut_statement(rest, start), notes=notes)
+    sentences = _sentences(output, start, _turn_end(output, start, question), question)
+    if not sentences:
+        return _Found(_cut_statement(rest, start))
+    return _answer_in_turn(sentences, question, task)
 
 
 def _skip_opening(text: str, position: int, question: str) -> tuple[int, bool]:
@@ -268,41 +277,204 @@ def _non_answer(text: str) -> str | None:
     return None
 
 
-def _is_preface_or_reasoning(text: str, question: str, task: str) -> bool:
-    """The opening is a preface line ending in a colon, or reasoning: sentences that name no label."""
-    first_line = text.split("\n", 1)[0].rstrip(" \t*_#")
-    if first_line.endswith(":"):
-        return True
-    opening = text[:_statement_end(text)]
-    if not opening.strip() or _BRACKETED.fullmatch(opening):
-        return False
-    return not labels_named(opening, question, task)
+# ---------------------------------------------------------------------------------------------
+# The turn and the sentences in it (R1-R4): which sentence is the answer statement.
+
+# A line that opens a new speaker's turn (`# response`, `- [Response]:`, `- ai: Fred`).
+_ROLE_LINE = re.compile(
+    r"\n[ \t]*[-*•]?[ \t]*[\[(#=*_ \t]*(?:" + _ROLE_WORDS + r")[ \t]*[\])#=*_ \t]*(?::|(?=[ \t]*(?:\n|\Z)))", _IGNORE)
+_CONCLUSION = re.compile(r"(?:therefore|so|thus|hence|consequently|in\s+conclusion|this\s+means)\b|now\s*,", _IGNORE)
+_TAKE_BACK = re.compile(r"(?:however|actually|wait|correction)\b", _IGNORE)  # not `But`: often more detail
+# A story fact: a name, a story verb and its place, object or receiver (`Mary put down the apple there`), or a qa4 fact.
+_STORY_ACT = (r"(?:moved|went|journeyed|travell?ed)(?:\s+back)?\s+to\s+the\s+\w+"
+              r"|(?:got|took|picked\s+up|grabbed|put\s+down|dropped|discarded|left|received)\s+the\s+\w+"
+              r"|(?:gave|passed|handed)\s+(?:the\s+\w+\s+to\s+\w+|\w+\s+the\s+\w+)")
+_STORY_SENTENCE = re.compile(
+    r"(?!(?:The|It|He|She|They|This|That|There|Then|Answer|Therefore)\b)[A-Z][a-z]+\s+(?:" + _STORY_ACT + r")\b"
+    r"|the\s+\w+\s+is\s+(?:north|south|east|west)\s+of\s+the\s+\w+")
+_LINE_END_COLON = re.compile(r":[ \t*_#]*(?=\n)")
+_ASKED = (  # the question -> who or what it asks about
+    re.compile(r"^where\s+(?:is|was)\s+(?:the\s+)?(\w+)"),  # qa1 person, qa2 and qa3 object
+    re.compile(r"^what\s+is\s+(\w+)\s+carrying"),  # qa8 person
+    re.compile(r"^what\s+is\s+the\s+(\w+)\s+(?:north|south|east|west)\s+of"),  # qa4 place
+)
+_PLACED = re.compile(r"\b(?:is|was)\s+(?:(?:in|at|inside)\s+)?(?:the\s+)?[\w-]+$")
+_ABOUT = r"(?:the\s+)?(?:(?:most\s+recent|current|last|final|latest)\s+)?(?:location|place|position)\s+of\s+(?:the\s+)?"
 
 
-def _first_answer_marker(text: str, start: int, question: str) -> int | None:
-    """Where the text after the first explicit answer marker starts, if one comes before any echo or invented question."""
-    marker = _ANSWER_MARKER.search(text, start)
-    if marker is None:
-        return None
+_STORY_NOTE = "{} story sentences first (the context continued): the answer is the conclusion or marked answer after them"
+_REASONING_NOTE = ("the opening names no label (a preface or reasoning step): the answer is the first later sentence "
+                   "that answers the question")
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    """One sentence of the turn, and whether it opened with an answer marker (`Answer:`, `The answer is`)."""
+
+    statement: Statement
+    marked: bool
+
+
+def _turn_end(output: str, start: int, question: str) -> int:
+    """Where the model's turn ends: an echoed prompt part, a question other than the one asked, a role line."""
+    end = len(output)
     asked = _repeated_question(question)
-    for blocker in _MARKER_BLOCKER.finditer(text, start, marker.start()):
-        if blocker.group(0).lower().startswith("q") and asked and asked.match(text, blocker.start()):
+    for blocker in _MARKER_BLOCKER.finditer(output, start):
+        if blocker.group(0).lower().startswith("q") and asked and asked.match(output, blocker.start()):
             continue  # the asked question, repeated: not an invented one
+        end = blocker.start()
+        break
+    if role := _ROLE_LINE.search(output, start, end):
+        end = role.start()
+    return end
+
+
+def _sentences(output: str, start: int, end: int, question: str) -> list[_Sentence]:
+    """The turn cut into statements (step 2's ends, a line ending in a colon, an answer marker inside a line)."""
+    sentences: list[_Sentence] = []
+    position, marked = start, False
+    while position < end:
+        if sentences:
+            before = position
+            position, _ = _skip_opening(output, position, question)
+            if position >= end:
+                break
+            marker = _ANSWER_MARKER.search(output, before, position + 200)  # room for what follows the marker
+            marked = marker is not None and marker.start() < position
+        text = output[position:end]
+        stop = natural = _statement_end(text)
+        if colon := _LINE_END_COLON.search(text, 0, stop):
+            stop = colon.end()
+        if marker := _ANSWER_MARKER.search(text, 1, stop):
+            stop = marker.start()
+        statement = _cut_statement(text if stop == natural else text[:stop], position)
+        sentences.append(_Sentence(statement, marked))
+        after = position + len(statement.text)
+        if closing := _SENTENCE_END.match(output, after):
+            after = closing.end()
+        position = max(after, position + 1)
+    return sentences
+
+
+def _answer_in_turn(sentences: list[_Sentence], question: str, task: str) -> _Found:
+    """R1-R4: the story continued, a conclusion, the opening statement, or the answer after reasoning steps."""
+    story = 0
+    while story < len(sentences) and _is_story_sentence(sentences[story].statement.text):
+        story += 1
+    if story >= 3:
+        after = next((i for i in range(story, len(sentences)) if sentences[i].marked
+                      or _is_conclusion(sentences[i].statement.text)), None)
+        if after is None:
+            return _Found(None, "story_continued")
+        found = _answer_in_turn(sentences[after:], question, task)
+        return _Found(found.statement, found.rule, (_STORY_NOTE.format(story),) + found.notes)
+    concluding = next((i for i, sentence in enumerate(sentences) if _is_conclusion(sentence.statement.text)), None)
+    if concluding is not None:
+        return _after_conclusion(sentences, concluding, question, task)
+    first = sentences[0].statement
+    if (_is_artifact(first.text) or labels_named(first.text, question, task)
+            or _is_unlabelled_answer(first.text, question, task)):
+        return _taken_back(sentences, 0, question, task, "")
+    for i, sentence in enumerate(sentences[1:], start=1):
+        if sentence.marked or _answers_question(sentence.statement.text, question, task):
+            found = _taken_back(sentences, i, question, task, "reasoning_steps")
+            return _Found(found.statement, found.rule, (_REASONING_NOTE,))
+    return _Found(first)
+
+
+def _after_conclusion(sentences: list[_Sentence], concluding: int, question: str, task: str) -> _Found:
+    """R2: the first conclusion naming a label; a conclusion naming none is reasoning, and the answer may follow."""
+    for i in range(concluding, len(sentences)):
+        text = sentences[i].statement.text
+        if _is_conclusion(text):
+            if labels_named(text, question, task):
+                return _taken_back(sentences, i, question, task, "conclusion")
+        elif sentences[i].marked or _answers_question(text, question, task):
+            return _taken_back(sentences, i, question, task, "conclusion")
+    return _Found(None, "conclusion_without_answer")
+
+
+def _taken_back(sentences: list[_Sentence], chosen: int, question: str, task: str, rule: str) -> _Found:
+    """The chosen statement, unless the next sentence takes it back for another label."""
+    statement = sentences[chosen].statement
+    if chosen + 1 < len(sentences):
+        following = sentences[chosen + 1].statement.text
+        if _TAKE_BACK.match(following):
+            said = set(labels_named(statement.text, question, task))
+            if set(labels_named(following, question, task)) - said:
+                return _Found(statement, "taken_back")
+    return _Found(statement, rule)
+
+
+def _is_conclusion(text: str) -> bool:
+    return bool(_CONCLUSION.match(text))
+
+
+def _is_story_sentence(text: str) -> bool:
+    return bool(_STORY_SENTENCE.match(text.lstrip(" \t*_")))
+
+
+def _is_artifact(text: str) -> bool:
+    """A book artifact in brackets (`[Decoration]`, `[Illustration: ...`): neither a preface nor reasoning."""
+    return text.lstrip().startswith("[")
+
+
+def _is_unlabelled_answer(text: str, question: str, task: str) -> bool:
+    """An answer naming no label, not a reasoning step: only the question's labels (`Fred` for `What did Mary give
+    to Fred?`), or the thing asked about placed somewhere else (`The most recent location of Daniel is the stables`)."""
+    lowered = text.lower().strip(" \t*_\"'“”.!")
+    if not lowered or _CUT_OFF.search(lowered):
+        return False
+    words = [word for word in _words(lowered, task) if word not in {"the", "a", "an"}]
+    if words and all(word in _label_words(task) for word in words):
+        return True
+    asked = _asked_about(question)
+    return bool(asked and asked.match(lowered) and _PLACED.search(lowered))
+
+
+@lru_cache(maxsize=4096)
+def _asked_about(question: str) -> re.Pattern[str] | None:
+    """A sentence opening about what the question asks about: the person or object, or a pronoun for it."""
+    asked = _asked_thing(question)
+    if asked is None:
         return None
-    return marker.end()
+    pronoun = r"(?:he|she)" if re.search(r"\b" + asked.capitalize() + r"\b", question) else r"it"
+    opening = r"(?:[\w' -]{1,60},\s*)?"  # an opening phrase before the subject: `In the garden, the football ...`
+    return re.compile(r"(?:" + opening + r"(?:" + _ABOUT + r")?(?:the\s+)?" + re.escape(asked) + r"|" + pronoun + r")\b")
+
+
+@lru_cache(maxsize=4096)
+def _asked_thing(question: str) -> str | None:
+    """The person or object the question asks about (`Mary`, `milk`), lowercase."""
+    lowered = question.lower().strip()
+    return next((found.group(1) for pattern in _ASKED if (found := pattern.search(lowered))), None)
+
+
+def _answers_question(text: str, question: str, task: str) -> bool:
+    """R4: a sentence about what the question asks about, or a restated fact whose roles answer it."""
+    lowered = text.lower().strip(" \t*_\"'“”")
+    if _restated_fact(lowered, question.lower().strip(), task) is not None:
+        return True
+    asked = _asked_about(question)
+    return bool(asked and asked.match(lowered))
 
 
 def _statement_end(text: str) -> int:
-    """Index of the first character after the answer statement."""
-    ends = [len(text)]
-    for pattern in (_LINE_BREAK_STOP, _INLINE_STOP):
-        found = pattern.search(text)
-        if found:
-            ends.append(found.start())
-    sentence = _SENTENCE_END.search(text)
-    if sentence:
-        ends.append(sentence.start())
-    return min(ends)
+    """Index of the first character after the answer statement.
+
+    The stops are looked for in a window that doubles until one is found, so cutting a long output into
+    sentences costs time in proportion to its length, not its square (the window's margin covers what a
+    stop's lookahead reads).
+    """
+    window = 256
+    while True:
+        limit = min(len(text), window + 256)
+        whole = limit == len(text)
+        starts = [found.start() for pattern in (_LINE_BREAK_STOP, _INLINE_STOP, _SENTENCE_END)
+                  if (found := pattern.search(text, 0, limit)) and (whole or found.start() < window)]
+        if starts or whole:
+            return min(starts, default=len(text))
+        window *= 2
 
 
 def _cut_statement(text: str, start: int = 0) -> Statement:
@@ -342,33 +514,58 @@ def _lettered_options(lines: list[str]) -> dict[str, str] | None:
 
 
 def _bulleted_options(lines: list[str], question: str, task: str) -> dict[str, str] | None:
-    """`- Mary` / `- Bill`: dash or star items naming different labels; an item with a prefix is an answer."""
+    """R6: `- Mary` / `- Tom`: dash or star items of which two or more give different answers."""
     items = []
     for line in lines:
         bullet = _BULLET.match(line)
         if not bullet or _PREFIX.match(line):
-            break
+            break  # an item with a prefix is an answer, not an option
         items.append(bullet.group("text"))
     if len(items) < 2:
         return None
-    named = {tuple(labels_named(item, question, task)) for item in items} - {()}
-    return {chr(ord("a") + i): item for i, item in enumerate(items)} if len(named) >= 2 else None
+    answers = {answer for item in items if (answer := _candidate_answer(item, question, task)) is not None}
+    return {chr(ord("a") + i): item for i, item in enumerate(items)} if len(answers) >= 2 else None
+
+
+def _candidate_answer(item: str, question: str, task: str) -> frozenset[str] | str | None:
+    """The answer a list item gives (its labels, or a non-label phrase); None when it is no candidate.
+
+    A candidate is a bare label or phrase, or a statement answering the question; a fact about someone or
+    something else, or an item cut off before it names its answer, is not one.
+    """
+    text = item.strip(" \t*_.!?\"'“”")
+    if not text or _CUT_OFF.search(text):
+        return None
+    words = [word for word in _WORD.findall(text.lower()) if word not in {"the", "a", "an"}]
+    asked = _asked_thing(question)
+    names_asked = asked is not None and asked in words
+    if names_asked and words[-1] == asked:
+        return None  # cut off after the thing asked about (`- The milk`, `- Before the bathroom, the apple`)
+    bare = len(words) <= 3 and not names_asked and not _VERBS & set(words)  # `The kitchen`, `In the garden`
+    if not bare and not _answers_question(text, question, task):
+        return None
+    labels = labels_named(text, question, task)
+    return frozenset(labels) if labels else " ".join(words)
 
 
 def _picked_option(text: str, options: dict[str, str]) -> Statement | None:
-    """The option the model picks after listing them (`Answer: A` or `Answer: the apple`), else None."""
+    """The option the model picks after listing them (`Answer: A`, `Answer: the apple`, `- reply: hallway`), else None."""
     last_option = text.lower().rfind(list(options.values())[-1].lower())
     after = text[last_option:]
-    pick = _OPTION_PICK.search(after)
-    if pick and pick.group("key").lower() in options:
+    picks = []
+    if (pick := _OPTION_PICK.search(after)) and pick.group("key").lower() in options:
         option = options[pick.group("key").lower()]
-        return _cut_statement(option, text.find(option))
-    marker = _ANSWER_MARKER.search(after)
-    if marker is None:
-        return None
-    rest = after[marker.end():]
-    skipped = _MARKUP.match(rest).end() if _MARKUP.match(rest) else 0
-    return _cut_statement(rest[skipped:], last_option + marker.end() + skipped) if rest[skipped:].strip() else None
+        picks.append((pick.start(), _cut_statement(option, text.find(option))))
+    if marker := _ANSWER_MARKER.search(after):
+        rest = after[marker.end():]
+        skipped = _MARKUP.match(rest).end() if _MARKUP.match(rest) else 0
+        if rest[skipped:].strip():
+            picks.append((marker.start(), _cut_statement(rest[skipped:], last_option + marker.end() + skipped)))
+    if item := _PREFIXED_ITEM.search(after):
+        start, _ = _skip_opening(text, last_option + item.start(), "")
+        if text[start:].strip():
+            picks.append((item.start(), _cut_statement(text[start:], start)))
+    return min(picks, key=lambda pick: pick[0])[1] if picks else None
 
 
 def is_hedge(statement: Statement, task: str) -> bool:
@@ -393,6 +590,7 @@ _WORD = re.compile(r"[a-z0-9]+")
 _POSSESSIVE = re.compile(r"[’']s\b")
 _NEGATION = r"(?:\bnot|\bno\s+longer|n[’']t|\bnever)\s+(?:(?:in|at|inside|to|carrying|holding)\s+)?(?:the\s+)?"
 _OPPOSITE = {"north": "south", "south": "north", "east": "west", "west": "east"}
+_QA3_QUESTION = re.compile(r"where\s+was\s+the\s+(\w+)\s+before\b")
 _QA4_FACT = re.compile(r"\b(?:the\s+)?(\w+)\s+is\s+(?:to\s+the\s+)?(north|south|east|west)\s+of\s+(?:the\s+)?(\w+)")
 _QA4_WHAT_IS_A_DIR_OF = re.compile(r"what\s+is\s+the\s+(\w+)\s+(north|south|east|west)\s+of")
 _QA4_WHAT_IS_DIR_OF_A = re.compile(r"what\s+is\s+(north|south|east|west)\s+of\s+the\s+(\w+)")
@@ -498,7 +696,27 @@ def _restated_fact(text: str, question: str, task: str) -> list[str] | None:
         return _qa4_answer(text, question)
     if task == "qa5":
         return _qa5_answer(text, question)
+    if task == "qa3":
+        return _qa3_answer(text, question)
     return None
+
+
+def _qa3_answer(text: str, question: str) -> list[str] | None:
+    """R5: the place the object was in (`The O was in P before ...`), the question's own place included."""
+    asked = _QA3_QUESTION.search(question)
+    if asked is None:
+        return None
+    was_in = _qa3_was_in(asked.group(1))
+    found = was_in.search(text)
+    return [found.group("place")] if found else None
+
+
+@lru_cache(maxsize=64)
+def _qa3_was_in(thing: str) -> re.Pattern[str]:
+    places = "|".join(task_labels("qa3"))
+    subject = r"\b(?:the\s+" + re.escape(thing) + r"|it)\s+"
+    return re.compile(subject + r"(?:(?:was|had\s+been|has\s+been)\s+(?:(?:located|kept|left|placed|still)\s+)?(?:in|at)"
+                      r"|was\s+(?:moved|taken|carried|brought)\s+(?:away\s+)?from)\s+(?:the\s+)?(?P<place>" + places + r")\b")
 
 
 def _qa4_answer(text: str, question: str) -> list[str] | None:
