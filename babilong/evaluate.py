@@ -17,7 +17,7 @@ from babilong.models import BACKENDS, DEFAULT_MODEL, load_model, parse_model_arg
 from babilong.pipeline import Planned
 from babilong.prompts import parse_prompt_config
 from babilong.published_prompt import PublishedPrompt
-from babilong.runs import RunLayout
+from babilong.runs import RunLayout, remove_if_resultless
 from babilong.sample import Sample
 from babilong.shards import WHOLE, Shard, keys_of_groups, parse_shard, select
 
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
                                    builders=args.workers)
         except BaseException:
             if new_folder:
-                _remove_if_resultless(output)
+                remove_if_resultless(output)
             raise
     finally:
         model.close()
@@ -112,21 +112,6 @@ def _published_conditions(prompt: PublishedPrompt, args: argparse.Namespace) -> 
     for note in prompt.notes():
         print(f"babilong: note: {note}", file=sys.stderr)
     return prompt
-
-
-def _remove_if_resultless(output: Path) -> None:
-    """A run folder this command made, stopped before its first result: removed, so a refusal leaves nothing."""
-    from babilong.runs import LOCK, MANIFEST, OWNER, RESULTS
-
-    results = output / RESULTS
-    if results.is_file() and results.stat().st_size > 0:
-        return  # answers were stored: they are kept for the rerun
-    for name in (RESULTS, MANIFEST, OWNER, LOCK):
-        (output / name).unlink(missing_ok=True)
-    try:
-        output.rmdir()
-    except OSError:
-        pass  # it holds something else: left as it is
 
 
 @dataclass

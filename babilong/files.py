@@ -10,6 +10,7 @@ the same moment (preparing a corpus, installing assets, writing a dataset) runs 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -51,6 +52,25 @@ def atomic_open(path: Path, describe: Callable[[Path, OSError], BabilongError] |
         os.replace(temporary, path)
     except BaseException as error:
         temporary.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise (describe(path, error) if describe else
+                   BabilongError(f"could not write {path}: {error.strerror or error}")) from None
+        raise
+
+
+def atomic_write_path(path: Path, write: Callable[[Path], Any],
+                      describe: Callable[[Path, OSError], BabilongError] | None = None) -> None:
+    """For a writer that takes a file name (matplotlib, csv): ``write(temporary name)``, then
+    renamed over ``path``; on any failure the temporary file is removed."""
+    path = Path(path)
+    temporary = _partial_name(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException as error:
+        with contextlib.suppress(OSError):  # the folder itself may be what failed
+            temporary.unlink(missing_ok=True)
         if isinstance(error, OSError):
             raise (describe(path, error) if describe else
                    BabilongError(f"could not write {path}: {error.strerror or error}")) from None

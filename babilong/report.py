@@ -12,17 +12,17 @@ import argparse
 import contextlib
 import csv
 import math
-import os
 import re
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from babilong import arguments
 from babilong.errors import BabilongError
+from babilong.files import atomic_write_path
 from babilong.published import (PublishedRun, export_predictions, find_runs, is_published_folder, load_records,
                                 org_and_model, safe_name)
 from babilong.scoring import DEFAULT_SCORER, SCORERS
@@ -410,22 +410,8 @@ def _wrapped(title: str, width: int = 44) -> str:
 
 def _write(path: Path, write: Callable[[Path], Any]) -> None:
     """Write through a temporary name, so a failure never leaves a partial file under ``path``."""
-    partial = path.with_name(path.name + ".partial")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write(partial)
-        os.replace(partial, path)
-    except OSError as error:
-        _remove(partial)
-        raise BabilongError(f"cannot write {path}: {error.strerror or error}; choose a writable --output") from None
-    except BaseException:
-        _remove(partial)
-        raise
-
-
-def _remove(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.unlink(missing_ok=True)
+    atomic_write_path(path, write, describe=lambda where, error: BabilongError(
+        f"cannot write {where}: {error.strerror or error}; choose a writable --output"))
 
 
 def _write_heatmap(tables: list[Table], path: Path) -> None:
@@ -487,9 +473,10 @@ def report_runs(runs: list[Path], out: Path | None, export: Path | None, quiet: 
         tables = [build_table(source.records, scorer, source.title, source.expected) for scorer in SCORERS]
         by_source.append(tables)
         folder = _folder(source, out, base, several)
-        text = _write_run_files(tables, folder, source)
-        if view:
-            _write_view([source], folder / "view.html", view_cache)
+        with _writing_into(source, folder):
+            text = _write_run_files(tables, folder, source)
+            if view:
+                _write_view([source], folder / "view.html", view_cache)
         if not several and not quiet:
             print(text + "\n")
         if several:
@@ -503,6 +490,22 @@ def report_runs(runs: list[Path], out: Path | None, export: Path | None, quiet: 
         if view:
             _write_view(sources, base / "view.html", view_cache)
     return [t for tables in by_source for t in tables]
+
+
+@contextlib.contextmanager
+def _writing_into(source: Source, folder: Path) -> Iterator[None]:
+    """A run folder of ours is written under its lock (an eval running there refuses the report)."""
+    if source.run_folder is None or folder.resolve() != source.run_folder.resolve():
+        yield
+        return
+    from babilong.runs import run_lock
+
+    lock = run_lock(folder)
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _folder(source: Source, out: Path | None, base: Path, several: bool) -> Path:

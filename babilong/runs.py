@@ -452,8 +452,42 @@ def _write_atomic_lines(path: Path, lines: Iterable[bytes]) -> None:
 
 def load_run(directory: Path) -> tuple[dict[str, Any], Loaded]:
     """A finished or partial run directory: its manifest and its results (verdicts current)."""
-    manifest_path = Path(directory) / MANIFEST
-    if not manifest_path.is_file():
-        raise BabilongError(f"{directory} is not a run directory (no {MANIFEST}): give a folder written by 'babilong eval'")
-    manifest = read_manifest(manifest_path)
+    manifest = _run_manifest(Path(directory))
     return manifest, read_results(Path(directory) / RESULTS, manifest["config_hash"])
+
+
+def _run_manifest(directory: Path) -> dict[str, Any]:
+    """The manifest of a run folder, which must be one (and hold its results as one file)."""
+    if not (directory / MANIFEST).is_file():
+        raise BabilongError(f"{directory} is not a run directory (no {MANIFEST}): give a folder written by 'babilong eval'")
+    if (directory / RESULTS).exists() and not (directory / RESULTS).is_file():
+        raise BabilongError(f"{directory / RESULTS} is not a file: a run's results are one file; move that "
+                            "folder away and try again")
+    return read_manifest(directory / MANIFEST)
+
+
+def rescore_run(directory: Path) -> dict[str, int]:
+    """Re-score a run folder's stored results in place, under its lock (never racing a running eval)."""
+    _run_manifest(directory)
+    lock = run_lock(directory)
+    try:
+        lock.acquire()
+    except OSError as error:
+        raise BabilongError(f"cannot lock {directory}: {error.strerror or error}") from None
+    try:
+        return rescore_file(directory / RESULTS) if (directory / RESULTS).exists() else {}
+    finally:
+        lock.release()
+
+
+def remove_if_resultless(directory: Path) -> None:
+    """A run folder stopped before its first result is removed, so a refused run leaves nothing."""
+    results = directory / RESULTS
+    if results.is_file() and results.stat().st_size > 0:
+        return  # answers were stored: they are kept for the rerun
+    for name in (RESULTS, MANIFEST, OWNER, LOCK):
+        (directory / name).unlink(missing_ok=True)
+    try:
+        directory.rmdir()
+    except OSError:
+        pass  # it holds something else: left as it is
