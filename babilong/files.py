@@ -77,9 +77,10 @@ def atomic_write_path(path: Path, write: Callable[[Path], Any],
         raise
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+def atomic_write(path: Path, write: Callable[[BinaryIO], Any],
+                 describe: Callable[[Path, OSError], BabilongError] | None = None) -> None:
     """Call ``write`` on a file that appears at ``path`` whole (see ``atomic_open``)."""
-    with atomic_open(path) as handle:
+    with atomic_open(path, describe) as handle:
         write(handle)
 
 

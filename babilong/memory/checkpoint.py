@@ -8,7 +8,6 @@ and anything else (a crafted pickle, a damaged or foreign file) is refused in on
 from __future__ import annotations
 
 import importlib
-import os
 import pickle
 from dataclasses import asdict
 from pathlib import Path
@@ -18,6 +17,7 @@ import torch
 from torch import nn
 
 from babilong.errors import BabilongError
+from babilong.files import atomic_write
 from babilong.memory import ARCHS
 from babilong.memory.backbone import backbone_from_config
 from babilong.memory.recurrence import MemoryConfig, RecurrentMemory
@@ -45,9 +45,7 @@ def save_checkpoint(model: RecurrentMemory, path: str | Path, tokenizer: str, ex
         "weights": {name: value.detach().cpu() for name, value in model.state_dict().items()},
         **(extra or {}),
     }
-    temporary = path.with_name(path.name + ".tmp")
-    torch.save(payload, temporary)
-    os.replace(temporary, path)
+    atomic_write(path, lambda handle: torch.save(payload, handle))
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
