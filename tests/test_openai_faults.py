@@ -162,7 +162,8 @@ def test_a_frozen_server_stops_the_run_without_recording_its_failures(tmp_path):
         with pytest.raises(ServerUnavailable, match="3 requests in a row failed.*no complete answer within 0.3 s"):
             run(model, tmp_path, samples)
     kept = records(tmp_path)
-    assert sorted(kept) == [s.key for s in samples[:2]] and all(r["status"] == "ok" for r in kept.values())
+    # the server answers the first two requests to arrive (which two of the first three is a race of connections)
+    assert len(kept) == 2 and set(kept) <= {s.key for s in samples[:3]} and all(r["status"] == "ok" for r in kept.values())
     with FaultServer(["ok"]) as again:
         summary = run(client(again.url), tmp_path, samples)
     assert (summary.skipped, summary.ok, summary.errors) == (2, 8, 0)
@@ -308,7 +309,8 @@ def test_a_hung_server_stops_the_run_at_the_idle_deadline_not_after_every_retry(
         elapsed = time.monotonic() - began
     assert elapsed < 5  # each try alone may take 30 s
     kept = records(tmp_path)
-    assert sorted(kept) == [s.key for s in samples[:2]] and all(r["status"] == "ok" for r in kept.values())
+    # the server answers the first two requests to arrive (which two of the first three is a race of connections)
+    assert len(kept) == 2 and set(kept) <= {s.key for s in samples[:3]} and all(r["status"] == "ok" for r in kept.values())
 
 
 def test_the_idle_clock_runs_only_while_requests_are_in_flight(tmp_path):
