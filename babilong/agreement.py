@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from babilong.report import Source, Table, build_table, format_value, length_order, task_order
+from babilong.sources import Source
+from babilong.tables import Table, build_table, format_value, length_order, task_order
 
 ALL = "all"
 

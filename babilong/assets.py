@@ -20,7 +20,7 @@ import zlib
 from pathlib import Path
 
 from babilong import arguments
-from babilong.cache import cache_dir
+from babilong.cache import gpt2_ranks_file, gutenberg_dir
 from babilong.errors import BabilongError
 from babilong.files import atomic_folder, atomic_write_text, exclusive
 
@@ -33,14 +33,6 @@ GPT2_VOCAB_BPE_SHA256 = "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33
 GPT2_ENCODER_JSON_SHA256 = "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"
 # The rank file those two files give (what `babilong setup` installs).
 GPT2_RANKS_SHA256 = "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"
-
-
-def gutenberg_dir() -> Path:
-    return cache_dir() / "haystacks" / "gutenberg"
-
-
-def gpt2_ranks_file() -> Path:
-    return cache_dir() / "tokenizers" / "gpt2.tiktoken"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -154,16 +146,6 @@ def install_gpt2_tokenizer(
             os.environ["TIKTOKEN_CACHE_DIR"] = previous
     lines = (f"{base64.b64encode(token).decode()} {rank}\n" for token, rank in sorted(ranks.items(), key=lambda kv: kv[1]))
     atomic_write_text(target, "".join(lines))
-
-
-def read_ranks(path: Path) -> dict[bytes, int]:
-    """Read a tiktoken rank file (``base64(token) rank`` per line)."""
-    ranks: dict[bytes, int] = {}
-    for line in path.read_bytes().splitlines():
-        if line:
-            token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
-    return ranks
 
 
 def _has_books(folder: Path) -> bool:

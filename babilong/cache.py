@@ -14,3 +14,13 @@ def cache_dir() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("babilong"))
+
+
+def gutenberg_dir() -> Path:
+    """The default haystack's books, installed by ``babilong setup``."""
+    return cache_dir() / "haystacks" / "gutenberg"
+
+
+def gpt2_ranks_file() -> Path:
+    """The GPT-2 tokenizer's rank file, made by ``babilong setup``."""
+    return cache_dir() / "tokenizers" / "gpt2.tiktoken"

@@ -34,7 +34,7 @@ class DepthBin:
 
     @property
     def interval(self) -> tuple[float, float] | None:
-        from babilong.report import wilson
+        from babilong.tables import wilson
 
         return wilson(self.correct, self.n) if self.n else None
 
@@ -81,7 +81,7 @@ def write_png(maps: DepthMaps, title: str, path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from babilong.report import length_order, task_order
+    from babilong.tables import length_order, task_order
 
     tasks = sorted(maps, key=task_order)
     lengths = sorted({length for task in tasks for mode in MODES for _, length in maps[task][mode]}, key=length_order)

@@ -58,8 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from babilong.report import report_runs
     from babilong.pipeline import evaluate
+    from babilong.report import report_runs
     from babilong.runs import ResultStore, RunConfig
 
     prompt = parse_prompt_config(args.prompt, args.system_prompt)
@@ -139,7 +139,14 @@ def _plan(args: argparse.Namespace) -> Plan:
         return Plan(samples, None, identity, RunLayout(groups, args.shard))
     from dataclasses import asdict
 
-    from babilong.generate import build_sample, check_babi_count, check_length, check_memory, generation_config, prepare_haystack
+    from babilong.generate import (
+        build_sample,
+        check_babi_count,
+        check_length,
+        check_memory,
+        generation_config,
+        prepare_haystack,
+    )
 
     generation = generation_config(args)
     for length in lengths:  # what building a sample would refuse, refused before the run folder is made

@@ -9,8 +9,7 @@ from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
-from babilong import __version__
-from babilong import arguments
+from babilong import __version__, arguments
 from babilong.builder import StoryTooLong, build_input
 from babilong.errors import BabilongError
 from babilong.files import atomic_write_text, exclusive, file_sha256, remove_leftovers

@@ -73,7 +73,7 @@ def get_source(spec: str) -> Source:
 
 
 def _gutenberg() -> Source:
-    from babilong.assets import gutenberg_dir
+    from babilong.cache import gutenberg_dir
 
     folder = gutenberg_dir()
     if not folder.is_dir() or not any(folder.glob("*.txt")):
@@ -143,10 +143,9 @@ def _table(path: Path, column: str) -> Source:
         raise BabilongError(f"haystack file {path} not found")
 
     def books(split: str) -> list[Book]:
+        import pyarrow as pa
         import pyarrow.json as pa_json
         import pyarrow.parquet as pq
-
-        import pyarrow as pa
 
         kind = "Parquet" if path.suffix == ".parquet" else "JSON Lines"
         try:

@@ -23,7 +23,13 @@ from typing import Any
 
 from babilong import verdicts
 from babilong.errors import BabilongError
-from babilong.models.base import ContextStep, Generation, Model, PromptModel, SampleModel
+from babilong.models.base import (
+    ContextStep,
+    Generation,
+    Model,
+    PromptModel,
+    SampleModel,
+)
 from babilong.prompts import build_prompt
 from babilong.reasoning import prompt_opens_thinking, reply_status, split_reply
 from babilong.runs import RESULT_SCHEMA, ResultStore, RunConfig

@@ -183,7 +183,7 @@ def _chat_from_name(config: str) -> bool:
 
 
 def _key_order(key: str) -> tuple[int, float]:
-    from babilong.report import length_order, task_order
+    from babilong.tables import length_order, task_order
 
     task, length = key.split("/")
     return task_order(task), length_order(length)

@@ -11,276 +11,30 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import math
-import re
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from babilong import arguments
 from babilong.errors import BabilongError
 from babilong.files import atomic_write_path
-from babilong.published import (PublishedRun, export_predictions, find_runs, is_published_folder, load_records,
-                                org_and_model, safe_name)
+from babilong.published import export_predictions
 from babilong.scoring import DEFAULT_SCORER, SCORERS
+from babilong.sources import Source, load_sources
+from babilong.tables import (
+    MEAN_ROW,
+    MEAN_TASKS,
+    Cell,
+    Table,
+    build_table,
+    format_value,
+    length_order,
+    task_order,
+)
 
 HELP = "Tables, CSV, heatmaps and comparisons of eval runs and published predictions; leaderboard export"
-MEAN_TASKS = ("qa1", "qa2", "qa3", "qa4", "qa5")
-MEAN_ROW = "mean qa1-qa5"
-Z_95 = 1.959964  # two-sided 95% normal quantile
-_UNITS = {"": 1, "k": 1_000, "m": 1_000_000}
-
-
-def wilson(correct: float, n: float, z: float = Z_95) -> tuple[float, float]:
-    """Wilson score interval of a proportion, in percent; ``n`` may be fractional (an effective size)."""
-    p = correct / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return 100.0 * max(centre - half, 0.0), 100.0 * min(centre + half, 1.0)
-
-
-@dataclass
-class Cell:
-    """One (task, length): how many answers were right, scored, or could not be scored."""
-
-    correct: int = 0
-    scored: int = 0
-    too_long: int = 0
-    cut: int = 0  # answers the token budget cut before the model gave one
-    errors: int = 0
-    retrieved: int = 0  # samples whose retrieval held every supporting fact (RAG runs)
-    with_recall: int = 0
-    unfinished: int = 0  # samples the run asked for that have no final result yet (a shard not done)
-
-    @property
-    def accuracy(self) -> float | None:
-        return 100.0 * self.correct / self.scored if self.scored else None
-
-    @property
-    def interval(self) -> tuple[float, float] | None:
-        return wilson(self.correct, self.scored) if self.scored else None
-
-    @property
-    def recall(self) -> float | None:
-        """Retrieval recall %: samples whose retrieved chunks held every supporting fact."""
-        return 100.0 * self.retrieved / self.with_recall if self.with_recall else None
-
-
-@dataclass
-class Table:
-    """Accuracy of one run under one scorer, tasks x lengths."""
-
-    title: str
-    scorer: str
-    cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
-
-    @property
-    def tasks(self) -> list[str]:
-        return sorted({t for t, _ in self.cells}, key=task_order)
-
-    @property
-    def lengths(self) -> list[str]:
-        return sorted({length for _, length in self.cells}, key=length_order)
-
-    def accuracy(self, task: str, length: str) -> float | None:
-        if task == MEAN_ROW:
-            return self.mean(length)
-        cell = self.cells.get((task, length))
-        return cell.accuracy if cell else None
-
-    def interval(self, task: str, length: str) -> tuple[float, float] | None:
-        if task == MEAN_ROW:
-            return self.mean_interval(length)
-        cell = self.cells.get((task, length))
-        return cell.interval if cell else None
-
-    def mean(self, length: str) -> float | None:
-        """Mean over qa1-qa5 at one length; None unless all five were scored."""
-        values = [self.accuracy(task, length) for task in MEAN_TASKS]
-        return None if any(v is None for v in values) else sum(values) / len(values)
-
-    def mean_interval(self, length: str) -> tuple[float, float] | None:
-        """Wilson interval of the qa1-qa5 mean, at the effective size k^2 / sum(1/n_i).
-
-        The mean of k independent proportions with sizes n_i has the variance of one proportion
-        over that many samples, so equal sizes give exactly the pooled Wilson interval.
-        """
-        mean = self.mean(length)
-        if mean is None:
-            return None
-        sizes = [self.cells[(task, length)].scored for task in MEAN_TASKS]
-        effective = len(sizes) ** 2 / sum(1 / n for n in sizes)
-        return wilson(mean / 100.0 * effective, effective)
-
-    def rows(self) -> list[str]:
-        return self.tasks + ([MEAN_ROW] if all(t in self.tasks for t in MEAN_TASKS) else [])
-
-    def unscored(self, task: str, length: str) -> bool:
-        cell = self.cells.get((task, length))
-        return cell is not None and bool(cell.too_long or cell.cut or cell.errors)
-
-    def unfinished(self, task: str, length: str) -> bool:
-        cell = self.cells.get((task, length))
-        return cell is not None and bool(cell.unfinished)
-
-
-def task_order(task: str) -> int:
-    from babilong.tasks import get_task, is_task
-
-    return get_task(task).number if is_task(task) else 10_000  # the mean row sorts last
-
-
-def length_order(label: str) -> float:
-    """Sort key for length labels: ``0k`` < ``1500`` < ``2k`` < ``1M``."""
-    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([kKmM]?)", label)
-    return float(match.group(1)) * _UNITS[match.group(2).lower()] if match else float("inf")
-
-
-def build_table(records: dict[str, dict[str, Any]], scorer: str, title: str, expected: set[str] | None = None) -> Table:
-    """Count every record of a run into its cell; ``expected`` keys with no record count as unfinished."""
-    table = Table(title, scorer)
-    for key in sorted((expected or set()) - records.keys()):
-        task, length, _ = key.split("/")
-        table.cells.setdefault((task, length), Cell()).unfinished += 1
-    for record in records.values():
-        cell = table.cells.setdefault((record["task"], record["length"]), Cell())
-        recall = (record.get("retrieval") or {}).get("recall")
-        if recall is not None:
-            cell.with_recall += 1
-            cell.retrieved += bool(recall)
-        status = record.get("status")
-        if status == "ok":
-            cell.scored += 1
-            cell.correct += bool((record.get("scores") or {}).get(scorer))
-        elif status == "too_long":
-            cell.too_long += 1
-        elif status == "cut":
-            cell.cut += 1
-        else:
-            cell.errors += 1
-    return table
-
-
-# ---- sources: runs of ours and published prediction folders ----
-
-@dataclass
-class Source:
-    """Results to report: a run of ours or one prompt configuration of a published folder."""
-
-    title: str
-    name: str  # file-system safe, unique among the sources of one report
-    records: dict[str, dict[str, Any]]
-    notes: list[str] = field(default_factory=list)  # lines for report.md: where the results come from
-    run_folder: Path | None = None  # set for runs of ours: their files go there by default
-    manifest: dict[str, Any] | None = None  # set for runs of ours: what an export needs
-    expected: set[str] | None = None  # runs of ours: the keys asked for (missing ones are unfinished)
-
-
-def load_sources(paths: list[Path], prompts: list[str] | None = None) -> list[Source]:
-    """Each path as one or more sources; the same run given twice is told apart by a number."""
-    sources: list[Source] = []
-    for path in paths:
-        sources.extend(_load(Path(path), prompts))
-    sources = _join_shards(sources)
-    taken: set[str] = set()
-    for source in sources:
-        name, title, number = source.name, source.title, 1
-        while source.name in taken:
-            number += 1
-            source.name, source.title = f"{name}-{number}", f"{title} #{number}"
-        taken.add(source.name)
-    return sources
-
-
-def _load(path: Path, prompts: list[str] | None) -> list[Source]:
-    from babilong.runs import MANIFEST
-
-    if (path / MANIFEST).is_file():
-        return [_our_run(path)]
-    if is_published_folder(path):
-        return [_published_run(run) for run in find_runs(path, prompts)]
-    inner = sorted(str(p.relative_to(path)) for p in path.glob("*/*") if is_published_folder(p)) if path.is_dir() else []
-    hint = f"; it holds published model folders, give one of them: {', '.join(inner)}" if inner else ""
-    raise BabilongError(f"{path} is not a run directory (no {MANIFEST}) nor a published predictions folder "
-                        f"(no {{task}}_{{length}}_{{prompt}}.csv files){hint}")
-
-
-def _our_run(path: Path) -> Source:
-    from babilong.runs import RunLayout, load_run
-    from babilong.shards import keys_of_groups
-
-    manifest, loaded = load_run(path)
-    for warning in loaded.warnings:
-        print(f"babilong: warning: {warning}", file=sys.stderr)
-    if not loaded.records:
-        raise BabilongError(f"{path} has no results yet: run 'babilong eval' with --output {path} first")
-    layout = RunLayout.of(manifest)
-    config = manifest["config"]
-    _, model = org_and_model(config)
-    short_hash = manifest["config_hash"][:8]
-    shard = f", shard {layout.shard}" if layout.shard.count > 1 else ""
-    title = f"{model} ({config['model']}, {short_hash}{shard})"
-    return Source(title, safe_name(f"{model}-{short_hash}"), loaded.records, [f"Run folder: `{path}`."],
-                  run_folder=path, manifest=manifest, expected=set(keys_of_groups(layout.groups, layout.shard)))
-
-
-def _join_shards(sources: list[Source]) -> list[Source]:
-    """Shard folders of one configuration become one source, as ``babilong merge`` would join them."""
-    from babilong.merge import merge_folders
-    from babilong.runs import RunLayout
-    from babilong.shards import keys_of_groups
-
-    sharded: dict[str, list[Source]] = {}
-    for source in sources:
-        if source.manifest is not None and RunLayout.of(source.manifest).shard.count > 1:
-            sharded.setdefault(source.manifest["config_hash"], []).append(source)
-    joined: list[Source] = []
-    for source in sources:
-        group = sharded.get(source.manifest["config_hash"]) if source.manifest is not None else None
-        if not group:
-            joined.append(source)
-        elif group[0] is source:
-            merged = merge_folders([s.run_folder for s in group])
-            title = source.title.rsplit(", shard", 1)[0] + f", {len(group)} shards)"
-            notes = [f"Run folders (shards of one run): {', '.join(f'`{s.run_folder}`' for s in group)}."]
-            joined.append(Source(title, source.name, merged.records, notes, run_folder=None,
-                                 manifest=merged.merged_manifest(), expected=set(keys_of_groups(merged.groups))))
-    return joined
-
-
-def _published_run(run: PublishedRun) -> Source:
-    records = load_records(run)
-    notes = [f"Published predictions: `{run.folder}`, prompt configuration `{run.prompt}` "
-             f"({len(run.files)} files), re-scored from the raw outputs."]
-    settings = run.settings()
-    generation = settings.get("generate_kwargs") or settings.get("generation")
-    if generation:
-        notes.append("Generation settings: " + ", ".join(f"{k}={v}" for k, v in generation.items()) + ".")
-    title = f"{run.org}/{run.model} [{run.prompt}]"
-    return Source(title, safe_name(f"{run.org}-{run.model}-{run.prompt}"), records, notes)
-
-
-# ---- text ----
-
-def format_value(table: Table, row: str, length: str) -> str:
-    """``97.0 (91.5-99.0)``: accuracy and its 95% interval; a marker where nothing was scored."""
-    value = table.accuracy(row, length)
-    if value is None:
-        if row == MEAN_ROW:
-            return "—" if length in table.lengths else ""
-        cell = table.cells.get((row, length))
-        if cell is None:
-            return ""
-        return "too long" if cell.too_long else "cut" if cell.cut else "error" if cell.errors else "unfinished"
-    low, high = table.interval(row, length)
-    marks = ("*" if table.unscored(row, length) else "") + ("†" if table.unfinished(row, length) else "")
-    return f"{value:.1f} ({low:.1f}-{high:.1f})" + marks
-
-
 _UNSCORED_NOTE = ("`*` some samples of this cell were not scored (too_long: the prompt exceeds the model's "
                   "context window; cut: --max-new-tokens ran out before the model answered; error: the model "
                   "failed); accuracy is over the scored ones.")

@@ -52,7 +52,7 @@ def _records(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _records_of(source: Path, key: str) -> list[dict[str, Any]]:
-    from babilong.report import load_sources
+    from babilong.sources import load_sources
 
     found = []
     for loaded in load_sources([source]):

@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from babilong.report import load_sources
+    from babilong.sources import load_sources
 
     sources = load_sources(args.runs, args.prompts)
     page = _page_path(args.out, sources)
@@ -88,7 +88,7 @@ def _page_path(out: Path | None, sources: list[Any]) -> Path:
 
 def run_summary(number: int, source: Any) -> dict[str, Any]:
     """What the page shows of a run before any cell is opened: its cells' counts and intervals, its depth maps."""
-    from babilong.report import MEAN_ROW, build_table, length_order, task_order
+    from babilong.tables import MEAN_ROW, build_table, length_order, task_order
 
     tables = {scorer: build_table(source.records, scorer, source.title) for scorer in SCORERS}
     first = tables[DEFAULT_SCORER]
@@ -171,7 +171,7 @@ def _why(explanation: Any) -> dict[str, Any]:
 
 
 def _cells(records: dict[str, dict[str, Any]]) -> Iterator[tuple[str, str, list[dict[str, Any]]]]:
-    from babilong.report import length_order, task_order
+    from babilong.tables import length_order, task_order
 
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for record in records.values():

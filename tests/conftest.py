@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from babilong.assets import cache_dir, gutenberg_dir
+from babilong.cache import cache_dir, gutenberg_dir
 
 # Four short books of the set `babilong setup` installs (about 300k GPT-2 tokens in all).
 SMALL_BOOKS = ("blake-poems", "carroll-alice", "shakespeare-macbeth", "burgess-busterbrown")

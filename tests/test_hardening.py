@@ -257,7 +257,7 @@ def test_the_suite_uses_a_cache_of_its_own_seeded_from_the_installed_assets(priv
     from platformdirs import user_cache_dir
 
     from babilong import haystack
-    from babilong.assets import cache_dir, gpt2_ranks_file, gutenberg_dir
+    from babilong.cache import cache_dir, gpt2_ranks_file, gutenberg_dir
 
     assert cache_dir() == private_cache and Path(os.environ["BABILONG_CACHE"]) == private_cache
     assert cache_dir() != Path(user_cache_dir("babilong"))
@@ -362,7 +362,7 @@ def test_a_crash_while_writing_the_run_manifest_leaves_no_half_manifest(tmp_path
 def test_the_mean_over_tasks_is_the_mean_of_the_task_accuracies_when_cells_differ(tmp_path):
     from babilong.models import load_model
     from babilong.prompts import PromptConfig
-    from babilong.report import MEAN_ROW, build_table
+    from babilong.tables import MEAN_ROW, build_table
     from babilong.runs import RunConfig, read_results
     from tests.helpers import make_samples, run_store
 

@@ -9,7 +9,8 @@ from babilong.errors import BabilongError
 from babilong.models import load_model
 from babilong.prompts import PromptConfig
 from babilong.published import find_runs, load_records
-from babilong.report import build_table, load_sources
+from babilong.sources import load_sources
+from babilong.tables import build_table
 from babilong.runs import RunConfig, read_results
 from babilong.scoring import SCORERS
 from tests.helpers import make_samples, run_store

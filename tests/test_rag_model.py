@@ -14,7 +14,8 @@ from babilong.models.rag import RagModel, parse_reader_args
 from babilong.prompts import PromptConfig
 from babilong.rag.embedder import EmbeddingCache
 from babilong.rag.retriever import Retriever
-from babilong.report import build_table, heatmap, markdown
+from babilong.report import heatmap, markdown
+from babilong.tables import build_table
 from babilong.rag.recall import RECALL_VERSION
 from babilong.pipeline import evaluate
 from babilong.runs import RESULTS, ResultStore, RunConfig, read_results

@@ -10,7 +10,8 @@ from babilong.errors import BabilongError
 from babilong.models import load_model
 from babilong.prompts import PromptConfig
 from babilong.reasoning import prompt_opens_thinking, reply_status, split_reply
-from babilong.report import build_table, markdown
+from babilong.report import markdown
+from babilong.tables import build_table
 from babilong.runs import RESULTS, RunConfig, _parse_line, load_run
 from babilong.scoring import SCORERS
 from tests.helpers import make_samples, run_store

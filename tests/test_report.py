@@ -11,7 +11,8 @@ from babilong.cli import main
 from babilong.errors import BabilongError
 from babilong.models import load_model
 from babilong.prompts import PromptConfig
-from babilong.report import MEAN_ROW, CSV_COLUMNS, build_table, markdown, report_runs, wilson
+from babilong.report import CSV_COLUMNS, markdown, report_runs
+from babilong.tables import MEAN_ROW, build_table, wilson
 from babilong.runs import RunConfig, read_results
 from tests.helpers import make_samples, run_store
 

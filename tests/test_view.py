@@ -6,7 +6,9 @@ from pathlib import Path
 
 from babilong import depth
 from babilong.cli import main
-from babilong.report import build_table, load_sources, report_runs
+from babilong.report import report_runs
+from babilong.sources import load_sources
+from babilong.tables import build_table
 from babilong.sample import FactPosition, Sample, supporting_depths, supporting_excerpts
 from babilong.view import cell_file_name, write_view
 from tests.test_report import GEMINI, PHI3, make_run

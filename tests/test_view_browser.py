@@ -6,7 +6,7 @@ when run as root).
 
 import pytest
 
-from babilong.report import load_sources
+from babilong.sources import load_sources
 from babilong.scoring import explain
 from babilong.view import write_view
 from tests.browser import Browser, find_browser

@@ -12,7 +12,14 @@ import math
 from typing import Any
 
 from babilong.errors import BabilongError
-from babilong.models.base import ContextStep, Generation, Model, Prompt, PromptModel, SampleModel
+from babilong.models.base import (
+    ContextStep,
+    Generation,
+    Model,
+    Prompt,
+    PromptModel,
+    SampleModel,
+)
 
 __all__ = ["BACKENDS", "DEFAULT_MODEL", "ContextStep", "Generation", "Model", "Prompt", "PromptModel", "SampleModel",
            "load_model", "parse_model_args"]

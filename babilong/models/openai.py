@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import json
 import os
-import concurrent.futures
 import queue
 import random
 import sys

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from babilong.errors import BabilongError
 from babilong.rng import Rng
 
-
 # Answer formats (post-prompts) several tasks share.
 PLACE_ANSWER = "Answer with one word only: the name of the place."
 YES_NO_ANSWER = "Answer with one word only: yes or no."
@@ -56,7 +55,10 @@ class Task:
 
     def score(self, output: str, target: str, question: str, scorer: str | None = None) -> bool:
         """Whether ``output`` answers ``question`` with ``target``, by the default or the named scorer."""
-        from babilong.scoring import DEFAULT_SCORER, SCORERS  # scoring reads the tasks: imported here, not at the top
+        from babilong.scoring import (  # scoring reads the tasks: imported here, not at the top
+            DEFAULT_SCORER,
+            SCORERS,
+        )
 
         name = scorer or DEFAULT_SCORER
         if name not in SCORERS:
