@@ -20,8 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from babilong.errors import BabilongError
 from babilong.fidelity.forms import Comparison, compare_task
 from babilong.fidelity.noise import fidelity_table, measure_fidelity
+from babilong.fidelity.reference import read_reference
 from babilong.tasks import all_tasks
 
 REFERENCE = Path(__file__).resolve().parent / "data" / "babi-reference"
@@ -85,3 +87,12 @@ def test_story_logic_within_noise(name: str) -> None:
     assert len(measured.rows()) >= 4, "too few metrics measured"
     assert outside <= known, fidelity_table(measured)
     assert known <= outside, f"now inside the noise level, remove from KNOWN_OUTSIDE: {sorted(known - outside)}"
+
+
+def test_a_folder_without_the_reference_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "qa2_a.txt").write_text("")
+    (tmp_path / "qa2_b.txt.bz2").write_bytes(b"")
+    with pytest.raises(BabilongError, match=r"expected one qa1_\*\.txt or qa1_\*\.txt\.bz2 in .*, found 0"):
+        read_reference("qa1", tmp_path)
+    with pytest.raises(BabilongError, match="found 2: name the folder"):
+        read_reference("qa2", tmp_path)
