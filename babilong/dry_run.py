@@ -135,13 +135,10 @@ def counting_tokenizer(model: str, model_args: dict[str, str], fallback: str) ->
             print(f"babilong: warning: cannot load tokenizer {name!r} ({type(error).__name__}); counting with "
                   f"{fallback}", file=sys.stderr)
         else:
-            def count(prompt: Any) -> int:
-                if prompt.chat and getattr(loaded, "chat_template", None):
-                    text = loaded.apply_chat_template(prompt.messages(), tokenize=False, add_generation_prompt=True)
-                    return len(loaded(text, add_special_tokens=False)["input_ids"])
-                return len(loaded(prompt.plain_text())["input_ids"])
+            from babilong.models import prefixed_args
+            from babilong.models.chat_tokenizer import ChatTokenizer
 
-            return count, f"the model's tokenizer {name}"
+            return ChatTokenizer(loaded, prefixed_args(model_args, "chat_template")).count_tokens, f"the model's tokenizer {name}"
     from babilong.tokens import get_tokenizer
 
     plain = get_tokenizer(fallback)

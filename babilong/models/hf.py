@@ -12,6 +12,7 @@ from typing import Any
 from babilong.errors import BabilongError
 from babilong.models import int_arg, prefixed_args
 from babilong.models.base import Generation, Prompt, batches, timed_share
+from babilong.models.chat_tokenizer import ChatTokenizer
 
 ARGS = {
     "pretrained": "hub id or local folder of the model (required)",
@@ -41,8 +42,7 @@ class HFModel:
         self._settings = settings
         self.batch_size = batch_size
         self.context_window = context_window
-        self.has_chat_template = bool(getattr(tokenizer, "chat_template", None))
-        self.template_options = template_options or {}
+        self.chat = ChatTokenizer(tokenizer, template_options)
 
     @classmethod
     def from_args(cls, args: dict[str, str], name: str = "hf") -> HFModel:
@@ -91,22 +91,14 @@ class HFModel:
         return dict(self._settings)
 
     def render(self, prompt: Prompt) -> str:
-        if prompt.chat and self.has_chat_template:
-            return self.tokenizer.apply_chat_template(prompt.messages(), tokenize=False, add_generation_prompt=True,
-                                                      **self.template_options)
-        return prompt.plain_text()
-
-    def _encode(self, prompt: Prompt) -> list[int]:
-        templated = prompt.chat and self.has_chat_template
-        # A chat template writes its own special tokens; plain text gets the tokenizer's.
-        return self.tokenizer(self.render(prompt), add_special_tokens=not templated)["input_ids"]
+        return self.chat.render(prompt)
 
     def count_tokens(self, prompt: Prompt) -> int:
-        return len(self._encode(prompt))
+        return self.chat.count_tokens(prompt)
 
     def generate(self, prompts: Iterable[Prompt], max_new_tokens: int) -> Iterator[tuple[int, Generation]]:
         for start, group in batches(prompts, self.batch_size):
-            batch = [self._encode(p) for p in group]
+            batch = [self.chat.encode(p) for p in group]
             began = time.perf_counter()
             answers = self._generate_batch(batch, max_new_tokens)
             latency = timed_share(time.perf_counter() - began, len(batch))

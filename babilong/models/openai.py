@@ -44,6 +44,7 @@ from urllib.parse import quote
 from babilong.errors import BabilongError, ServerUnavailable
 from babilong.models import float_arg, int_arg, prefixed_args
 from babilong.models.base import Generation, Prompt
+from babilong.models.chat_tokenizer import ChatTokenizer, load_tokenizer
 from babilong.models.fleet import AllResting, Fleet, Server
 
 ARGS = {
@@ -139,8 +140,9 @@ class OpenAIModel:
         self.context_window = int_arg(args, "context_window", None)
         if self.context_window and not self.tokenizer_name:
             raise BabilongError("--model-args context_window needs tokenizer=... too, to count prompt tokens")
-        self._tokenizer = _load_tokenizer(self.tokenizer_name) if self.tokenizer_name else None
         self._read_request_args(args)
+        # Without a tokenizer prompts are sent as plain text and not counted (no length check).
+        self.chat = ChatTokenizer(load_tokenizer(self.tokenizer_name), self.template_options) if self.tokenizer_name else None
         self._failures = 0  # requests failed in a row, server side
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="babilong-openai", daemon=True)
@@ -199,16 +201,10 @@ class OpenAIModel:
         return settings
 
     def render(self, prompt: Prompt) -> str:
-        if prompt.chat and self._tokenizer is not None and getattr(self._tokenizer, "chat_template", None):
-            return self._tokenizer.apply_chat_template(prompt.messages(), tokenize=False, add_generation_prompt=True,
-                                                       **self.template_options)
-        return prompt.plain_text()
+        return self.chat.render(prompt) if self.chat else prompt.plain_text()
 
     def count_tokens(self, prompt: Prompt) -> int | None:
-        if self._tokenizer is None:
-            return None
-        templated = prompt.chat and bool(getattr(self._tokenizer, "chat_template", None))
-        return len(self._tokenizer(self.render(prompt), add_special_tokens=not templated)["input_ids"])
+        return self.chat.count_tokens(prompt) if self.chat else None
 
     # ---- answering ----------------------------------------------------------------------------
 
@@ -587,17 +583,6 @@ def _retry_after(value: str | None) -> float | None:
         except (TypeError, ValueError, IndexError, OverflowError):
             return None
     return max(seconds, 0.0) if seconds == seconds else None  # NaN is no advice
-
-
-def _load_tokenizer(name: str) -> Any:
-    from pathlib import Path
-
-    from transformers import AutoTokenizer
-
-    try:
-        return AutoTokenizer.from_pretrained(name, local_files_only=Path(name).exists())
-    except (OSError, ValueError) as error:
-        raise BabilongError(f"cannot load tokenizer {name!r}: {str(error).splitlines()[0] if str(error) else error}") from None
 
 
 def load(args: dict[str, str]) -> OpenAIModel:

@@ -9,6 +9,7 @@ from typing import Any
 from babilong.errors import BabilongError
 from babilong.models import float_arg, int_arg, prefixed_args
 from babilong.models.base import Generation, Prompt, batches, timed_share
+from babilong.models.chat_tokenizer import ChatTokenizer
 
 ARGS = {
     "pretrained": "hub id or local folder of the model (required)",
@@ -49,21 +50,17 @@ class VLLMModel:
             self._settings["chat_template_kwargs"] = self.template_options
         self.engine = LLM(model=pretrained, dtype=dtype, tensor_parallel_size=gpus, gpu_memory_utilization=memory_share,
                           max_model_len=window)
-        self.tokenizer = self.engine.get_tokenizer()
+        self.chat = ChatTokenizer(self.engine.get_tokenizer(), self.template_options)
         self.context_window = self.engine.llm_engine.model_config.max_model_len
 
     def settings(self) -> dict[str, Any]:
         return dict(self._settings)
 
     def render(self, prompt: Prompt) -> str:
-        if prompt.chat and getattr(self.tokenizer, "chat_template", None):
-            return self.tokenizer.apply_chat_template(prompt.messages(), tokenize=False, add_generation_prompt=True,
-                                                      **self.template_options)
-        return prompt.plain_text()
+        return self.chat.render(prompt)
 
     def count_tokens(self, prompt: Prompt) -> int:
-        templated = prompt.chat and bool(getattr(self.tokenizer, "chat_template", None))
-        return len(self.tokenizer(self.render(prompt), add_special_tokens=not templated)["input_ids"])
+        return self.chat.count_tokens(prompt)
 
     def generate(self, prompts: Iterable[Prompt], max_new_tokens: int) -> Iterator[tuple[int, Generation]]:
         from vllm import SamplingParams
