@@ -23,9 +23,16 @@ from typing import Any
 
 from babilong import arguments
 from babilong.errors import BabilongError
-from babilong.published import (PublishedRun, export_predictions, find_runs, is_published_folder, load_records,
-                                org_and_model, safe_name)
-from babilong.scoring import DEFAULT_SCORER, SCORERS
+from babilong.published import (
+    PublishedRun,
+    export_predictions,
+    find_runs,
+    is_published_folder,
+    load_records,
+    org_and_model,
+    safe_name,
+)
+from babilong.scorers import DEFAULT_SCORER, accuracy_scorers, get_scorer, other_scorers
 
 HELP = "Tables, CSV, heatmaps and comparisons of eval runs and published predictions; leaderboard export"
 MEAN_TASKS = ("qa1", "qa2", "qa3", "qa4", "qa5")
@@ -52,9 +59,9 @@ class Cell:
     too_long: int = 0
     cut: int = 0  # answers the token budget cut before the model gave one
     errors: int = 0
-    retrieved: int = 0  # samples whose retrieval held every supporting fact (RAG runs)
-    with_recall: int = 0
     unfinished: int = 0  # samples the run asked for that have no final result yet (a shard not done)
+    # other metrics (retrieval recall): scorer name -> [samples whose verdict passed, samples with a verdict]
+    measures: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def accuracy(self) -> float | None:
@@ -64,15 +71,15 @@ class Cell:
     def interval(self) -> tuple[float, float] | None:
         return wilson(self.correct, self.scored) if self.scored else None
 
-    @property
-    def recall(self) -> float | None:
-        """Retrieval recall %: samples whose retrieved chunks held every supporting fact."""
-        return 100.0 * self.retrieved / self.with_recall if self.with_recall else None
+    def rate(self, scorer: str) -> float | None:
+        """A scorer of another metric (retrieval recall), in %: samples whose verdict passed, of those it judged."""
+        passed, judged = self.measures.get(scorer, (0, 0))
+        return 100.0 * passed / judged if judged else None
 
 
 @dataclass
 class Table:
-    """Accuracy of one run under one scorer, tasks x lengths."""
+    """Accuracy of one run under one accuracy scorer, tasks x lengths (with the other metrics' counts per cell)."""
 
     title: str
     scorer: str
@@ -141,21 +148,27 @@ def length_order(label: str) -> float:
 
 
 def build_table(records: dict[str, dict[str, Any]], scorer: str, title: str, expected: set[str] | None = None) -> Table:
-    """Count every record of a run into its cell; ``expected`` keys with no record count as unfinished."""
+    """Count every record of a run into its cell; ``expected`` keys with no record count as unfinished.
+
+    An ok record the scorer gives no verdict (it does not apply) is not counted as scored.
+    """
     table = Table(title, scorer)
+    verdict_of, others = get_scorer(scorer).stored, other_scorers()
     for key in sorted((expected or set()) - records.keys()):
         task, length, _ = key.split("/")
         table.cells.setdefault((task, length), Cell()).unfinished += 1
     for record in records.values():
         cell = table.cells.setdefault((record["task"], record["length"]), Cell())
-        recall = (record.get("retrieval") or {}).get("recall")
-        if recall is not None:
-            cell.with_recall += 1
-            cell.retrieved += bool(recall)
+        for other in others:
+            if (value := other.stored(record)) is not None:
+                counts = cell.measures.setdefault(other.name, [0, 0])
+                counts[0] += bool(value)
+                counts[1] += 1
         status = record.get("status")
         if status == "ok":
-            cell.scored += 1
-            cell.correct += bool((record.get("scores") or {}).get(scorer))
+            verdict = verdict_of(record)
+            cell.scored += verdict is not None
+            cell.correct += bool(verdict)
         elif status == "too_long":
             cell.too_long += 1
         elif status == "cut":
@@ -275,7 +288,8 @@ def format_value(table: Table, row: str, length: str) -> str:
         cell = table.cells.get((row, length))
         if cell is None:
             return ""
-        return "too long" if cell.too_long else "cut" if cell.cut else "error" if cell.errors else "unfinished"
+        return "too long" if cell.too_long else "cut" if cell.cut else "error" if cell.errors else \
+            "unfinished" if cell.unfinished else "—"
     low, high = table.interval(row, length)
     marks = ("*" if table.unscored(row, length) else "") + ("†" if table.unfinished(row, length) else "")
     return f"{value:.1f} ({low:.1f}-{high:.1f})" + marks
@@ -300,9 +314,11 @@ def markdown(table: Table) -> str:
         notes.append("\n" + _UNSCORED_NOTE)
     if any(c.unfinished for c in table.cells.values()):
         notes.append("\n" + _UNFINISHED_NOTE)
-    recall = [f"| {task} | " + " | ".join(_recall(table.cells.get((task, n))) for n in lengths) + " |" for task in table.tasks]
-    if any(c.with_recall for c in table.cells.values()):
-        notes.append("\nRetrieval recall % (top-k chunks held every supporting fact):\n\n" + "\n".join([*head, *recall]))
+    for other in other_scorers():
+        if any(other.name in c.measures for c in table.cells.values()):
+            rates = [f"| {task} | " + " | ".join(_rate(table.cells.get((task, n)), other.name) for n in lengths) + " |"
+                     for task in table.tasks]
+            notes.append(f"\n{other.heading or other.name}:\n\n" + "\n".join([*head, *rates]))
     return "\n".join([f"### {table.title} — accuracy %, scorer `{table.scorer}`", "", _INTERVAL_NOTE, "",
                       *head, *accuracy, "", "Samples scored (not scored):", "", *head, *counts, *notes])
 
@@ -326,8 +342,9 @@ def comparison_markdown(tables: list[Table]) -> str:
     return "\n".join(parts)
 
 
-def _recall(cell: Cell | None) -> str:
-    return "" if cell is None or cell.recall is None else f"{cell.recall:.1f}"
+def _rate(cell: Cell | None, scorer: str) -> str:
+    rate = None if cell is None else cell.rate(scorer)
+    return "" if rate is None else f"{rate:.1f}"
 
 
 def _count(cell: Cell | None) -> str:
@@ -391,8 +408,9 @@ def heatmap(tables: list[Table], path: Path) -> None:
                 if cell is None and not (row == MEAN_ROW and length in table.lengths):
                     continue  # never run: left blank
                 text = "—" if np.isnan(values[i, j]) else f"{values[i, j]:.0f}"
-                if cell is not None and cell.recall is not None:
-                    text += f"\nr{cell.recall:.0f}"  # retrieval recall under the accuracy
+                for other in other_scorers():  # other metrics under the accuracy: r67 is 67% retrieval recall
+                    if cell is not None and (rate := cell.rate(other.name)) is not None:
+                        text += f"\n{other.metric[0]}{rate:.0f}"
                 axis.text(j, i, text, ha="center", va="center", fontsize=8)
     figure.colorbar(image, ax=axes[0].tolist(), label="accuracy %")
     figure.savefig(path, format="png", dpi=120, bbox_inches="tight")
@@ -484,7 +502,7 @@ def report_runs(runs: list[Path], out: Path | None, export: Path | None, quiet: 
     by_source: list[list[Table]] = []
     view_cache: dict[tuple[int, str, str], str] | None = {} if several else None  # the comparison view reuses them
     for source in sources:
-        tables = [build_table(source.records, scorer, source.title, source.expected) for scorer in SCORERS]
+        tables = [build_table(source.records, scorer, source.title, source.expected) for scorer in accuracy_scorers()]
         by_source.append(tables)
         folder = _folder(source, out, base, several)
         text = _write_run_files(tables, folder, source)
@@ -515,7 +533,7 @@ def _folder(source: Source, out: Path | None, base: Path, several: bool) -> Path
 
 
 def _write_comparison(by_source: list[list[Table]], sources: list[Source], base: Path, quiet: bool) -> None:
-    by_scorer = {scorer: [tables[i] for tables in by_source] for i, scorer in enumerate(SCORERS)}
+    by_scorer = {scorer: [tables[i] for tables in by_source] for i, scorer in enumerate(accuracy_scorers())}
     legend = "\n".join(f"- {note}" for source in sources for note in source.notes)
     text = "\n\n".join([legend, *(comparison_markdown(tables) for tables in by_scorer.values())])
     _write(base / "comparison.md", lambda p: p.write_text(text + "\n"))
@@ -565,7 +583,7 @@ def report_agreement(paths: list[Path], out: Path | None, prompts: list[str] | N
 
     first, second = _two_sources(load_sources(paths, prompts), paths)
     parts, rows = [], []
-    for scorer in SCORERS:
+    for scorer in accuracy_scorers():
         text, scorer_rows = agreement.markdown(first, second, scorer)
         parts.append(text)
         rows += scorer_rows

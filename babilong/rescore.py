@@ -8,7 +8,7 @@ from pathlib import Path
 
 from babilong.errors import BabilongError
 from babilong.runs import MANIFEST, RESULTS, read_manifest, rescore_file, run_lock
-from babilong.scoring import SCORER_VERSIONS
+from babilong.scorers import versions_text
 
 HELP = "re-score the stored outputs of eval runs with the current scorers (no model is called)"
 
@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    versions = ", ".join(f"{name} {version}" for name, version in SCORER_VERSIONS.items())
+    versions = versions_text()
     for directory in args.runs:
         if not (directory / MANIFEST).is_file():
             raise BabilongError(f"{directory} is not a run directory (no {MANIFEST}): give a folder written by 'babilong eval'")

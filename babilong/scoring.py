@@ -7,12 +7,14 @@ numbers line up with the public leaderboard.
 
 Each verdict comes with its reasons from the same code: ``explain`` (and ``explain_reference``)
 make the decision and say what it rests on; ``babilong_correct`` is ``explain(...).correct``.
+Both are registered as record scorers in ``babilong.scorers``; what a task's own answers need
+beyond these general rules (restated facts, paths) is the task's ``AnswerGrammar``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -49,8 +51,10 @@ SYNONYMS: Mapping[str, Mapping[str, str]] = _TaskTable("synonyms")
 # Several-word spellings, replaced by their label before words are read.
 PHRASE_SYNONYMS: Mapping[str, Mapping[str, str]] = _TaskTable("phrase_synonyms")
 
-# Stored verdicts carry these: bump a scorer's version whenever any of its verdicts can change.
-SCORER_VERSIONS: dict[str, str] = {"babilong": "3", "reference": "1"}
+# Stored verdicts carry these (babilong.scorers registers both scorers): bump a scorer's version
+# whenever any of its verdicts can change.
+BABILONG_VERSION = "3"
+REFERENCE_VERSION = "1"
 
 
 @dataclass(frozen=True)
@@ -788,19 +792,3 @@ def _is_repeats(said: list[str], path: list[str]) -> bool:
     if len(said) % len(path):
         return False
     return all(said[i:i + len(path)] == path for i in range(0, len(said), len(path)))
-
-
-SCORERS: dict[str, Callable[[str, str, str, str], bool]] = {
-    "babilong": babilong_correct,
-    "reference": reference_correct,
-}
-DEFAULT_SCORER = "babilong"
-EXPLAINERS: dict[str, Callable[[str, str, str, str], Explanation]] = {
-    "babilong": explain,
-    "reference": explain_reference,
-}
-
-
-def score(output: str, target: str, question: str, task: str) -> dict[str, bool]:
-    """Every scorer's verdict, keyed by scorer name."""
-    return {name: scorer(output, target, question, task) for name, scorer in SCORERS.items()}

@@ -7,9 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from babilong.errors import BabilongError
 from babilong.rng import Rng
-
 
 # Answer formats (post-prompts) several tasks share.
 PLACE_ANSWER = "Answer with one word only: the name of the place."
@@ -53,12 +51,3 @@ class Task:
     @property
     def number(self) -> int:
         return int(self.name[2:])
-
-    def score(self, output: str, target: str, question: str, scorer: str | None = None) -> bool:
-        """Whether ``output`` answers ``question`` with ``target``, by the default or the named scorer."""
-        from babilong.scoring import DEFAULT_SCORER, SCORERS  # scoring reads the tasks: imported here, not at the top
-
-        name = scorer or DEFAULT_SCORER
-        if name not in SCORERS:
-            raise BabilongError(f"unknown scorer {name!r}: use one of {', '.join(SCORERS)}")
-        return SCORERS[name](output, target, question, self.name)
