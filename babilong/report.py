@@ -21,7 +21,7 @@ from babilong import arguments
 from babilong.errors import BabilongError
 from babilong.files import atomic_write_path
 from babilong.published import export_predictions
-from babilong.scoring import DEFAULT_SCORER, SCORERS
+from babilong.scorers import DEFAULT_SCORER, accuracy_scorers, other_scorers
 from babilong.sources import Source, load_sources
 from babilong.tables import (
     MEAN_ROW,
@@ -54,9 +54,11 @@ def markdown(table: Table) -> str:
         notes.append("\n" + _UNSCORED_NOTE)
     if any(c.unfinished for c in table.cells.values()):
         notes.append("\n" + _UNFINISHED_NOTE)
-    recall = [f"| {task} | " + " | ".join(_recall(table.cells.get((task, n))) for n in lengths) + " |" for task in table.tasks]
-    if any(c.with_recall for c in table.cells.values()):
-        notes.append("\nRetrieval recall % (top-k chunks held every supporting fact):\n\n" + "\n".join([*head, *recall]))
+    for other in other_scorers():
+        if any(other.name in c.measures for c in table.cells.values()):
+            rates = [f"| {task} | " + " | ".join(_rate(table.cells.get((task, n)), other.name) for n in lengths) + " |"
+                     for task in table.tasks]
+            notes.append(f"\n{other.heading or other.name}:\n\n" + "\n".join([*head, *rates]))
     return "\n".join([f"### {table.title} — accuracy %, scorer `{table.scorer}`", "", _INTERVAL_NOTE, "",
                       *head, *accuracy, "", "Samples scored (not scored):", "", *head, *counts, *notes])
 
@@ -80,8 +82,9 @@ def comparison_markdown(tables: list[Table]) -> str:
     return "\n".join(parts)
 
 
-def _recall(cell: Cell | None) -> str:
-    return "" if cell is None or cell.recall is None else f"{cell.recall:.1f}"
+def _rate(cell: Cell | None, scorer: str) -> str:
+    rate = None if cell is None else cell.rate(scorer)
+    return "" if rate is None else f"{rate:.1f}"
 
 
 def _count(cell: Cell | None) -> str:
@@ -145,8 +148,9 @@ def heatmap(tables: list[Table], path: Path) -> None:
                 if cell is None and not (row == MEAN_ROW and length in table.lengths):
                     continue  # never run: left blank
                 text = "—" if np.isnan(values[i, j]) else f"{values[i, j]:.0f}"
-                if cell is not None and cell.recall is not None:
-                    text += f"\nr{cell.recall:.0f}"  # retrieval recall under the accuracy
+                for other in other_scorers():  # other metrics under the accuracy: r67 is 67% retrieval recall
+                    if cell is not None and (rate := cell.rate(other.name)) is not None:
+                        text += f"\n{other.metric[0]}{rate:.0f}"
                 axis.text(j, i, text, ha="center", va="center", fontsize=8)
     figure.colorbar(image, ax=axes[0].tolist(), label="accuracy %")
     figure.savefig(path, format="png", dpi=120, bbox_inches="tight")
@@ -224,7 +228,7 @@ def report_runs(runs: list[Path], out: Path | None, export: Path | None, quiet: 
     by_source: list[list[Table]] = []
     view_cache: dict[tuple[int, str, str], str] | None = {} if several else None  # the comparison view reuses them
     for source in sources:
-        tables = [build_table(source.records, scorer, source.title, source.expected) for scorer in SCORERS]
+        tables = [build_table(source.records, scorer, source.title, source.expected) for scorer in accuracy_scorers()]
         by_source.append(tables)
         folder = _folder(source, out, base, several)
         with _writing_into(source, folder):
@@ -272,7 +276,7 @@ def _folder(source: Source, out: Path | None, base: Path, several: bool) -> Path
 
 
 def _write_comparison(by_source: list[list[Table]], sources: list[Source], base: Path, quiet: bool) -> None:
-    by_scorer = {scorer: [tables[i] for tables in by_source] for i, scorer in enumerate(SCORERS)}
+    by_scorer = {scorer: [tables[i] for tables in by_source] for i, scorer in enumerate(accuracy_scorers())}
     legend = "\n".join(f"- {note}" for source in sources for note in source.notes)
     text = "\n\n".join([legend, *(comparison_markdown(tables) for tables in by_scorer.values())])
     _write(base / "comparison.md", lambda p: p.write_text(text + "\n"))
@@ -322,7 +326,7 @@ def report_agreement(paths: list[Path], out: Path | None, prompts: list[str] | N
 
     first, second = _two_sources(load_sources(paths, prompts), paths)
     parts, rows = [], []
-    for scorer in SCORERS:
+    for scorer in accuracy_scorers():
         text, scorer_rows = agreement.markdown(first, second, scorer)
         parts.append(text)
         rows += scorer_rows

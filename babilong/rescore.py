@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from babilong.runs import rescore_run
-from babilong.scoring import SCORER_VERSIONS
+from babilong.scorers import versions_text
 
 HELP = "re-score the stored outputs of eval runs with the current scorers (no model is called)"
 
@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    versions = ", ".join(f"{name} {version}" for name, version in SCORER_VERSIONS.items())
+    versions = versions_text()
     for directory in args.runs:
         changed = rescore_run(directory)
         summary = ", ".join(f"{name} {count}" for name, count in changed.items()) or "no results"

@@ -27,8 +27,9 @@ from babilong.errors import BabilongError
 from babilong.files import WriterLock, atomic_open
 from babilong.prompts import PromptConfig, PromptFile
 from babilong.published_prompt import PublishedPrompt
-from babilong.scoring import LABELS, SCORER_VERSIONS, SCORERS
+from babilong.scorers import accuracy_scorers, all_scorers, versions_text
 from babilong.shards import WHOLE, Shard, shard_from_dict
+from babilong.tasks import is_task
 
 MANIFEST = "manifest.json"
 RESULTS = "results.jsonl"
@@ -120,7 +121,7 @@ def read_results(path: Path, config_hash: str | None = None) -> Loaded:
     loaded.warnings.extend(_foreign_warning(path, config_hash, foreign))
     if loaded.rescored:
         loaded.warnings.append(f"{path}: {loaded.rescored} results were scored by older scorer versions and are "
-                               f"re-scored as read ({_versions_text()}); 'babilong rescore' stores the new verdicts")
+                               f"re-scored as read ({versions_text()}); 'babilong rescore' stores the new verdicts")
     return loaded
 
 
@@ -164,7 +165,7 @@ def _parse_line(raw: bytes) -> tuple[dict[str, Any], str | None]:
     if record["status"] == "ok":
         if not isinstance(record.get("output"), str):
             return {}, "an ok result without its output"
-        if record.get("task") not in LABELS or record.get("target") is None or record.get("question") is None:
+        if not is_task(str(record.get("task"))) or record.get("target") is None or record.get("question") is None:
             return {}, "an ok result without a known task, target and question"
     return record, None
 
@@ -188,7 +189,7 @@ def rescore_file(path: Path) -> dict[str, int]:
 
     Lines whose verdicts are current, and lines that cannot be read, are copied byte for byte.
     """
-    changed = dict.fromkeys(SCORERS, 0)
+    changed = dict.fromkeys(accuracy_scorers(), 0)  # other scorers are counted once they apply to a line
 
     def lines() -> Iterator[bytes]:
         with path.open("rb") as source:
@@ -211,8 +212,9 @@ def _rescored(raw: bytes, path: Path, changed: dict[str, int]) -> bytes:
     if problem or verdicts.is_current(record):
         return raw
     fresh = verdicts.score_record(record)
-    for name in changed:
-        changed[name] += (record.get("scores") or {}).get(name) != (fresh["scores"] or {}).get(name)
+    for name in fresh["scorer_versions"]:
+        stored = all_scorers()[name].stored
+        changed[name] = changed.get(name, 0) + (stored(record) != stored(fresh))
     return _encode(fresh)
 
 
@@ -342,7 +344,7 @@ class ResultStore:
         if stale:
             changed = rescore_file(self.path)
             self.warnings.append(f"{self.path}: re-scored {stale} stored results with the current scorers "
-                                 f"({_versions_text()}; verdicts changed: {_changes_text(changed)})")
+                                 f"({versions_text()}; verdicts changed: {_changes_text(changed)})")
 
     def load(self) -> Loaded:
         return read_results(self.path, self.config.hash)
@@ -410,10 +412,6 @@ def read_manifest(path: Path) -> dict[str, Any]:
             or not isinstance(manifest.get("config"), dict):
         raise BabilongError(f"{path} is damaged (no config_hash and config)")
     return manifest
-
-
-def _versions_text() -> str:
-    return ", ".join(f"{name} {version}" for name, version in SCORER_VERSIONS.items())
 
 
 def _changes_text(changed: dict[str, int]) -> str:

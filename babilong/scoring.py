@@ -7,12 +7,14 @@ numbers line up with the public leaderboard.
 
 Each verdict comes with its reasons from the same code: ``explain`` (and ``explain_reference``)
 make the decision and say what it rests on; ``babilong_correct`` is ``explain(...).correct``.
+Both are registered as record scorers in ``babilong.scorers``; what a task's own answers need
+beyond these general rules (restated facts, paths) is the task's ``AnswerGrammar``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -49,8 +51,10 @@ SYNONYMS: Mapping[str, Mapping[str, str]] = _TaskTable("synonyms")
 # Several-word spellings, replaced by their label before words are read.
 PHRASE_SYNONYMS: Mapping[str, Mapping[str, str]] = _TaskTable("phrase_synonyms")
 
-# Stored verdicts carry these: bump a scorer's version whenever any of its verdicts can change.
-SCORER_VERSIONS: dict[str, str] = {"babilong": "3", "reference": "1"}
+# Stored verdicts carry these (babilong.scorers registers both scorers): bump a scorer's version
+# whenever any of its verdicts can change.
+BABILONG_VERSION = "3"
+REFERENCE_VERSION = "1"
 
 
 @dataclass(frozen=True)
@@ -143,8 +147,9 @@ def explain(output: str, target: str, question: str, task: str) -> Explanation:
 
 
 def _comparison_note(task: str) -> str:
-    if task == "qa19":
-        return "compared as a path: the directions in order, the whole path once or repeated"
+    grammar = get_task(task).grammar
+    if grammar.matches is not None:
+        return grammar.comparison
     if set(task_labels(task)) <= {"yes", "no", "maybe"}:
         return "compared by the first label word"
     return "compared as a set: exactly the target's labels, nothing else"
@@ -589,33 +594,6 @@ def is_hedge(statement: Statement, task: str) -> bool:
 _WORD = re.compile(r"[a-z0-9]+")
 _POSSESSIVE = re.compile(r"[’']s\b")
 _NEGATION = r"(?:\bnot|\bno\s+longer|n[’']t|\bnever)\s+(?:(?:in|at|inside|to|carrying|holding)\s+)?(?:the\s+)?"
-_OPPOSITE = {"north": "south", "south": "north", "east": "west", "west": "east"}
-_QA3_QUESTION = re.compile(r"where\s+was\s+the\s+(\w+)\s+before\b")
-_QA4_FACT = re.compile(r"\b(?:the\s+)?(\w+)\s+is\s+(?:to\s+the\s+)?(north|south|east|west)\s+of\s+(?:the\s+)?(\w+)")
-_QA4_WHAT_IS_A_DIR_OF = re.compile(r"what\s+is\s+the\s+(\w+)\s+(north|south|east|west)\s+of")
-_QA4_WHAT_IS_DIR_OF_A = re.compile(r"what\s+is\s+(north|south|east|west)\s+of\s+the\s+(\w+)")
-_ARTICLE = r"(?:(?:the|an?)\s+)?"
-# A role filler: a name, or a name and surname ("Fred Shackelford", "Brindle Bill").
-_SLOT = r"(\w+(?:\s+(?!(?:by|from|to|and|but|was|is|in|at|with|then|after|before|because|who)\b)\w+)?)"
-_THING = _ARTICLE + r"(?:\w+\s+of\s+(?:the\s+)?)?(\w+)"  # "the milk", "a glass of milk"
-# Words that stand for someone without naming them: a fact with one in the asked role is not read by roles.
-_UNNAMED = {"who", "whom", "that", "which", "he", "she", "it", "they", "someone", "somebody", "person"}
-_GIVE = r"(?:gave|passed|handed)"
-# qa5 facts restated, each with the roles its groups fill, in order.
-_QA5_FACTS = (
-    (re.compile(_SLOT + r"\s+" + _GIVE + r"\s+" + _THING + r"\s+to\s+" + _SLOT), ("giver", "object", "receiver")),
-    (re.compile(_SLOT + r"\s+" + _GIVE + r"\s+(\w+)\s+(?=the\s|an?\s)" + _THING), ("giver", "receiver", "object")),
-    (re.compile(r"(\w+)\s+(?:was|were)\s+" + _GIVE.replace("gave", "given") + r"\s+to\s+" + _SLOT + r"(?:\s+by\s+" + _SLOT + r")?"),
-     ("object", "receiver", "giver")),
-    (re.compile(r"(\w+)\s+(?:was|were)\s+received\s+by\s+" + _SLOT + r"(?:\s+from\s+" + _SLOT + r")?"), ("object", "receiver", "giver")),
-    (re.compile(_SLOT + r"\s+received\s+" + _THING + r"(?:\s+from\s+" + _SLOT + r")?"), ("receiver", "object", "giver")),
-)
-_QA5_ROLES = (  # question -> the role it asks for
-    (re.compile(r"^who\s+gave\b"), "giver"),
-    (re.compile(r"^who\s+received\b"), "receiver"),
-    (re.compile(r"^who\s+did\s+\w+\s+give\b"), "receiver"),
-    (re.compile(r"^what\s+did\s+\w+\s+give\b"), "object"),
-)
 
 
 @dataclass(frozen=True)
@@ -641,7 +619,7 @@ def _read_labels(statement: str, question: str, task: str) -> _Reading:
         held = restated[0] if restated else "no label"
         return _Reading(restated, "restated_fact", (f"a restated {task} fact: the asked role holds {held}",))
     label_words = _label_words(task)
-    if task == "qa19":
+    if get_task(task).grammar.keeps_every_label:
         return _Reading([word for word in _words(text, task) if word in label_words])
     negated: list[str] = []
     if set(task_labels(task)) - {"yes", "no", "maybe"}:
@@ -691,81 +669,11 @@ def _negated_labels(labels: tuple[str, ...], synonyms: tuple[str, ...]) -> re.Pa
 
 
 def _restated_fact(text: str, question: str, task: str) -> list[str] | None:
-    """The label in the asked role when the statement restates a qa4/qa5 fact, else None (read words instead)."""
-    if task == "qa4":
-        return _qa4_answer(text, question)
-    if task == "qa5":
-        return _qa5_answer(text, question)
-    if task == "qa3":
-        return _qa3_answer(text, question)
-    return None
-
-
-def _qa3_answer(text: str, question: str) -> list[str] | None:
-    """R5: the place the object was in (`The O was in P before ...`), the question's own place included."""
-    asked = _QA3_QUESTION.search(question)
-    if asked is None:
-        return None
-    was_in = _qa3_was_in(asked.group(1))
-    found = was_in.search(text)
-    return [found.group("place")] if found else None
-
-
-@lru_cache(maxsize=64)
-def _qa3_was_in(thing: str) -> re.Pattern[str]:
-    places = "|".join(task_labels("qa3"))
-    subject = r"\b(?:the\s+" + re.escape(thing) + r"|it)\s+"
-    return re.compile(subject + r"(?:(?:was|had\s+been|has\s+been)\s+(?:(?:located|kept|left|placed|still)\s+)?(?:in|at)"
-                      r"|was\s+(?:moved|taken|carried|brought)\s+(?:away\s+)?from)\s+(?:the\s+)?(?P<place>" + places + r")\b")
-
-
-def _qa4_answer(text: str, question: str) -> list[str] | None:
-    fact = _QA4_FACT.search(text)
-    if fact is None or not {fact.group(1), fact.group(3)} <= set(task_labels("qa4")):
-        return None
-    first, direction, second = fact.groups()
-    if asked := _QA4_WHAT_IS_A_DIR_OF.search(question):  # What is the A DIR of? -> the place A is DIR of
-        place, asked_direction = asked.groups()
-        answer = _other_place(first, direction, second, place, asked_direction)
-    elif asked := _QA4_WHAT_IS_DIR_OF_A.search(question):  # What is DIR of the A? -> the place DIR of A
-        asked_direction, place = asked.groups()
-        answer = _other_place(second, _OPPOSITE[direction], first, place, _OPPOSITE[asked_direction])
-    else:
-        return None
-    return [answer] if answer else []
-
-
-def _other_place(first: str, direction: str, second: str, place: str, asked_direction: str) -> str | None:
-    """For `first is direction of second`: the place that `place` is `asked_direction` of, stated either way round."""
-    if first == place and direction == asked_direction:
-        return second
-    if second == place and direction == _OPPOSITE[asked_direction]:
-        return first
-    return None
-
-
-def _qa5_answer(text: str, question: str) -> list[str] | None:
-    """The label in the asked role of a restated transfer; None when no fact with label roles is restated."""
-    asked = next((role for pattern, role in _QA5_ROLES if pattern.search(question)), None)
-    if asked is None:
-        return None
-    for pattern, roles in _QA5_FACTS:
-        fact = pattern.search(text)
-        if fact is None:
-            continue
-        slots = {role: slot for role, slot in zip(roles, fact.groups()) if slot is not None}
-        if asked in slots and _UNNAMED & set(slots[asked].split()):
-            return None
-        fillers = {role: _label_in(slot) for role, slot in slots.items()}
-        if all(fillers[role] for role in fillers if role != asked):
-            return [fillers[asked]] if fillers.get(asked) else []
-    return None
-
-
-def _label_in(slot: str) -> str | None:
-    """The one qa5 label among a role filler's words ("fred shackelford" -> fred), else None."""
-    found = [word for word in slot.split() if word in task_labels("qa5")]
-    return found[0] if len(found) == 1 else None
+    """R5: the label in the asked role when the statement restates one of the task's facts (the task's own
+    grammar reads it), else None (read the statement's words instead)."""
+    spec = get_task(task)
+    read = spec.grammar.restated_fact
+    return None if read is None else read(text, question, spec.labels)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -776,31 +684,10 @@ def matches_target(named: list[str], target: str, task: str) -> bool:
     wanted = [part.strip() for part in target.lower().split(",") if part.strip()]
     if not named or not wanted:
         return False
-    if task == "qa19":
-        return _is_repeats(named, wanted)
+    matches = get_task(task).grammar.matches
+    if matches is not None:
+        return matches(named, wanted)
     if set(task_labels(task)) <= {"yes", "no", "maybe"}:
         return named[0] == wanted[0]
     return set(named) == set(wanted)
 
-
-def _is_repeats(said: list[str], path: list[str]) -> bool:
-    """``said`` is ``path`` once, or repeated whole (an answer restated: 'south, east: s,e')."""
-    if len(said) % len(path):
-        return False
-    return all(said[i:i + len(path)] == path for i in range(0, len(said), len(path)))
-
-
-SCORERS: dict[str, Callable[[str, str, str, str], bool]] = {
-    "babilong": babilong_correct,
-    "reference": reference_correct,
-}
-DEFAULT_SCORER = "babilong"
-EXPLAINERS: dict[str, Callable[[str, str, str, str], Explanation]] = {
-    "babilong": explain,
-    "reference": explain_reference,
-}
-
-
-def score(output: str, target: str, question: str, task: str) -> dict[str, bool]:
-    """Every scorer's verdict, keyed by scorer name."""
-    return {name: scorer(output, target, question, task) for name, scorer in SCORERS.items()}

@@ -1,7 +1,7 @@
 """``babilong show-verdict``: why each scorer judged an output right or wrong.
 
 Either a sample of a run or published folder (``SOURCE KEY``, e.g. ``runs/demo qa1/1k/3``) or a
-raw output given on the command line. What is printed comes from ``scoring.EXPLAINERS``, the
+raw output given on the command line. What is printed comes from ``scorers.explainers()``, the
 same code that makes the verdicts.
 """
 
@@ -14,7 +14,9 @@ from typing import Any
 
 from babilong import arguments
 from babilong.errors import BabilongError
-from babilong.scoring import EXPLAINERS, LABELS, Explanation
+from babilong.scorers import explainers
+from babilong.scoring import Explanation
+from babilong.tasks import is_task
 
 HELP = "explain each scorer's verdict on one output: the answer statement, the labels read, the rule that decided"
 
@@ -42,7 +44,7 @@ def _records(args: argparse.Namespace) -> list[dict[str, Any]]:
     if args.text is not None:
         if args.source or args.key:
             raise BabilongError("give either SOURCE KEY or --output, not both")
-        if args.task not in LABELS or args.target is None:
+        if not is_task(str(args.task)) or args.target is None:
             raise BabilongError("--output needs --target and --task (qa1...qa20); --question is advised")
         return [{"key": "(given output)", "task": args.task, "status": "ok", "output": args.text,
                  "target": args.target, "question": args.question}]
@@ -71,7 +73,7 @@ def render(record: dict[str, Any], color: bool = False) -> str:
         return "\n".join([*lines, f"not scored: {record.get('status')} ({record.get('error') or 'no output'})"])
     output = str(record["output"])
     explanations = {name: explain(output, str(record["target"]), str(record["question"]), record["task"])
-                    for name, explain in EXPLAINERS.items()}
+                    for name, explain in explainers().items()}
     lines += ["output:", _indent(_marked(output, explanations["babilong"].span, color))]
     for name, explanation in explanations.items():
         lines += _explanation_lines(name, explanation)

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from babilong.scorers import get_scorer, other_scorers
+
 MEAN_TASKS = ("qa1", "qa2", "qa3", "qa4", "qa5")
 MEAN_ROW = "mean qa1-qa5"
 Z_95 = 1.959964  # two-sided 95% normal quantile
@@ -35,9 +37,9 @@ class Cell:
     too_long: int = 0
     cut: int = 0  # answers the token budget cut before the model gave one
     errors: int = 0
-    retrieved: int = 0  # samples whose retrieval held every supporting fact (RAG runs)
-    with_recall: int = 0
     unfinished: int = 0  # samples the run asked for that have no final result yet (a shard not done)
+    # other metrics (retrieval recall): scorer name -> [samples whose verdict passed, samples with a verdict]
+    measures: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def accuracy(self) -> float | None:
@@ -47,15 +49,15 @@ class Cell:
     def interval(self) -> tuple[float, float] | None:
         return wilson(self.correct, self.scored) if self.scored else None
 
-    @property
-    def recall(self) -> float | None:
-        """Retrieval recall %: samples whose retrieved chunks held every supporting fact."""
-        return 100.0 * self.retrieved / self.with_recall if self.with_recall else None
+    def rate(self, scorer: str) -> float | None:
+        """A scorer of another metric (retrieval recall), in %: samples whose verdict passed, of those it judged."""
+        passed, judged = self.measures.get(scorer, (0, 0))
+        return 100.0 * passed / judged if judged else None
 
 
 @dataclass
 class Table:
-    """Accuracy of one run under one scorer, tasks x lengths."""
+    """Accuracy of one run under one accuracy scorer, tasks x lengths (with the other metrics' counts per cell)."""
 
     title: str
     scorer: str
@@ -124,21 +126,27 @@ def length_order(label: str) -> float:
 
 
 def build_table(records: dict[str, dict[str, Any]], scorer: str, title: str, expected: set[str] | None = None) -> Table:
-    """Count every record of a run into its cell; ``expected`` keys with no record count as unfinished."""
+    """Count every record of a run into its cell; ``expected`` keys with no record count as unfinished.
+
+    An ok record the scorer gives no verdict (it does not apply) is not counted as scored.
+    """
     table = Table(title, scorer)
+    verdict_of, others = get_scorer(scorer).stored, other_scorers()
     for key in sorted((expected or set()) - records.keys()):
         task, length, _ = key.split("/")
         table.cells.setdefault((task, length), Cell()).unfinished += 1
     for record in records.values():
         cell = table.cells.setdefault((record["task"], record["length"]), Cell())
-        recall = (record.get("retrieval") or {}).get("recall")
-        if recall is not None:
-            cell.with_recall += 1
-            cell.retrieved += bool(recall)
+        for other in others:
+            if (value := other.stored(record)) is not None:
+                counts = cell.measures.setdefault(other.name, [0, 0])
+                counts[0] += bool(value)
+                counts[1] += 1
         status = record.get("status")
         if status == "ok":
-            cell.scored += 1
-            cell.correct += bool((record.get("scores") or {}).get(scorer))
+            verdict = verdict_of(record)
+            cell.scored += verdict is not None
+            cell.correct += bool(verdict)
         elif status == "too_long":
             cell.too_long += 1
         elif status == "cut":
@@ -157,7 +165,8 @@ def format_value(table: Table, row: str, length: str) -> str:
         cell = table.cells.get((row, length))
         if cell is None:
             return ""
-        return "too long" if cell.too_long else "cut" if cell.cut else "error" if cell.errors else "unfinished"
+        return "too long" if cell.too_long else "cut" if cell.cut else "error" if cell.errors else \
+            "unfinished" if cell.unfinished else "—"
     low, high = table.interval(row, length)
     marks = ("*" if table.unscored(row, length) else "") + ("†" if table.unfinished(row, length) else "")
     return f"{value:.1f} ({low:.1f}-{high:.1f})" + marks

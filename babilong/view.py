@@ -3,7 +3,7 @@
 The page (``view.html``) holds the accuracy heatmaps (task x length, intervals on hover), the
 depth x length maps of our runs, and a sample browser: for one sample its question, target,
 supporting facts in their haystack, raw output with the committed answer marked, and each
-scorer's verdict with the rule that decided it (``scoring.EXPLAINERS``, the code that makes the
+scorer's verdict with the rule that decided it (``scorers.explainers()``, the code that makes the
 verdicts). Nothing is fetched: the script and styles are inlined, and no server is needed.
 
 A small view is one self-contained file. Past ``SINGLE_FILE_LIMIT`` bytes of sample data, the
@@ -27,7 +27,8 @@ from typing import Any
 
 from babilong import arguments, depth
 from babilong.errors import BabilongError
-from babilong.scoring import DEFAULT_SCORER, EXPLAINERS, RULES, SCORERS
+from babilong.scorers import DEFAULT_SCORER, accuracy_scorers, explainers
+from babilong.scoring import RULES
 
 HELP = "write view.html: heatmaps, depth x length maps and a sample browser for runs and published predictions"
 SINGLE_FILE_LIMIT = 32 * 1024 * 1024  # bytes of sample data kept inside view.html; past it, per-cell files
@@ -90,7 +91,7 @@ def run_summary(number: int, source: Any) -> dict[str, Any]:
     """What the page shows of a run before any cell is opened: its cells' counts and intervals, its depth maps."""
     from babilong.tables import MEAN_ROW, build_table, length_order, task_order
 
-    tables = {scorer: build_table(source.records, scorer, source.title) for scorer in SCORERS}
+    tables = {scorer: build_table(source.records, scorer, source.title) for scorer in accuracy_scorers()}
     first = tables[DEFAULT_SCORER]
     disagree: dict[tuple[str, str], int] = {}
     for record in source.records.values():
@@ -105,7 +106,7 @@ def run_summary(number: int, source: Any) -> dict[str, Any]:
             "disagree": disagree.get((task, length), 0),
             "scores": {scorer: _rate(table.cells[(task, length)]) for scorer, table in tables.items()},
         }
-    maps = {scorer: _depth_data(depth.depth_maps(source.records.values(), scorer)) for scorer in SCORERS}
+    maps = {scorer: _depth_data(depth.depth_maps(source.records.values(), scorer)) for scorer in accuracy_scorers()}
     means = {scorer: {length: _mean(table, length) for length in table.lengths} for scorer, table in tables.items()}
     return {"id": number, "title": source.title, "kind": "run" if source.run_folder else "published",
             "notes": source.notes, "tasks": sorted({t for t, _ in first.cells}, key=task_order),
@@ -155,7 +156,7 @@ def _sample(record: dict[str, Any]) -> dict[str, Any]:
             item["output_chars"] = len(output)
         if record.get("status") == "ok":
             item["why"] = {name: _why(explain(output, str(record["target"]), str(record["question"]), record["task"]))
-                           for name, explain in EXPLAINERS.items()}
+                           for name, explain in explainers().items()}
     for name in ("error", "depths", "supporting_facts", "prompt_tokens", "output_tokens", "latency"):
         if record.get(name) is not None:
             item[name] = record[name]
@@ -197,7 +198,7 @@ def write_view(sources: list[Any], page: Path, limit: int = SINGLE_FILE_LIMIT,
     try:
         page.parent.mkdir(parents=True, exist_ok=True)
         _remove_tree(partial_folder)
-        index = {"runs": [], "scorers": list(SCORERS), "default_scorer": DEFAULT_SCORER, "rules": RULES,
+        index = {"runs": [], "scorers": accuracy_scorers(), "default_scorer": DEFAULT_SCORER, "rules": RULES,
                  "depth": {"bins": depth.BINS, "modes": list(depth.MODES), "hint": depth.SWEEP_HINT},
                  "files": None}
         inline: dict[str, str] = {}

@@ -37,7 +37,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-from babilong.scoring import DEFAULT_SCORER, LABELS, SCORERS
+from babilong.scorers import DEFAULT_SCORER, text_scorers
+from babilong.tasks import is_task
 
 Scorer = Callable[[str, str, str, str], bool]
 STRATA = ("disagree", "agree")
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         old = _load_module(args.old_scorer) if args.old_scorer else None
-        scorers = {**SCORERS, **({f"old {name}": scorer for name, scorer in old.SCORERS.items()} if old else {})}
+        scorers = {**text_scorers(), **({f"old {name}": scorer for name, scorer in old_scorers(old).items()} if old else {})}
         rows = _read_jsonl(args.labelled)
         if {row["stratum"] for row in rows} <= set(STRATA):
             print_agreement(rows, _read_strata(args.strata or args.labelled.with_name("strata.json")), scorers)
@@ -158,7 +159,7 @@ def read_published(root: Path) -> list[dict]:
     rows = []
     for path in sorted(root.rglob("*.csv")):
         task = path.name.split("_")[0]
-        if task not in LABELS:
+        if not is_task(task):
             continue
         with path.open(newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
@@ -204,6 +205,19 @@ def _print_changed_examples(rows: list[dict], verdicts: dict[str, list[bool]], b
         print(f"  {row['model']} {row['task']} | {row['question'].strip()} | target {row['target']} | "
               f"{DEFAULT_SCORER} {verdicts[DEFAULT_SCORER][i]}, {baseline} {verdicts[baseline][i]}\n"
               f"    {row['output'][:160]!r}")
+
+
+def old_scorers(module: ModuleType) -> dict[str, Scorer]:
+    """The text scorers of a scoring.py from an earlier commit (before the scorer registry: its SCORERS)."""
+    if hasattr(module, "SCORERS"):
+        return dict(module.SCORERS)
+    return {"babilong": module.babilong_correct, "reference": module.reference_correct}
+
+
+def old_version(module: ModuleType, name: str) -> str:
+    if hasattr(module, "SCORER_VERSIONS"):
+        return module.SCORER_VERSIONS[name]
+    return getattr(module, f"{name.upper()}_VERSION")
 
 
 def _load_module(path: Path) -> ModuleType:

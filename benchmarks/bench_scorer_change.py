@@ -20,8 +20,9 @@ from pathlib import Path
 
 from babilong.published import find_runs, is_published_folder, load_records
 from babilong.report import MEAN_TASKS
-from babilong.scoring import DEFAULT_SCORER, SCORER_VERSIONS, explain
-from benchmarks.bench_scorer_agreement import BenchError, _load_module
+from babilong.scorers import DEFAULT_SCORER, get_scorer
+from babilong.scoring import explain
+from benchmarks.bench_scorer_agreement import BenchError, _load_module, old_scorers, old_version
 
 Cell = tuple[str, str, str]  # (model, prompt, length)
 
@@ -37,10 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    before, old_seconds = _verdicts(records, old.SCORERS[DEFAULT_SCORER])
+    before, old_seconds = _verdicts(records, old_scorers(old)[DEFAULT_SCORER])
     after, new_seconds = _verdicts(records, lambda *row: explain(*row).correct)
-    print(f"{len(records):,} published qa1-qa5 outputs; {DEFAULT_SCORER} version {old.SCORER_VERSIONS[DEFAULT_SCORER]} "
-          f"-> {SCORER_VERSIONS[DEFAULT_SCORER]}")
+    print(f"{len(records):,} published qa1-qa5 outputs; {DEFAULT_SCORER} version {old_version(old, DEFAULT_SCORER)} "
+          f"-> {get_scorer(DEFAULT_SCORER).version}")
     print(f"scoring time: old {old_seconds:.1f} s ({1e6 * old_seconds / len(records):.0f} us/output), "
           f"new with explanations {new_seconds:.1f} s ({1e6 * new_seconds / len(records):.0f} us/output)")
     _print_changed(records, before, after)

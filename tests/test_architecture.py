@@ -69,8 +69,8 @@ def test_the_circle_finder_finds_a_circle():
 
 
 def test_no_test_imports_the_benchmarks():
-    offenders = [path.name for path in (ROOT / "tests").glob("*.py")
-                 if "benchmarks" in {getattr(node, "module", None) or "" for node in ast.walk(ast.parse(path.read_text()))
+    offenders = [path.name for path in (ROOT / "tests").glob("*.py") if path.name != Path(__file__).name and (
+                 "benchmarks" in {getattr(node, "module", None) or "" for node in ast.walk(ast.parse(path.read_text()))
                                      if isinstance(node, ast.ImportFrom)}
-                 or "sys.path.insert" in path.read_text() and '"benchmarks"' in path.read_text()]
+                 or "sys.path.insert" in path.read_text() and '"benchmarks"' in path.read_text())]
     assert offenders == []

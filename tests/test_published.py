@@ -12,7 +12,7 @@ from babilong.published import find_runs, load_records
 from babilong.sources import load_sources
 from babilong.tables import build_table
 from babilong.runs import RunConfig, read_results
-from babilong.scoring import SCORERS
+from babilong.scorers import accuracy_scorers
 from tests.helpers import make_samples, run_store
 
 PUBLISHED = Path(__file__).parent / "data" / "published"
@@ -35,9 +35,9 @@ def test_predictions_are_read_by_index_and_scored_from_the_raw_output():
     assert len(records) == 2 * 2 * 20 and {r["status"] for r in records.values()} == {"ok"}
     right = records["qa2/32k/3"]  # read by hand: "Answer: The football is in the hallway." for "hallway"
     assert (right["target"], right["output"]) == ("hallway", "Answer: The football is in the hallway.")
-    assert right["scores"] == {name: True for name in SCORERS}
+    assert right["scores"] == {name: True for name in accuracy_scorers()}
     wrong = records["qa2/32k/0"]  # "Answer: The milk is in the house of Governor Dale. ..." for "hallway"
-    assert wrong["scores"] == {name: False for name in SCORERS}
+    assert wrong["scores"] == {name: False for name in accuracy_scorers()}
     table = build_table(records, "reference", "phi3")
     assert table.tasks == ["qa1", "qa2"] and table.lengths == ["1k", "32k"]
     assert all(cell.scored == 20 for cell in table.cells.values())
@@ -111,7 +111,7 @@ def test_export_then_read_back_gives_identical_verdicts(tmp_path):
                (record["status"], record["scores"], record["output"]), key
     assert {r["scores"]["babilong"] for r in ours.values() if r["scores"]} == {True, False}  # both verdicts travel
     assert sum(r["status"] == "too_long" for r in ours.values()) == 3
-    for scorer in SCORERS:
+    for scorer in accuracy_scorers():
         assert build_table(back.records, scorer, "x").cells == build_table(ours, scorer, "x").cells
 
 

@@ -13,7 +13,7 @@ from babilong.reasoning import prompt_opens_thinking, reply_status, split_reply
 from babilong.report import markdown
 from babilong.tables import build_table
 from babilong.runs import RESULTS, RunConfig, _parse_line, load_run
-from babilong.scoring import SCORERS
+from babilong.scorers import judge_answer
 from tests.helpers import make_samples, run_store
 from tests.reasoning_server import THINKING, ReasoningServer
 
@@ -56,8 +56,8 @@ def test_thinking_sent_apart_and_the_cut_status():
 def test_the_thinking_alone_would_be_scored_wrong():
     """The fake model's thinking names another room first: reading it would fail the tests below."""
     whole = f"{THINKING} kitchen"
-    assert not SCORERS["babilong"](whole, "kitchen", "Where is Mary?", "qa1")
-    assert not SCORERS["reference"](whole, "kitchen", "Where is Mary?", "qa1")
+    assert not judge_answer(whole, "kitchen", "Where is Mary?", "qa1", "babilong")
+    assert not judge_answer(whole, "kitchen", "Where is Mary?", "qa1", "reference")
 
 
 # ---- openai: the request form is learned, the answer read apart from the thinking ----

@@ -6,8 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from babilong.scoring import (DEFAULT_SCORER, EXPLAINERS, RULES, SCORER_VERSIONS, SCORERS, babilong_correct, explain,
-                              reference_correct, score)
+from babilong.scorers import DEFAULT_SCORER, all_scorers, explainers, judge_answer, text_scorers
+from babilong.scoring import RULES, babilong_correct, explain, reference_correct
+
+TEXT_SCORERS = list(text_scorers())
+
+
+def score(output: str, target: str, question: str, task: str) -> dict[str, bool]:
+    """Every text scorer's verdict, keyed by scorer name."""
+    return {name: judge_answer(output, target, question, task, name) for name in TEXT_SCORERS}
 
 LABELLED_SETS = [Path(__file__).parent / "data" / "scoring" / name
                  for name in ("labelled.jsonl", "heldout.jsonl", "rules2.jsonl")]
@@ -376,7 +383,9 @@ def test_the_rules_of_issue_20(rule, task, question, target, output, verdict):
 
 
 def test_scorers_are_versioned():
-    assert set(SCORER_VERSIONS) == set(SCORERS) and DEFAULT_SCORER in SCORERS
+    assert TEXT_SCORERS == ["babilong", "reference"] and DEFAULT_SCORER in TEXT_SCORERS
+    assert all(scorer.version for scorer in all_scorers().values())
+    assert set(explainers()) == set(TEXT_SCORERS)
 
 
 @pytest.mark.parametrize("labelled", LABELLED_SETS, ids=lambda path: path.name)
@@ -469,9 +478,9 @@ def test_every_explanation_agrees_with_its_verdict_and_points_into_the_output(la
     for line in labelled.read_text().splitlines():
         row = json.loads(line)
         args = (row["output"], row["target"], row["question"], row["task"])
-        for name, explainer in EXPLAINERS.items():
+        for name, explainer in explainers().items():
             explanation = explainer(*args)
-            assert explanation.correct is SCORERS[name](*args)
+            assert explanation.correct is judge_answer(*args, name)
             assert explanation.rule in RULES
             if explanation.span is not None and name == DEFAULT_SCORER:
                 assert row["output"][slice(*explanation.span)] == explanation.statement, row["id"]

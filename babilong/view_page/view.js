@@ -279,7 +279,7 @@
     if (sample.prompt_tokens !== undefined) fields.push(["prompt tokens", String(sample.prompt_tokens)]);
     if (sample.error) fields.push(["error", sample.error]);
     const parts = [el("h3", {}, sample.key), el("dl", {}, ...fields.flatMap(([name, value]) => [el("dt", {}, name), el("dd", {}, value)]))];
-    if (sample.why) parts.push(el("h3", {}, "Verdicts"), ...VIEW.scorers.map(name => scorerBlock(name, sample.why[name])));
+    if (sample.why) parts.push(el("h3", {}, "Verdicts"), ...VIEW.scorers.map(name => scorerBlock(name, sample.why[name], (sample.verdicts || {})[name])));
     if (sample.output !== undefined) {
       parts.push(el("h3", {}, "Raw output" + (sample.why ? " (the answer statement the default scorer read is highlighted)" : "")), outputBlock(sample));
       if (sample.output_chars) parts.push(el("p", { class: "hint" }, `first ${sample.output.length} of ${sample.output_chars} characters shown`));
@@ -294,7 +294,9 @@
     state.current = sample.key;
     $("detail").setAttribute("data-key", sample.key);
   }
-  function scorerBlock(name, why) {
+  function scorerBlock(name, why, verdict) {
+    if (!why && typeof verdict === "boolean") return el("div", { class: "scorer" }, el("b", {}, name + ": "),
+      el("span", { class: verdict ? "right" : "wrong" }, verdict ? "right" : "wrong"), " (this scorer gives no reasons)");
     if (!why) return el("div", { class: "scorer" }, `${name}: not scored`);
     return el("div", { class: "scorer", "data-scorer": name },
       el("div", {}, el("b", {}, name + ": "), el("span", { class: why.correct ? "right" : "wrong" }, why.correct ? "right" : "wrong"),
