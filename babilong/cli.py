@@ -1,4 +1,4 @@
-"""The ``babilong`` command. Thin: each subcommand lives in the module that does the work.
+"""The ``babilong`` command line; each subcommand lives in the module that does the work.
 
 A command module exposes ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args)``;
 it keeps heavy imports (torch, transformers, faiss) inside ``run`` so ``--help`` stays fast.
@@ -30,6 +30,8 @@ COMMANDS = {
     "view": "babilong.view",
     "train": "babilong.memory.train",
 }
+DESCRIPTION = ("Test how well language models find and reason over facts hidden in long contexts: generate "
+               "BABILong data of any length, evaluate any model on it, report scores, train memory baselines.")
 USAGE_ERROR = 2
 BROKEN_PIPE = 141  # the status a shell reports for a program its reader's exit stopped (128 + SIGPIPE)
 
@@ -42,7 +44,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="babilong", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="babilong", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"babilong {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
     for name, module_name in COMMANDS.items():

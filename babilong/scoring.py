@@ -103,7 +103,7 @@ RULES: dict[str, str] = {
 
 
 def reference_correct(output: str, target: str, question: str, task: str) -> bool:
-    """The published procedure (reference.md section 4), defects kept on purpose."""
+    """The published procedure (docs/scoring.md, its opening list), defects kept on purpose."""
     return explain_reference(output, target, question, task).correct
 
 

@@ -17,7 +17,7 @@ quantile, over random splits of the reference stories into halves, of the distan
 sample drawn like ours from one half and the other half. A metric beyond it is marked OUT.
 
 The reference samples come from the generator's later rewrite, which drifts from the
-released bAbI dataset that BABILong was built from (docs/reference.md section 7). Those
+released bAbI dataset that BABILong was built from (babilong/fidelity/drifts.py). Those
 known drifts are undone by the explicit table NORMALISATION (babilong/fidelity/drifts.py)
 before comparing; nothing else is adjusted. The measuring lives in babilong/fidelity/; this
 script prints it.

@@ -19,14 +19,14 @@ CONTEXTS = ["Mary went to the garden. ", "\nJohn took the {question} apple there
 
 
 def reference_assembly(parts: dict, context: str, question: str) -> str:
-    """The reference code's assembly as reference.md describes it: the template filled with the
+    """The reference code's assembly as its public evaluation code does it: the template filled with the
     parts, the whole stripped (written here independently, with str.format)."""
     return parts["template"].format(instruction=parts["instruction"], examples=parts["examples"],
                                     post_prompt=parts["post_prompt"], context=context, question=question).strip()
 
 
 def described_shape(parts: dict, context: str, question: str) -> str:
-    """reference.md §3: instruction, blank line, examples, blank line, post-prompt, blank line,
+    """The reference layout: instruction, blank line, examples, blank line, post-prompt, blank line,
     the context in <context> tags, then the question."""
     head = f"{parts['instruction']}\n\n{parts['examples']}\n\n{parts['post_prompt']}\n\n"
     return (head + f"<context>\n{context}\n</context>\n\nQuestion: {question}").strip()

@@ -1,7 +1,7 @@
 """The reference samples' known drifts from the released bAbI data, undone before comparing.
 
 The reference samples come from the original generator's later rewrite, which drifts from
-the released bAbI dataset that BABILong was built from (docs/reference.md section 7). The
+the released bAbI dataset that BABILong was built from. The
 explicit table NORMALISATION rewrites those drifts, each rule with its reason: on the
 reference side back to the released form, on our side where we produce a released-only
 variant the rewrite never uses. Nothing else is adjusted.
@@ -89,7 +89,7 @@ NORMALISATION: tuple[Rule, ...] = (
          "released 'fits inside' statements the rewrite never uses"),
 )
 
-# Forms the released vocabulary (reference.md section 7) has but the rewrite never produces.
+# Forms the released bAbI vocabulary has but the rewrite never produces.
 RELEASED_ONLY_FORMS: dict[str, tuple[str, ...]] = {
     "qa5": ("Who gave the {OBJECT}?",),
 }
