@@ -44,18 +44,12 @@ def atomic_open(path: Path, describe: Callable[[Path, OSError], BabilongError] |
     except OSError as error:
         raise (describe(path, error) if describe else
                BabilongError(f"cannot write to {path.parent}: {error.strerror or error}")) from None
-    try:
+    with _cleaned_up(path, temporary, describe):
         with os.fdopen(descriptor, "wb") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
-    except BaseException as error:
-        temporary.unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise (describe(path, error) if describe else
-                   BabilongError(f"could not write {path}: {error.strerror or error}")) from None
-        raise
 
 
 def atomic_write_path(path: Path, write: Callable[[Path], Any],
@@ -64,10 +58,17 @@ def atomic_write_path(path: Path, write: Callable[[Path], Any],
     renamed over ``path``; on any failure the temporary file is removed."""
     path = Path(path)
     temporary = _partial_name(path)
-    try:
+    with _cleaned_up(path, temporary, describe):
         path.parent.mkdir(parents=True, exist_ok=True)
         write(temporary)
         os.replace(temporary, path)
+
+
+@contextmanager
+def _cleaned_up(path: Path, temporary: Path, describe: Callable[[Path, OSError], BabilongError] | None) -> Iterator[None]:
+    """On any failure the temporary file goes; a failure of the system becomes one line."""
+    try:
+        yield
     except BaseException as error:
         with contextlib.suppress(OSError):  # the folder itself may be what failed
             temporary.unlink(missing_ok=True)
