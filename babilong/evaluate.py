@@ -42,6 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard", type=parse_shard, default=WHOLE, metavar="K/N",
                         help="run only the samples of shard K of N (0 <= K < N; a hash of each sample's key) into "
                              "their own run folder, e.g. one per GPU or per Slurm array task; 'babilong merge' joins them")
+    parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                        help="run data-parallel model replicas on a Ray cluster: ADDRESS of a running one "
+                             "('ray start --head'; HOST:6379 or ray://HOST:10001), or none for a local cluster "
+                             "(pip install 'babilong[ray]'; docs/scale.md)")
+    parser.add_argument("--replicas", type=arguments.positive, help="with --ray: model replicas, each loading the model once (default 1)")
+    parser.add_argument("--replica-gpus", type=arguments.number(0), help="with --ray: GPUs per replica, fractions allowed for small models (default 0)")
+    parser.add_argument("--replica-cpus", type=arguments.number(0, low_open=True), help="with --ray: CPUs per replica, fractions allowed; also its torch threads (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -52,15 +59,19 @@ def run(args: argparse.Namespace) -> int:
 
     prompt = parse_prompt_config(args.prompt, args.system_prompt)
     model_args = parse_model_args(args.model_args)
+    resources = _ray_resources(args, model_args)
     plan = _plan(args)
-    model = load_model(args.model, model_args)
-    try:
-        config = RunConfig(args.model, model.settings(), prompt, args.max_new_tokens, plan.data)
-        output = args.output or Path("runs") / f"{_slug(model.name)}-{config.hash[:8]}{_shard_suffix(args.shard)}"
-        with ResultStore(output, config, plan.layout) as store:
-            summary = evaluate(plan.samples, model, config, store, progress=not args.no_progress, total=plan.total)
-    finally:
-        model.close()
+    if resources is not None:
+        output, summary = _evaluate_on_ray(args, prompt, model_args, plan, resources)
+    else:
+        model = load_model(args.model, model_args)
+        try:
+            config = RunConfig(args.model, model.settings(), prompt, args.max_new_tokens, plan.data)
+            output = _output(args, model.name, config)
+            with ResultStore(output, config, plan.layout) as store:
+                summary = evaluate(plan.samples, model, config, store, progress=not args.no_progress, total=plan.total)
+        finally:
+            model.close()
     print(f"run {output}: {summary.total} samples, {summary.skipped} already done, {summary.ok} answered, "
           f"{summary.too_long} too long, {summary.errors} errors", file=sys.stderr)
     report_runs([output], None, args.export)
@@ -68,6 +79,58 @@ def run(args: argparse.Namespace) -> int:
         print(f"babilong: {summary.errors} samples failed (see 'error' in {output}/results.jsonl): rerun the same command to retry them", file=sys.stderr)
         return 1
     return 0
+
+
+def _output(args: argparse.Namespace, model_name: str, config: Any) -> Path:
+    return args.output or Path("runs") / f"{_slug(model_name)}-{config.hash[:8]}{_shard_suffix(args.shard)}"
+
+
+def _ray_resources(args: argparse.Namespace, model_args: dict[str, str]) -> Any:
+    """What one replica asks of the Ray cluster (None without --ray), checked before any work."""
+    flags = {"--replicas": args.replicas, "--replica-gpus": args.replica_gpus, "--replica-cpus": args.replica_cpus}
+    if args.ray is None:
+        given = [flag for flag, value in flags.items() if value is not None]
+        if given:
+            raise BabilongError(f"{', '.join(given)} only apply with --ray: add --ray (a local cluster) or --ray ADDRESS")
+        return None
+    from babilong import ray_eval
+
+    resources = ray_eval.Resources(args.replicas or 1, args.replica_gpus or 0.0, args.replica_cpus or 1.0)
+    ray_eval.check_request(args.model, model_args, resources)
+    return resources
+
+
+def _evaluate_on_ray(args: argparse.Namespace, prompt: Any, model_args: dict[str, str], plan: Plan,
+                     resources: Any) -> tuple[Path, Any]:
+    """The run on Ray replicas: the driver sends sample keys and writes the run folder."""
+    import math
+
+    from babilong import ray_eval
+    from babilong.runs import ResultStore, RunConfig
+
+    keys = [item.key for item in plan.samples]  # --data is read here one group at a time; only keys travel
+    source = ray_eval.SampleSource(plan.generation, str(args.data) if args.data else None, args.samples)
+    spec = ray_eval.ReplicaSpec(args.model, model_args, prompt, args.max_new_tokens, plan.data, source,
+                                threads=max(1, math.floor(resources.cpus)))
+    started = ray_eval.connect(args.ray or None)
+    try:
+        pool = ray_eval.start_replicas(spec, resources, plan.corpus)
+        try:
+            config = RunConfig(args.model, pool.first["settings"], prompt, args.max_new_tokens, plan.data)
+            if config.hash != pool.first["config_hash"]:
+                raise BabilongError(f"the replicas' configuration hashes to {pool.first['config_hash']}, the driver's to "
+                                    f"{config.hash}: the model's settings do not survive the trip; run without --ray")
+            output = _output(args, pool.first["name"], config)
+            with ResultStore(output, config, plan.layout) as store:
+                summary = ray_eval.evaluate_on_ray(keys, pool, config, store, progress=not args.no_progress)
+        finally:
+            pool.close()
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+    return output, summary
 
 
 @dataclass
@@ -80,6 +143,8 @@ class Plan:
     total: int | None
     data: dict[str, Any]
     layout: RunLayout
+    generation: Any = None  # the GenerationConfig samples are built from (None with --data)
+    corpus: Any = None  # the prepared haystack, when some length needs one
 
 
 def _plan(args: argparse.Namespace) -> Plan:
@@ -94,13 +159,13 @@ def _plan(args: argparse.Namespace) -> Plan:
         return Plan(samples, None, identity, RunLayout(groups, args.shard))
     from dataclasses import asdict
 
-    from babilong.generate import build_sample, generation_config, prepare_haystack
+    from babilong.generate import build_sample, generation_config, needs_haystack, prepared_corpus
 
     generation = generation_config(args)
-    prepare_haystack(generation, lengths)
+    corpus = prepared_corpus(generation) if needs_haystack(generation, lengths) else None  # a bad one fails now
     groups = {f"{task}/{length}": args.samples for length in lengths for task in tasks}
     planned = [Planned(key, partial(build_sample, *_key_parts(key), generation)) for key in keys_of_groups(groups, args.shard)]
-    return Plan(planned, len(planned), {"generator": asdict(generation)}, RunLayout(groups, args.shard))
+    return Plan(planned, len(planned), {"generator": asdict(generation)}, RunLayout(groups, args.shard), generation, corpus)
 
 
 def _key_parts(key: str) -> tuple[str, str, int]:
