@@ -57,6 +57,17 @@ def test_echo_on_replicas_equals_the_in_process_run_and_either_resumes_the_other
     assert len(lines(mixed)) == 20 and by_key(mixed).items() >= by_key(here).items()
 
 
+def test_replicas_read_data_folders_by_key(tmp_path, capsys, ray_cluster, small_books):
+    data = tmp_path / "data"
+    assert main(["generate", "--tasks", "qa1,qa2", "--lengths", "0k,1k", "--samples", "3", "--haystack", str(small_books),
+                 "--format", "jsonl", "--out", str(data)]) == 0
+    common = ["--model", "echo", "--tasks", "qa1,qa2", "--lengths", "0k,1k", "--samples", "3", "--data", str(data),
+              "--no-progress"]
+    assert main(["eval", *common, "--output", str(tmp_path / "here")]) == 0
+    assert main(["eval", *common, "--output", str(tmp_path / "there"), "--ray", "--replicas", "2", "--replica-cpus", "0.5"]) == 0
+    assert by_key(tmp_path / "here") == by_key(tmp_path / "there") and len(by_key(tmp_path / "here")) == 12
+
+
 def _kill_one_replica_after(results, count, killed):
     """Kill -9 one replica process (a child of this test's Ray cluster) once ``count`` results are stored."""
     import psutil
