@@ -186,6 +186,7 @@ class Replica:
         from babilong.pipeline import Pipeline
 
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        os.environ["OMP_NUM_THREADS"] = str(self.spec.threads)  # read when torch is first imported, below
         if depot is not None:  # the haystack the driver prepared: no node reads (or downloads) the books again
             import ray
 
@@ -205,6 +206,7 @@ class Replica:
             "batch": _model_batch(self.model),
         }
         self.digest = _digest(sorted((k, str(v)) for k, v in self._identity.items() if k not in ("pid", "node")))
+        self._identity["threads"] = sys.modules["torch"].get_num_threads() if "torch" in sys.modules else None
 
     def identity(self) -> dict[str, Any]:
         if self.failure is not None:
