@@ -102,6 +102,7 @@ class Replies:
     pid: int
     records: list[dict[str, Any]]
     seconds: float
+    cpu_seconds: float  # the replica process's CPU time for the batch, all its threads
 
 
 # ---- identity: the driver refuses replicas that would answer differently ----------------------
@@ -214,25 +215,33 @@ class Replica:
         return {**self._identity, "pid": os.getpid(), "digest": self.digest}
 
     def run(self, keys: list[str]) -> Replies:
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         if self.failure is not None:
             raise BabilongError(self.failure)
-        return Replies(self.digest, os.getpid(), self._records(keys), time.perf_counter() - began)
+        records = self._records(keys)
+        return Replies(self.digest, os.getpid(), records, time.perf_counter() - began, time.process_time() - cpu)
 
     def _records(self, keys: list[str]) -> list[dict[str, Any]]:
-        """Every key's record; a sample whose building or answering raises fails alone, never the batch."""
+        """Every key's record; a sample whose building or answering raises fails alone, never the batch.
+
+        Samples are built as the model draws them, as in process: a batch never holds its long inputs at once.
+        """
         records: list[dict[str, Any]] = []
-        built = list(self.spec.source.samples(keys))
-        records += [failed_record(key, self.config, error) for key, error in built if isinstance(error, Exception)]
-        samples = [sample for _, sample in built if not isinstance(sample, Exception)]
+
+        def built(chosen: list[str]) -> Iterator[Any]:
+            for key, sample in self.spec.source.samples(chosen):
+                if isinstance(sample, Exception):
+                    records.append(failed_record(key, self.config, sample))
+                else:
+                    yield sample
+
         try:
-            for record in self.pipeline.records(samples):
+            for record in self.pipeline.records(built(keys)):
                 records.append(record)
-        except Exception:  # noqa: BLE001 - find the sample that raised by running the rest one at a time
+        except Exception:  # noqa: BLE001 - find the sample that raised: the rest again, one at a time
             done = {record["key"] for record in records}
-            for sample in samples:
-                if sample.key not in done:
-                    records.append(self._one(sample))
+            for sample in built([key for key in keys if key not in done]):
+                records.append(self._one(sample))
         return records
 
     def _one(self, sample: Any) -> dict[str, Any]:
@@ -355,6 +364,7 @@ class Pool:
     depot: Any  # holds the haystack for the run: a restarted replica reads it again
     pids: dict[int, int] = field(default_factory=dict)  # replica -> its current process
     restarts: int = 0
+    cpu_seconds: float = 0.0  # the replicas' CPU time on the batches they returned
 
     def note(self, number: int, replies: Replies) -> None:
         """Check a batch's replica identity (a restarted replica may be on another node); count restarts."""
@@ -364,6 +374,7 @@ class Pool:
         if self.pids.get(number) not in (None, replies.pid):
             self.restarts += 1
         self.pids[number] = replies.pid
+        self.cpu_seconds += replies.cpu_seconds
 
     def close(self) -> None:
         import ray

@@ -46,25 +46,25 @@ def _parts(key: str) -> tuple[str, str, int]:
 
 
 def in_process(model_name: str, model_args: dict[str, str], keys: list[str], warm: str, threads: int,
-               max_new_tokens: int) -> float:
-    """Samples/s of the in-process loop, the model loaded and warmed first."""
-    import torch
-
-    torch.set_num_threads(threads)
+               max_new_tokens: int) -> tuple[float, float]:
+    """Samples/s of the in-process loop (the model loaded and warmed first), and CPU seconds per sample."""
     model = load_model(model_name, model_args)
+    if "torch" in sys.modules:  # not imported for echo: its heap would slow the loop's garbage collection
+        sys.modules["torch"].set_num_threads(threads)
     config = RunConfig(model_name, model.settings(), PROMPT, max_new_tokens, DATA)
     list(Pipeline(model, config).records([build_sample(*_parts(warm), GENERATION)]))
     with tempfile.TemporaryDirectory() as folder, ResultStore(Path(folder), config) as store:
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         summary = evaluate(planned(keys), model, config, store, progress=False)
-        seconds = time.perf_counter() - began
+        seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
     assert summary.ok + summary.too_long == len(keys), summary
-    return len(keys) / seconds
+    return len(keys) / seconds, cpu / len(keys)
 
 
 def on_ray(model_name: str, model_args: dict[str, str], keys: list[str], warm: str, replicas: int, cpus: float,
-           max_new_tokens: int) -> float:
-    """Samples/s through Ray replicas, every replica loaded and warmed first."""
+           max_new_tokens: int) -> tuple[float, float]:
+    """Samples/s through Ray replicas (every replica loaded and warmed first), and CPU seconds per
+    sample (the replicas' and the driver's)."""
     import ray
 
     source = ray_eval.SampleSource(GENERATION)
@@ -73,14 +73,21 @@ def on_ray(model_name: str, model_args: dict[str, str], keys: list[str], warm: s
     try:
         ray.get([actor.run.remote([warm]) for actor in pool.actors])
         config = RunConfig(model_name, pool.first["settings"], PROMPT, max_new_tokens, DATA)
+        pool.cpu_seconds = 0.0
         with tempfile.TemporaryDirectory() as folder, ResultStore(Path(folder), config) as store:
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), time.process_time()
             summary = ray_eval.evaluate_on_ray(keys, pool, config, store, progress=False)
-            seconds = time.perf_counter() - began
+            seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
     finally:
         pool.close()
     assert summary.ok + summary.too_long == len(keys), summary
-    return len(keys) / seconds
+    return len(keys) / seconds, (cpu + pool.cpu_seconds) / len(keys)
+
+
+def show(label: str, measured: tuple[float, float]) -> float:
+    rate, cpu = measured
+    print(f"{label}: {rate:8.3f} samples/s, {cpu * 1000:8.1f} CPU ms per sample", flush=True)
+    return rate
 
 
 def main() -> int:
@@ -97,24 +104,17 @@ def main() -> int:
     if not args.skip_model:
         keys, warm = keys_for(["qa1", "qa2"], "1k", args.model_samples), "qa3/1k/0"
         smollm2 = ("smollm2", {"batch_size": "1"})
-        one = on_ray(*smollm2, keys, warm, 1, 1, 20)
-        print(f"embedded, 1 Ray replica x 1 thread:  {one:.3f} samples/s", flush=True)
-        two = on_ray(*smollm2, keys, warm, 2, 1, 20)
-        print(f"embedded, 2 Ray replicas x 1 thread: {two:.3f} samples/s", flush=True)
-        here1 = in_process(*smollm2, keys, warm, 1, 20)
-        print(f"embedded, in process, 1 thread:      {here1:.3f} samples/s", flush=True)
-        here2 = in_process(*smollm2, keys, warm, 2, 20)
-        print(f"embedded, in process, 2 threads:     {here2:.3f} samples/s", flush=True)
+        one = show("embedded, 1 Ray replica x 1 thread ", on_ray(*smollm2, keys, warm, 1, 1, 20))
+        two = show("embedded, 2 Ray replicas x 1 thread", on_ray(*smollm2, keys, warm, 2, 1, 20))
+        here1 = show("embedded, in process, 1 thread     ", in_process(*smollm2, keys, warm, 1, 20))
+        here2 = show("embedded, in process, 2 threads    ", in_process(*smollm2, keys, warm, 2, 20))
         print(f"ratio 2 replicas / 1 replica: {two / one:.2f}x (aim >= 1.8x); 2 replicas / in process 2 threads: "
               f"{two / here2:.2f}x; 1 replica / in process 1 thread: {one / here1:.2f}x ({len(keys)} samples)", flush=True)
     if not args.skip_echo:
         keys, warm = keys_for(["qa1"], "1k", args.echo_samples), "qa2/1k/0"
-        here = in_process("echo", {}, keys, warm, 1, 20)
-        print(f"echo 1k, in process (built in the driver): {here:.1f} samples/s", flush=True)
-        one = on_ray("echo", {}, keys, warm, 1, 1, 20)
-        print(f"echo 1k, 1 Ray replica (built on it):      {one:.1f} samples/s", flush=True)
-        two = on_ray("echo", {}, keys, warm, 2, 1, 20)
-        print(f"echo 1k, 2 Ray replicas (built on them):   {two:.1f} samples/s", flush=True)
+        here = show("echo 1k, in process (built in the driver)", in_process("echo", {}, keys, warm, 1, 20))
+        one = show("echo 1k, 1 Ray replica (built on it)     ", on_ray("echo", {}, keys, warm, 1, 1, 20))
+        two = show("echo 1k, 2 Ray replicas (built on them)  ", on_ray("echo", {}, keys, warm, 2, 1, 20))
         print(f"ratio 1 replica / in process: {one / here:.2f}x (aim >= 0.8x); 2 replicas / in process: {two / here:.2f}x "
               f"({len(keys)} samples)", flush=True)
     load = os.getloadavg()
