@@ -220,3 +220,33 @@ def test_check_replica_names_what_differs():
         check_replica(0, driver, {**replica, "data_tokenizer": "u"}, None)
     with pytest.raises(BabilongError, match="another model tokenizer or chat template than replica 0"):
         check_replica(1, driver, {**replica, "model_tokenizer": "x"}, replica)
+
+
+@pytest.mark.slow
+def test_a_killed_driver_is_resumed_by_a_rerun(tmp_path, capsys):
+    import signal
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    output = tmp_path / "run"
+    command = ["eval", "--model", "echo", "--model-args", "delay=0.1", "--tasks", "qa1", "--lengths", "0k",
+               "--samples", "80", "--no-progress", "--output", str(output)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    driver = subprocess.Popen([sys.executable, "-m", "babilong", *command, "--ray", "--replicas", "2", "--replica-cpus", "0.5"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and driver.poll() is None:
+            if (output / RESULTS).exists() and (output / RESULTS).read_text().count("\n") >= 5:
+                break
+            time.sleep(0.05)
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+    stored = len(lines(output))
+    assert 5 <= stored < 80
+    assert main(command) == 0  # resumed in process
+    assert f"80 samples, {stored} already done, {80 - stored} answered" in capsys.readouterr().err
+    keys = Counter(record["key"] for record in lines(output))
+    assert len(keys) == 80 and set(keys.values()) == {1}
