@@ -7,7 +7,8 @@ overhead. Every model is loaded and warmed once, before any timing; then the set
 turns for ``--rounds`` rounds, so load from other jobs falls on all of them alike, and the
 median round is reported. Figures are samples per second of the eval loop itself (building,
 prompting, answering, scoring and writing the run folder), and CPU milliseconds per sample
-(all processes: the replicas' and the driver's).
+(all processes: the replicas' and the driver's); their product is the cores the setting kept
+busy, which bounds every ratio on a shared machine.
 
     PYTHONPATH=$PWD python benchmarks/bench_ray.py --model-samples 3 --rounds 2 --echo-samples 1000
 """
@@ -107,7 +108,8 @@ def compare(settings: dict[str, Timed], keys: list[str], rounds: int) -> dict[st
     for name, runs in measured.items():
         medians[name] = statistics.median(rate for rate, _ in runs)
         cpu = statistics.median(cpu for _, cpu in runs)
-        print(f"{name}: {medians[name]:9.3f} samples/s (median of {rounds}), {cpu * 1000:8.1f} CPU ms per sample", flush=True)
+        print(f"{name}: {medians[name]:9.3f} samples/s (median of {rounds}), {cpu * 1000:8.1f} CPU ms per sample, "
+              f"{medians[name] * cpu:.2f} cores busy", flush=True)
     return medians
 
 
