@@ -237,7 +237,7 @@ class Replica:
 
         try:
             for record in self.pipeline.records(built(keys)):
-                records.append(record)
+                records.append(record)  # noqa: PERF402 - one at a time: those before an exception are kept
         except Exception:  # noqa: BLE001 - find the sample that raised: the rest again, one at a time
             done = {record["key"] for record in records}
             for sample in built([key for key in keys if key not in done]):
