@@ -111,7 +111,7 @@ def _evaluate_on_ray(args: argparse.Namespace, prompt: Any, model_args: dict[str
     keys = [item.key for item in plan.samples]  # --data is read here one group at a time; only keys travel
     source = ray_eval.SampleSource(plan.generation, str(args.data) if args.data else None, args.samples)
     spec = ray_eval.ReplicaSpec(args.model, model_args, prompt, args.max_new_tokens, plan.data, source,
-                                threads=max(1, math.floor(resources.cpus)))
+                                threads=max(1, math.floor(resources.cpus)), gpus=resources.gpus)
     started = ray_eval.connect(args.ray or None)
     try:
         pool = ray_eval.start_replicas(spec, resources, plan.corpus)

@@ -92,6 +92,7 @@ class ReplicaSpec:
     data_identity: dict[str, Any]
     source: SampleSource
     threads: int  # torch threads: the replica's CPUs
+    gpus: float = 0.0  # none: the replica's process sees no GPU (Ray leaves them visible)
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,8 @@ class Replica:
 
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         os.environ["OMP_NUM_THREADS"] = str(self.spec.threads)  # read when torch is first imported, below
+        if not self.spec.gpus:  # Ray leaves every GPU visible to an actor that asked for none
+            os.environ["CUDA_VISIBLE_DEVICES"] = ""
         if depot is not None:  # the haystack the driver prepared: no node reads (or downloads) the books again
             import ray
 

@@ -142,9 +142,12 @@ def test_replicas_build_from_the_haystack_the_driver_shipped(tmp_path, ray_clust
     assert {k: r["output"] for k, r in by_key(tmp_path / "run").items()} == expected
 
 
-def test_a_sample_that_raises_or_is_too_long_fails_alone(small_books):
+def test_a_sample_that_raises_or_is_too_long_fails_alone(small_books, monkeypatch):
     """The replica object itself (no Ray): one prompt raising fails its sample; a too-long one is recorded so."""
     from babilong import ray_eval
+
+    for name in ("OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES"):  # a replica sets them for its process: restored after
+        monkeypatch.setenv(name, os.environ.get(name, ""))
     from babilong.generate import GenerationConfig
     from babilong.prompts import parse_prompt_config
 
