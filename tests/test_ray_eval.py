@@ -69,13 +69,16 @@ def test_replicas_read_data_folders_by_key(tmp_path, capsys, ray_cluster, small_
 
 
 def _kill_one_replica_after(results, count, killed):
-    """Kill -9 one replica process (a child of this test's Ray cluster) once ``count`` results are stored."""
+    """Kill -9 one replica process of this run (a child of this test's Ray cluster started after
+    the watcher, so not an earlier test's) once ``count`` results are stored."""
     import psutil
 
+    began = time.time()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         stored = results.read_text().count("\n") if results.exists() else 0
-        replicas = [p for p in psutil.Process(os.getpid()).children(recursive=True) if p.name().startswith("ray::Replica")]
+        replicas = [p for p in psutil.Process(os.getpid()).children(recursive=True)
+                    if p.name().startswith("ray::Replica") and p.create_time() >= began - 1]
         if stored >= count and replicas:
             os.kill(replicas[0].pid, 9)
             killed.append(stored)
