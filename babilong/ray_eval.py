@@ -313,6 +313,8 @@ def connect(address: str | None) -> bool:
         import ray
     except ImportError:
         raise BabilongError(RAY_MISSING) from None
+    if address:
+        _check_reachable(address)
     if ray.is_initialized():
         return False
     import logging
@@ -326,6 +328,18 @@ def connect(address: str | None) -> bool:
         raise BabilongError(f"cannot reach the Ray cluster at {address}: {error}; start one with 'ray start --head' "
                             "or give its address (ray://HOST:10001 or HOST:6379)") from None
     return True
+
+
+def _check_reachable(address: str, seconds: float = 10.0) -> None:
+    """Fail in seconds, not minutes, when nothing listens at a cluster's ``HOST:PORT`` (Ray retries for long)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if address == "auto" or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=seconds).close()
+    except OSError as error:
+        raise BabilongError(f"cannot reach the Ray cluster at {address} ({error.strerror or error}): start one with "
+                            "'ray start --head' and give its address (HOST:6379 or ray://HOST:10001)") from None
 
 
 def start_local_cluster(num_cpus: int | None = None) -> None:

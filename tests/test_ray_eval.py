@@ -192,6 +192,8 @@ def test_bad_ray_requests_are_one_line(tmp_path, capsys, monkeypatch):
     assert main([*base, "--ray", "--replica-gpus", "0.25"]) == 2
     assert "gpu_memory_utilization=0.22 or less" in capsys.readouterr().err
     base[2] = "echo"
+    assert main([*base, "--ray", "127.0.0.1:1"]) == 2  # nothing listens there: refused at once
+    assert "cannot reach the Ray cluster at 127.0.0.1:1" in capsys.readouterr().err
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     assert main([*base, "--ray"]) == 2
     err = capsys.readouterr().err
