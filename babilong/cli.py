@@ -1,4 +1,4 @@
-"""The ``babilong`` command. Thin: each subcommand lives in the module that does the work.
+"""The ``babilong`` command line; each subcommand lives in the module that does the work.
 
 A command module exposes ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args)``;
 it keeps heavy imports (torch, transformers, faiss) inside ``run`` so ``--help`` stays fast.
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
+import os
 import sys
 from typing import NoReturn
 
@@ -24,9 +26,14 @@ COMMANDS = {
     "report": "babilong.report",
     "rescore": "babilong.rescore",
     "merge": "babilong.merge",
+    "show-verdict": "babilong.show_verdict",
+    "view": "babilong.view",
     "train": "babilong.memory.train",
 }
+DESCRIPTION = ("Test how well language models find and reason over facts hidden in long contexts: generate "
+               "BABILong data of any length, evaluate any model on it, report scores, train memory baselines.")
 USAGE_ERROR = 2
+BROKEN_PIPE = 141  # the status a shell reports for a program its reader's exit stopped (128 + SIGPIPE)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -37,7 +44,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="babilong", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="babilong", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"babilong {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
     for name, module_name in COMMANDS.items():
@@ -63,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     except BabilongError as error:
         print(f"babilong: error: {error}", file=sys.stderr)
         return error.exit_code
+    except BrokenPipeError:  # the reader left (``babilong show FILE | head -1``): stop quietly, as Unix tools do
+        _silence_stdout()
+        return BROKEN_PIPE
     except OSError as error:
         if not error.filename:
             raise  # not about a file we were given: a bug to see in full
@@ -71,6 +81,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("babilong: interrupted", file=sys.stderr)
         return 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so flushing it at exit cannot fail once more on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass  # stdout is no file (tests capture it): nothing will flush to a pipe
 
 
 def _describe(error: OSError) -> str:

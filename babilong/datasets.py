@@ -170,12 +170,27 @@ def load_samples(source: str | Path, tasks: list[str], lengths: list[str], limit
         for task in tasks:
             if path.is_dir():
                 found = _read_files(task_files(path, length, task), task, length, limit)
-            elif path.is_file():
-                found = read_file(path, task, length)
+            elif path.is_file():  # one file may hold several tasks and lengths: only this group's samples
+                found = [s for s in read_file(path, task, length) if s.task == task and _same_length(s.length, length)]
             else:
                 found = _from_hub(str(source), task, length)
             samples.extend(found[:limit] if limit else found)
     return samples
+
+
+def _same_length(label: str, asked: str) -> bool:
+    from babilong.lengths import length_tokens
+
+    try:
+        return length_tokens(label) == length_tokens(asked)
+    except BabilongError:
+        return label == asked
+
+
+def file_groups(path: Path) -> list[str]:
+    """What a data file holds, as ``task at length`` (for messages)."""
+    groups = dict.fromkeys(f"{s.task} at {s.length}" for s in read_file(path, "?", "?"))
+    return list(groups)
 
 
 def count_samples(source: str | Path, task: str, length: str) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -16,7 +17,8 @@ from babilong.files import file_sha256
 from babilong.models import BACKENDS, DEFAULT_MODEL, load_model, parse_model_args
 from babilong.pipeline import Planned
 from babilong.prompts import parse_prompt_config
-from babilong.runs import RunLayout
+from babilong.published_prompt import PublishedPrompt
+from babilong.runs import RunLayout, remove_if_resultless
 from babilong.sample import Sample
 from babilong.shards import WHOLE, Shard, keys_of_groups, parse_shard, select
 
@@ -34,14 +36,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=arguments.positive, default=100, help="samples per task and length (default 100)")
     parser.add_argument("--data", type=arguments.data_source, help="read samples from a folder written by 'babilong generate' or a hub dataset id, instead of generating them")
     add_generation_arguments(parser)  # how samples are generated when --data is not given
-    parser.add_argument("--prompt", default="full", help="full, bare, a name like instruction_yes_examples_no_post_prompt_yes_chat_template_yes_system_prompt_no, or a prompt file (.json)")
+    parser.add_argument("--prompt", default="full", help="full, bare, a name like instruction_yes_examples_no_post_prompt_yes_chat_template_yes_system_prompt_no, "
+                        "a prompt file (.json), or a published predictions folder (or one of its .json files): the leaderboard's own prompts")
     parser.add_argument("--system-prompt", help="text of the system prompt (default: a short built-in one)")
-    parser.add_argument("--max-new-tokens", type=arguments.positive, default=DEFAULT_MAX_NEW_TOKENS, help=f"answer length limit (default {DEFAULT_MAX_NEW_TOKENS})")
+    parser.add_argument("--max-new-tokens", type=arguments.positive,
+                        help=f"answer length limit, thinking included (default {DEFAULT_MAX_NEW_TOKENS}, or a published --prompt's own; "
+                             "thinking models need far more: docs/evaluation.md)")
     parser.add_argument("--output", type=arguments.output_folder, help="run folder (default runs/MODEL-CONFIGHASH); rerun with the same folder to resume")
     parser.add_argument("--export", type=arguments.output_folder, help="also write predictions in the public leaderboard layout under this folder")
     parser.add_argument("--shard", type=parse_shard, default=WHOLE, metavar="K/N",
                         help="run only the samples of shard K of N (0 <= K < N; a hash of each sample's key) into "
                              "their own run folder, e.g. one per GPU or per Slurm array task; 'babilong merge' joins them")
+    parser.add_argument("--workers", type=arguments.non_negative, default=0,
+                        help="processes that build generated samples ahead of the model (default 0: built in this "
+                             "process); a served model given long samples (1M tokens) may answer faster than one "
+                             "process builds them")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan (samples, already done, prompt tokens, "
+                        "cost with --price-per-mtok) and stop: no model is called, no long sample is built")
+    parser.add_argument("--price-per-mtok", metavar="IN,OUT[;ABOVE:IN,OUT]", help="with --dry-run: dollars per million "
+                        "prompt and answer tokens, tiers by prompt length allowed (e.g. 1.25,10;200k:2.5,15)")
     parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                         help="run data-parallel model replicas on a Ray cluster: ADDRESS of a running one "
                              "('ray start --head'; HOST:6379 or ray://HOST:10001), or none for a local cluster "
@@ -53,14 +66,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from babilong.report import report_runs
     from babilong.pipeline import evaluate
+    from babilong.report import report_runs
     from babilong.runs import ResultStore, RunConfig
 
     prompt = parse_prompt_config(args.prompt, args.system_prompt)
+    if isinstance(prompt, PublishedPrompt):
+        prompt = _published_conditions(prompt, args)
+    args.max_new_tokens = args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
     model_args = parse_model_args(args.model_args)
     resources = _ray_resources(args, model_args)
     plan = _plan(args)
+    if args.dry_run:
+        from babilong.dry_run import plan_only
+
+        plan_only(args, prompt, model_args, plan.layout.groups, plan.generation)
+        return 0
     if resources is not None:
         output, summary = _evaluate_on_ray(args, prompt, model_args, plan, resources)
     else:
@@ -68,17 +89,34 @@ def run(args: argparse.Namespace) -> int:
         try:
             config = RunConfig(args.model, model.settings(), prompt, args.max_new_tokens, plan.data)
             output = _output(args, model.name, config)
-            with ResultStore(output, config, plan.layout) as store:
-                summary = evaluate(plan.samples, model, config, store, progress=not args.no_progress, total=plan.total)
+            with _removed_if_resultless(output), ResultStore(output, config, plan.layout) as store:
+                summary = evaluate(plan.samples, model, config, store, progress=not args.no_progress, total=plan.total,
+                                   builders=args.workers)
         finally:
             model.close()
     print(f"run {output}: {summary.total} samples, {summary.skipped} already done, {summary.ok} answered, "
-          f"{summary.too_long} too long, {summary.errors} errors", file=sys.stderr)
+          f"{summary.too_long} too long, {summary.cut} cut, {summary.errors} errors", file=sys.stderr)
+    if summary.cut:
+        print(f"babilong: warning: {summary.cut} answers were cut by --max-new-tokens {args.max_new_tokens} before the "
+              "model answered (a thinking model spends its budget on thinking): they are recorded as 'cut', not "
+              "scored; rerun with a larger --max-new-tokens (see docs/evaluation.md)", file=sys.stderr)
     report_runs([output], None, args.export)
     if summary.errors:
         print(f"babilong: {summary.errors} samples failed (see 'error' in {output}/results.jsonl): rerun the same command to retry them", file=sys.stderr)
         return 1
     return 0
+
+
+@contextmanager
+def _removed_if_resultless(output: Path) -> Iterator[None]:
+    """A run folder this run created is removed again when the run fails before any result."""
+    new_folder = not output.exists()
+    try:
+        yield
+    except BaseException:
+        if new_folder:
+            remove_if_resultless(output)
+        raise
 
 
 def _output(args: argparse.Namespace, model_name: str, config: Any) -> Path:
@@ -93,6 +131,9 @@ def _ray_resources(args: argparse.Namespace, model_args: dict[str, str]) -> Any:
         if given:
             raise BabilongError(f"{', '.join(given)} only apply with --ray: add --ray (a local cluster) or --ray ADDRESS")
         return None
+    if args.workers:
+        raise BabilongError("--workers builds samples in this process's helpers; with --ray the replicas build "
+                            "their own: drop --workers")
     from babilong import ray_eval
 
     resources = ray_eval.Resources(args.replicas or 1, args.replica_gpus or 0.0, args.replica_cpus or 1.0)
@@ -121,7 +162,7 @@ def _evaluate_on_ray(args: argparse.Namespace, prompt: Any, model_args: dict[str
                 raise BabilongError(f"the replicas' configuration hashes to {pool.first['config_hash']}, the driver's to "
                                     f"{config.hash}: the model's settings do not survive the trip; run without --ray")
             output = _output(args, pool.first["name"], config)
-            with ResultStore(output, config, plan.layout) as store:
+            with _removed_if_resultless(output), ResultStore(output, config, plan.layout) as store:
                 summary = ray_eval.evaluate_on_ray(keys, pool, config, store, progress=not args.no_progress)
         finally:
             pool.close()
@@ -131,6 +172,19 @@ def _evaluate_on_ray(args: argparse.Namespace, prompt: Any, model_args: dict[str
 
             ray.shutdown()
     return output, summary
+
+
+def _published_conditions(prompt: PublishedPrompt, args: argparse.Namespace) -> PublishedPrompt:
+    """A published prompt for this run's tasks and lengths; its answer budget unless one is given."""
+    from babilong.lengths import parse_lengths
+    from babilong.tasks import parse_tasks
+
+    prompt = prompt.restricted(parse_tasks(args.tasks), parse_lengths(args.lengths))
+    if args.max_new_tokens is None and prompt.max_new_tokens():
+        args.max_new_tokens = prompt.max_new_tokens()
+    for note in prompt.notes():
+        print(f"babilong: note: {note}", file=sys.stderr)
+    return prompt
 
 
 @dataclass
@@ -143,8 +197,8 @@ class Plan:
     total: int | None
     data: dict[str, Any]
     layout: RunLayout
-    generation: Any = None  # the GenerationConfig samples are built from (None with --data)
-    corpus: Any = None  # the prepared haystack, when some length needs one
+    generation: Any = None  # the GenerationConfig when samples are generated
+    corpus: Any = None  # the prepared haystack, when some length needs one (shipped to --ray replicas)
 
 
 def _plan(args: argparse.Namespace) -> Plan:
@@ -159,10 +213,23 @@ def _plan(args: argparse.Namespace) -> Plan:
         return Plan(samples, None, identity, RunLayout(groups, args.shard))
     from dataclasses import asdict
 
-    from babilong.generate import build_sample, generation_config, needs_haystack, prepared_corpus
+    from babilong.generate import (
+        build_sample,
+        check_babi_count,
+        check_length,
+        check_memory,
+        generation_config,
+        needs_haystack,
+        prepared_corpus,
+    )
 
     generation = generation_config(args)
+    for length in lengths:  # what building a sample would refuse, refused before the run folder is made
+        check_length(length, generation)
     corpus = prepared_corpus(generation) if needs_haystack(generation, lengths) else None  # a bad one fails now
+    for length in lengths:
+        check_memory(length, generation)
+    check_babi_count(generation, tasks, args.samples)
     groups = {f"{task}/{length}": args.samples for length in lengths for task in tasks}
     planned = [Planned(key, partial(build_sample, *_key_parts(key), generation)) for key in keys_of_groups(groups, args.shard)]
     return Plan(planned, len(planned), {"generator": asdict(generation)}, RunLayout(groups, args.shard), generation, corpus)
@@ -207,9 +274,20 @@ def _check_data(source: str, tasks: list[str], lengths: list[str], limit: int) -
                 raise BabilongError(f"two samples share the key {duplicate} in {source}: the data has duplicate "
                                     "(task, length, index); fix or regenerate it")
     if not found:
-        raise BabilongError(f"no samples for {','.join(tasks)} at {','.join(lengths)} in {source}: "
+        raise BabilongError(f"no samples for {','.join(tasks)} at {','.join(lengths)} in {source}{_holds(source)}: "
                             "check --data, --tasks and --lengths")
     return groups
+
+
+def _holds(source: str) -> str:
+    """`` (it holds qa1 at 1k, ...)`` for a data file, whose samples say their task and length; else nothing."""
+    from babilong.datasets import file_groups
+
+    path = Path(source).expanduser()
+    if not path.is_file():
+        return ""
+    groups = file_groups(path)
+    return f" (it holds {', '.join(groups[:6])}{', ...' if len(groups) > 6 else ''})"
 
 
 def data_identity(source: str, tasks: list[str], lengths: list[str]) -> dict[str, Any]:

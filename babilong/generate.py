@@ -9,8 +9,7 @@ from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
-from babilong import __version__
-from babilong import arguments
+from babilong import __version__, arguments
 from babilong.builder import StoryTooLong, build_input
 from babilong.errors import BabilongError
 from babilong.files import atomic_write_text, exclusive, file_sha256, remove_leftovers
@@ -280,7 +279,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="jsonl, parquet, both (default), or hub: the layout of the published datasets "
                              "(OUT/{length}/{task}-00000-of-00001.parquet + a README.md dataset card); by default, "
                              "lengths whose Parquet would need over 2 GiB of memory (about 80M tokens) are written as JSONL only"),
-    parser.add_argument("--out", type=arguments.output_folder, required=True, help="output folder: OUT/{length}/{task}.jsonl|.parquet + manifest.json")
+    parser.add_argument("--output", "--out", dest="out", type=arguments.output_folder, required=True, help="output folder: OUTPUT/{length}/{task}.jsonl|.parquet + manifest.json (--out is the same)")
     parser.add_argument("--overwrite", action="store_true", help="replace what an earlier run wrote in --out (its files that this run does not write are removed)")
 
 
@@ -321,12 +320,12 @@ def run(args: argparse.Namespace) -> int:
     if args.start < 0:
         raise BabilongError(f"--start {args.start} is negative: give the index of the first sample, 0 or more")
     config = generation_config(args)
-    with exclusive(args.out, wait=False):
+    with exclusive(args.out, wait=False, flag="--output"):
         return _generate(args, tasks, lengths, formats, config)
 
 
 def _generate(args: argparse.Namespace, tasks: list[str], lengths: list[str], formats: list[str], config) -> int:
-    """``run`` once this process is the one writer of ``--out``."""
+    """``run`` once this process is the one writer of ``--output``."""
     from tqdm import tqdm
 
     from babilong.datasets import hub_card, write_manifest
@@ -337,28 +336,31 @@ def _generate(args: argparse.Namespace, tasks: list[str], lengths: list[str], fo
     planned = [path for paths in asked.values() for path in paths] + [p for p in (card, manifest_path) if p]
     clashes = [str(p) for p in planned if p.exists()]
     if clashes and not args.overwrite:
-        raise BabilongError(f"{clashes[0]} exists ({len(clashes)} files would be replaced): pass --overwrite or choose another --out")
+        raise BabilongError(f"{clashes[0]} exists ({len(clashes)} files would be replaced): pass --overwrite or choose another --output")
     for length in lengths:
         check_length(length, config)
     earlier_files = _files_of_earlier_run(args.out) if args.overwrite else set()
     prepare_haystack(config, lengths)  # fail on a bad haystack before any output
     plan = formats_by_length(lengths, config, formats, chosen=args.format is not None)
     outputs = {(length, task): [args.out / name for name in output_names(length, task, plan[length])] for length, task in asked}
-    for task in tasks if args.babi else []:
-        _babi_stories(args.babi, args.split, task)  # and on bad bAbI files
+    check_babi_count(config, tasks, args.start + args.samples)  # and on bAbI files too short or bad
     manifest_path.unlink(missing_ok=True)  # until the new manifest is written, the folder does not look complete
     for path in planned:
         remove_leftovers(path)  # of an earlier run that was killed
     files: dict[str, str] = {}
-    with tqdm(total=len(tasks) * len(lengths) * args.samples, unit="sample", desc="generating") as bar:
-        for (length, task), paths in outputs.items():
-            _write_task(paths, task, length, range(args.start, args.start + args.samples), config, bar.update)
-            files.update({str(path.relative_to(args.out)): file_sha256(path) for path in paths})
+    new_folders = [folder for folder in (args.out, *sorted({p.parent for p in planned})) if not folder.exists()]
+    try:
+        with tqdm(total=len(tasks) * len(lengths) * args.samples, unit="sample", desc="generating") as bar:
+            for (length, task), paths in outputs.items():
+                _write_task(paths, task, length, range(args.start, args.start + args.samples), config, bar.update)
+                files.update({str(path.relative_to(args.out)): file_sha256(path) for path in paths})
+    except BaseException:
+        _remove_empty(new_folders)  # a refusal mid-way leaves no empty LENGTH/ folders behind
+        raise
     if card:
         atomic_write_text(card, hub_card(outputs, args.out, _command_line(args)))
         files[HUB_CARD] = file_sha256(card)
-    for stale in sorted(earlier_files - set(files)):
-        (args.out / stale).unlink(missing_ok=True)
+    _remove_stale(args.out, earlier_files - set(files))
     manifest = {
         "babilong_version": __version__, "tasks": tasks, "lengths": lengths, "samples": args.samples,
         "start": args.start, "seed": args.seed, "haystack": args.haystack, "split": args.split,
@@ -376,7 +378,7 @@ HUB_CARD = "README.md"
 
 
 def output_names(length: str, task: str, formats: list[str]) -> list[str]:
-    """The files of one task at one length, relative to ``--out``."""
+    """The files of one task at one length, relative to ``--output``."""
     if formats == ["hub"]:
         return [f"{length}/{task}-00000-of-00001.parquet"]
     return [f"{length}/{task}.{fmt}" for fmt in formats]
@@ -403,13 +405,47 @@ def _files_of_earlier_run(out: Path) -> set[str]:
     except FileNotFoundError:
         return set()
     except (OSError, ValueError, AttributeError) as error:
-        raise BabilongError(f"{out / 'manifest.json'} is damaged ({error}): remove it, or choose another --out") from None
+        raise BabilongError(f"{out / 'manifest.json'} is damaged ({error}): remove it, or choose another --output") from None
     inside = set()
     for name in listed if isinstance(listed, dict) else []:
         relative = Path(name)
         if not relative.is_absolute() and ".." not in relative.parts:
             inside.add(str(relative))
     return inside
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove those of ``folders`` (made by this run) that are still empty, deepest first."""
+    for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # not empty (it holds finished files), or already gone
+
+
+def check_babi_count(config: GenerationConfig, tasks: list[str], needed: int) -> None:
+    """Refuse, before any work, released bAbI files that hold fewer than ``needed`` questions of a task."""
+    for task in tasks if config.babi else []:
+        babi_story(config.babi, config.split, task, needed - 1)
+
+
+def _remove_stale(out: Path, names: set[str]) -> None:
+    """Remove the files an earlier run listed that this run did not write: only regular files
+    that lie inside ``out`` once every link on their way is followed (a manifest may name
+    ``link/file`` where ``link`` leads elsewhere; that file is not ours to remove)."""
+    import stat
+
+    inside = out.resolve()
+    for name in sorted(names):
+        path = out / name
+        try:
+            if not stat.S_ISREG(path.lstat().st_mode) or not path.resolve().is_relative_to(inside):
+                continue
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            raise BabilongError(f"cannot remove {path}, a file of the earlier run in --output: {error.strerror or error}") from None
 
 
 def _command_line(args: argparse.Namespace) -> str:
@@ -424,7 +460,7 @@ def _command_line(args: argparse.Namespace) -> str:
         parts.append("--no-reuse")
     if args.babi:
         parts.append(f"--babi {args.babi}")
-    return " ".join(parts + ["--out OUT"])
+    return " ".join(parts + ["--output OUT"])
 
 
 def _formats(spec: str) -> list[str]:

@@ -8,13 +8,16 @@ tokenizer), so building a sample never tokenizes the background again.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import sys
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +28,7 @@ from babilong.tokens import Tokenizer
 
 SPLITS = ("test", "train", "all")
 MIN_WORDS = 4  # sentences shorter than this (headings, "Yes, sir.") are skipped, as the reference does
-PREPARE_VERSION = 1
+PREPARE_VERSION = 2  # 2: meta.json records each file's size and sha256, checked on every load
 _ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "messrs", "mme", "mlle", "rev", "capt", "col", "gen", "lt", "vol", "ch", "no", "viz", "etc", "vs"}
 
 
@@ -61,13 +64,16 @@ def get_source(spec: str) -> Source:
         return _table(path, column or "text")
     if path.is_dir():
         return _folder(path)
+    if path.is_file():
+        raise BabilongError(f"haystack {spec!r} is a single file: put the book in a folder (a haystack folder holds "
+                            "one or more .txt books; two or more give separate train and test books) and give the folder")
     raise BabilongError(
         f"haystack {spec!r} not found: use gutenberg, pg19, pg19:FOLDER, a folder of .txt files, or a .parquet/.jsonl file"
     )
 
 
 def _gutenberg() -> Source:
-    from babilong.assets import gutenberg_dir
+    from babilong.cache import gutenberg_dir
 
     folder = gutenberg_dir()
     if not folder.is_dir() or not any(folder.glob("*.txt")):
@@ -137,10 +143,9 @@ def _table(path: Path, column: str) -> Source:
         raise BabilongError(f"haystack file {path} not found")
 
     def books(split: str) -> list[Book]:
+        import pyarrow as pa
         import pyarrow.json as pa_json
         import pyarrow.parquet as pq
-
-        import pyarrow as pa
 
         kind = "Parquet" if path.suffix == ".parquet" else "JSON Lines"
         try:
@@ -162,7 +167,18 @@ def _table(path: Path, column: str) -> Source:
 
 
 def _txt_books(folder: Path) -> list[Book]:
-    return [Book(p.stem, lambda p=p: p.read_text(encoding="utf-8", errors="replace")) for p in sorted(folder.glob("*.txt"))]
+    return [Book(p.stem, lambda p=p: _read_book(p)) for p in sorted(folder.glob("*.txt"))]
+
+
+def _read_book(path: Path) -> str:
+    """A book's text; bytes that are not UTF-8 become U+FFFD, and that is said once per book."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        warn_once(f"haystack book {path} is not UTF-8 (byte {error.start}): its undecodable bytes are read as U+FFFD; "
+                  "convert it to UTF-8 (e.g. iconv -f latin1 -t utf-8)")
+        return raw.decode("utf-8", errors="replace")
 
 
 def _split_by_name(books: list[Book], split: str) -> list[Book]:
@@ -250,15 +266,22 @@ def prepare(source: Source, split: str, tokenizer: Tokenizer, cache: Path | None
         raise BabilongError(f"haystack {source.name!r} ({split}): all its {len(books)} books are empty; give books with text")
     key = _corpus_key(source.name, split, tokenizer.name, [b.name for b in books], texts)
     folder = (cache or _default_cache()) / key
-    if not (folder / "meta.json").exists():
-        with exclusive(folder):
-            if not (folder / "meta.json").exists():
-                corpus = _build(f"{source.name}/{split}", tokenizer, [b.name for b in books], texts, progress)
-                if corpus.total_tokens == 0:
-                    raise BabilongError(f"haystack {source.name!r} ({split}) holds no sentences of {MIN_WORDS}+ words")
-                atomic_folder(folder, lambda staging: _save(corpus, staging))
-                return corpus
-    return _load(folder)
+    if (folder / "meta.json").exists():
+        try:
+            return load_prepared(folder)
+        except DamagedCache as damage:
+            warn_once(f"{damage}: rebuilding it")
+    with exclusive(folder):
+        if (folder / "meta.json").exists():  # another process may have built (or rebuilt) it meanwhile
+            try:
+                return load_prepared(folder)
+            except DamagedCache:
+                pass
+        corpus = _build(f"{source.name}/{split}", tokenizer, [b.name for b in books], texts, progress)
+        if corpus.total_tokens == 0:
+            raise BabilongError(f"haystack {source.name!r} ({split}) holds no sentences of {MIN_WORDS}+ words")
+        atomic_folder(folder, lambda staging: _save(corpus, staging))
+        return corpus
 
 
 def _build(name: str, tokenizer: Tokenizer, names: list[str], texts: list[str], progress: bool) -> Corpus:
@@ -287,26 +310,109 @@ def _corpus_key(source: str, split: str, tokenizer: str, names: list[str], texts
 
 
 def _default_cache() -> Path:
-    from babilong.assets import cache_dir
+    from babilong.cache import cache_dir
 
     return cache_dir() / "prepared"
+
+
+CACHED_FILES = ("text.txt", "arrays.npz")
+
+
+class DamagedCache(BabilongError):
+    """A prepared-corpus folder whose files are not those written at preparation."""
 
 
 def _save(corpus: Corpus, folder: Path) -> None:
     (folder / "text.txt").write_text(corpus.text, encoding="utf-8")
     np.savez(folder / "arrays.npz", starts=corpus.starts, ends=corpus.ends, tokens=corpus.tokens, book_bounds=corpus.book_bounds)
-    meta = {"name": corpus.name, "tokenizer": corpus.tokenizer, "book_names": list(corpus.book_names)}
+    files = {name: _fingerprint((folder / name).read_bytes()) for name in CACHED_FILES}
+    meta = {"name": corpus.name, "tokenizer": corpus.tokenizer, "book_names": list(corpus.book_names), "files": files}
     (folder / "meta.json").write_text(json.dumps(meta))
 
 
-def _load(folder: Path) -> Corpus:
-    meta = json.loads((folder / "meta.json").read_text())
-    arrays = np.load(folder / "arrays.npz")
-    return Corpus(
-        name=meta["name"], tokenizer=meta["tokenizer"], book_names=tuple(meta["book_names"]),
-        text=(folder / "text.txt").read_text(encoding="utf-8"),
-        starts=arrays["starts"], ends=arrays["ends"], tokens=arrays["tokens"], book_bounds=arrays["book_bounds"],
-    )
+def _fingerprint(data: bytes) -> dict[str, Any]:
+    return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def load_prepared(folder: Path) -> Corpus:
+    """A prepared corpus, each file checked against the size and sha256 recorded when it was written.
+
+    Raises ``DamagedCache`` (one line naming the folder and the file) when anything differs.
+    """
+    meta = _read_meta(folder)
+    data = {name: _checked_bytes(folder, name, meta["files"].get(name)) for name in CACHED_FILES}
+    try:
+        text = data["text.txt"].decode("utf-8")
+        arrays = np.load(io.BytesIO(data["arrays.npz"]))
+        starts, ends, tokens, bounds = (arrays[name] for name in ("starts", "ends", "tokens", "book_bounds"))
+    except (ValueError, KeyError, OSError, zipfile.BadZipFile) as error:  # a hash collision aside, only if written so
+        raise DamagedCache(f"the prepared corpus in {folder} is damaged ({type(error).__name__})") from None
+    return Corpus(name=meta["name"], tokenizer=meta["tokenizer"], book_names=tuple(meta["book_names"]), text=text,
+                  starts=starts, ends=ends, tokens=tokens, book_bounds=bounds)
+
+
+def _read_meta(folder: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads((folder / "meta.json").read_bytes())
+    except OSError as error:
+        raise DamagedCache(f"the prepared corpus in {folder} is damaged (meta.json: {error.strerror or error})") from None
+    except ValueError:
+        raise DamagedCache(f"the prepared corpus in {folder} is damaged (meta.json is not JSON)") from None
+    keys = {"name": str, "tokenizer": str, "book_names": list, "files": dict}
+    if not isinstance(meta, dict) or any(not isinstance(meta.get(key), kind) for key, kind in keys.items()):
+        raise DamagedCache(f"the prepared corpus in {folder} is damaged (meta.json lacks its fields)")
+    return meta
+
+
+def _checked_bytes(folder: Path, name: str, recorded: Any) -> bytes:
+    try:
+        data = (folder / name).read_bytes()
+    except OSError as error:
+        raise DamagedCache(f"the prepared corpus in {folder} is damaged ({name}: {error.strerror or error})") from None
+    if not isinstance(recorded, dict) or recorded.get("size") != len(data):
+        raise DamagedCache(f"the prepared corpus in {folder} is damaged ({name} has {len(data)} bytes, "
+                           f"{recorded.get('size') if isinstance(recorded, dict) else 'unknown'} were written)")
+    if recorded.get("sha256") != hashlib.sha256(data).hexdigest():
+        raise DamagedCache(f"the prepared corpus in {folder} is damaged ({name} has other bytes than were written)")
+    return data
+
+
+def verify_prepared(cache: Path | None = None) -> tuple[int, list[str]]:
+    """Check every prepared corpus in the cache; damaged ones are removed (rebuilt when next needed).
+
+    Returns how many were intact and one line per damaged one.
+    """
+    root = cache or _default_cache()
+    intact, damaged = 0, []
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        if not folder.is_dir() or folder.name.startswith("."):
+            continue
+        with exclusive(folder):
+            if _written_before_checks(folder):
+                _remove_folder(folder)  # never read again (its key names an older version): only space
+                continue
+            try:
+                load_prepared(folder)
+                intact += 1
+            except DamagedCache as damage:
+                _remove_folder(folder)
+                damaged.append(f"{damage}: removed; it is rebuilt when next needed")
+    return intact, damaged
+
+
+def _written_before_checks(folder: Path) -> bool:
+    """A corpus prepared by a babilong that recorded no sizes and hashes (PREPARE_VERSION 1)."""
+    try:
+        meta = json.loads((folder / "meta.json").read_bytes())
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and "name" in meta and "files" not in meta
+
+
+def _remove_folder(folder: Path) -> None:
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 _warned: set[str] = set()

@@ -23,13 +23,13 @@ def length_tokens(label: str) -> int:
 
 
 def normalise(label: str) -> str:
-    """The canonical spelling of a length: ladder labels keep their form, ``4K`` -> ``4k``."""
+    """The canonical spelling of a length: ladder labels keep their form, ``4K`` -> ``4k``, ``2.5m`` -> ``2.5M``."""
     tokens = length_tokens(label)
     for rung in LADDER:
         if length_tokens(rung) == tokens:
             return rung
     text = label.strip()
-    return text[:-1] + text[-1].lower() if text[-1] in "K" else text
+    return text[:-1] + {"K": "k", "m": "M"}.get(text[-1], text[-1])
 
 
 def parse_lengths(spec: str) -> list[str]:
@@ -44,11 +44,19 @@ def parse_lengths(spec: str) -> list[str]:
             labels.append(normalise(part))
     if not labels:
         raise BabilongError("no lengths given: use e.g. --lengths 0k,1k,4k or 0k-32k")
-    return list(dict.fromkeys(labels))
+    by_tokens: dict[int, str] = {}  # 1500 and 1.5k are one length: the first spelling is kept
+    for label in labels:
+        by_tokens.setdefault(length_tokens(label), label)
+    return list(by_tokens.values())
 
 
 def _ladder_range(part: str, spec: str) -> list[str]:
-    low, high = (length_tokens(p) for p in part.split("-", 1))
+    low_text, high_text = part.split("-", 1)
+    try:
+        low, high = length_tokens(low_text), length_tokens(high_text)
+    except BabilongError:  # "-5", "1k-", "1k--2k": name the whole part, not an empty or half side
+        raise BabilongError(f"malformed length {part!r} in {spec!r}: a length is a number of tokens like 1500, 4k or "
+                            "2.5M (never negative), a range is LOW-HIGH like 0k-32k") from None
     if low > high:
         raise BabilongError(f"bad length range {part!r} in {spec!r}: write it low-high, e.g. 0k-32k")
     chosen = [rung for rung in LADDER if low <= length_tokens(rung) <= high]

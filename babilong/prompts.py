@@ -14,12 +14,16 @@ import re
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from babilong.errors import BabilongError
 from babilong.models.base import Prompt
 from babilong.rng import Rng
 from babilong.sample import Sample
 from babilong.tasks import all_tasks, get_task
+
+if TYPE_CHECKING:
+    from babilong.published_prompt import PublishedPrompt
 
 PARTS = ("instruction", "examples", "post_prompt", "chat_template", "system_prompt")
 DEFAULT_SYSTEM_PROMPT = "You are a careful reader who answers questions about a text exactly as asked."
@@ -59,7 +63,9 @@ class PromptConfig:
 
 
 PROMPT_FILE_KEYS = ("instruction", "examples", "post_prompt", "template", "chat_template", "system_prompt")
-_PLACEHOLDER = re.compile(r"\{(instruction|examples|post_prompt|context|question)\}")
+_FIELDS = ("instruction", "examples", "post_prompt", "context", "question")
+_PLACEHOLDER = re.compile(r"\{(" + "|".join(_FIELDS) + r")\}")
+_ANY_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")  # what reads as a field; other braces (JSON) are text
 
 
 @dataclass(frozen=True)
@@ -129,13 +135,23 @@ def load_prompt_file(path: Path) -> PromptFile:
     if not isinstance(content.get("chat_template", True), bool):
         raise BabilongError(f"prompt file {path}: 'chat_template' must be true or false")
     template = content.get("template")
+    unknown_fields = sorted(set(_ANY_FIELD.findall(template or "")) - set(_FIELDS))
+    if unknown_fields:
+        raise BabilongError(f"prompt file {path}: the template has an unknown field {{{unknown_fields[0]}}}; the fields are "
+                            + ", ".join(f"{{{name}}}" for name in _FIELDS))
     if template is not None and not {"context", "question"} <= set(_PLACEHOLDER.findall(template)):
         raise BabilongError(f"prompt file {path}: the template must contain {{context}} and {{question}}")
     return PromptFile(**content)
 
 
-def parse_prompt_config(name: str, system_text: str | None = None) -> PromptConfig | PromptFile:
-    """A config from a leaderboard-style name, ``full`` (all on), ``bare`` (all off) or a prompt file."""
+def parse_prompt_config(name: str, system_text: str | None = None) -> PromptConfig | PromptFile | PublishedPrompt:
+    """A config from a leaderboard-style name, ``full`` (all on), ``bare`` (all off), a prompt file,
+    or a published prediction folder (or one of its ``.json`` files): the leaderboard's own prompts."""
+    from babilong.published_prompt import is_published_prompt, load_published_prompt
+
+    if is_published_prompt(Path(name).expanduser()):
+        prompt = load_published_prompt(Path(name).expanduser())
+        return dataclasses.replace(prompt, system_prompt=system_text) if system_text else prompt
     if name.endswith(".json") or Path(name).is_file():
         prompt = load_prompt_file(Path(name).expanduser())
         return dataclasses.replace(prompt, system_prompt=system_text) if system_text else prompt
@@ -161,9 +177,9 @@ def parse_prompt_config(name: str, system_text: str | None = None) -> PromptConf
     return PromptConfig(**values, system_text=text)
 
 
-def build_prompt(sample: Sample, config: PromptConfig | PromptFile) -> Prompt:
+def build_prompt(sample: Sample, config: PromptConfig | PromptFile | PublishedPrompt) -> Prompt:
     """The prompt for one sample: the parts switched on, then the context, the question last."""
-    if isinstance(config, PromptFile):
+    if not isinstance(config, PromptConfig):
         return config.build(sample)
     parts = []
     if config.instruction:

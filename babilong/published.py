@@ -19,14 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from babilong.errors import BabilongError
+from babilong.tasks import is_task
 from babilong.verdicts import score_record
 
-FILE_NAME = re.compile(r"(qa(?:[1-9]|1[0-9]|20))_([0-9.]+[kKmM]?)_(.+)\.csv")
+FILE_NAME = re.compile(r"(qa[1-9][0-9]*)_([0-9]+(?:\.[0-9]+)?[kKmM]?)_(.+)\.csv")  # a task we know: ``_file_parts``
 COLUMNS = ("target", "output", "question")
 INDEX_HEADERS = ("", "Unnamed: 0", "index")  # ours, and what pandas writes for an unnamed index
 # Our export writes a sample the model did not answer as one of these outputs; reading it back
 # restores the status, so the sample is counted as unscored, not as a wrong answer.
-UNANSWERED = {"[too_long]": "too_long", "[error]": "error"}
+UNANSWERED = {"[too_long]": "too_long", "[cut]": "cut", "[error]": "error"}
 
 
 @dataclass
@@ -58,16 +59,22 @@ class PublishedRun:
 
 
 def is_published_folder(folder: Path) -> bool:
-    return folder.is_dir() and any(FILE_NAME.fullmatch(path.name) for path in folder.glob("*.csv"))
+    return folder.is_dir() and any(_file_parts(path.name) for path in folder.glob("*.csv"))
+
+
+def _file_parts(name: str) -> tuple[str, str, str] | None:
+    """``(task, length, prompt configuration)`` of a predictions file name, if its task is one we know."""
+    match = FILE_NAME.fullmatch(name)
+    return match.groups() if match and is_task(match.group(1)) else None
 
 
 def find_runs(folder: Path, prompts: list[str] | None = None) -> list[PublishedRun]:
     """Every prompt configuration in a model folder, or those of ``prompts`` it has (at least one)."""
     runs: dict[str, PublishedRun] = {}
     for path in sorted(folder.glob("*.csv")):
-        match = FILE_NAME.fullmatch(path.name)
-        if match:
-            task, length, name = match.groups()
+        parts = _file_parts(path.name)
+        if parts:
+            task, length, name = parts
             runs.setdefault(name, PublishedRun(folder, name)).files.append((task, length, path))
     if not prompts:
         return list(runs.values())
@@ -81,6 +88,8 @@ def find_runs(folder: Path, prompts: list[str] | None = None) -> list[PublishedR
 def load_records(run: PublishedRun) -> dict[str, dict[str, Any]]:
     """Every prediction of a run as a result record (as ``babilong eval`` stores them), scored afresh."""
     records: dict[str, dict[str, Any]] = {}
+    if not run.files:
+        raise BabilongError(f"{run.folder} has no prediction files for prompt configuration {run.prompt!r}")
     for task, length, path in run.files:
         for index, target, output, question in _rows(path):
             key = f"{task}/{length}/{index}"
@@ -89,6 +98,9 @@ def load_records(run: PublishedRun) -> dict[str, dict[str, Any]]:
             status = UNANSWERED.get(output, "ok")
             records[key] = score_record({"key": key, "task": task, "length": length, "index": index, "status": status,
                                     "target": target, "question": question, "output": output if status == "ok" else None})
+    if not records:
+        raise BabilongError(f"{run.folder}: the files of prompt configuration {run.prompt!r} hold no predictions "
+                            "(a header and no rows): copy them again")
     return records
 
 
@@ -100,7 +112,7 @@ def _rows(path: Path) -> Iterator[tuple[int, str, str, str]]:
             reader = csv.reader(handle)
             header = next(reader, None)
             if header is None:
-                return
+                raise BabilongError(f"{path} is empty (not even a header row): copy it again, or move it out of the folder")
             columns = _column_positions(path, header)
             has_index = header[0].strip() in INDEX_HEADERS
             for number, row in enumerate(reader):
@@ -146,13 +158,13 @@ def export_predictions(manifest: dict[str, Any], records: dict[str, dict[str, An
     settings = {"prompt": prompt, "generation": {"max_new_tokens": config["max_new_tokens"], "do_sample": False},
                 "model": config["model"], "model_settings": config["model_settings"], "config_hash": manifest["config_hash"]}
     for (task, length), group in groups.items():
-        stem = folder / f"{task}_{length}_{prompt['name']}"
-        with stem.with_suffix(".csv").open("w", newline="", encoding="utf-8") as handle:
+        stem = f"{task}_{length}_{prompt['name']}"  # a length like 1.5k holds a dot: never Path.with_suffix
+        with (folder / f"{stem}.csv").open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(["", *COLUMNS])
             for record in sorted(group, key=lambda r: r["index"]):
                 writer.writerow([record["index"], record["target"], _export_output(record), record["question"]])
-        stem.with_suffix(".json").write_text(json.dumps(settings, indent=2, default=str) + "\n")
+        (folder / f"{stem}.json").write_text(json.dumps(settings, indent=2, default=str) + "\n")
     return folder
 
 

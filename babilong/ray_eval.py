@@ -31,7 +31,7 @@ from babilong import __version__, verdicts
 from babilong.errors import BabilongError
 from babilong.pipeline import Summary
 from babilong.prompts import PromptConfig, PromptFile
-from babilong.runs import ResultStore, RunConfig
+from babilong.runs import RESULT_SCHEMA, ResultStore, RunConfig
 
 RAY_MISSING = "--ray needs Ray: pip install 'babilong[ray]' (or run without --ray)"
 MAX_RESTARTS = 3  # times Ray restarts one replica (and re-runs its batches) before the run stops
@@ -258,8 +258,8 @@ def failed_record(key: str, config: RunConfig, error: BaseException, sample: Any
     """The record of a sample that raised on a replica: an error, retried on the next run."""
     task, length, index = key.split("/")
     first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return {"key": key, "task": task, "length": length, "index": int(index), "config_hash": config.hash,
-            "status": "error", "target": getattr(sample, "target", None), "question": getattr(sample, "question", None),
+    return {"schema_version": RESULT_SCHEMA, "key": key, "task": task, "length": length, "index": int(index),
+            "config_hash": config.hash, "status": "error", "finish_reason": None, "target": getattr(sample, "target", None), "question": getattr(sample, "question", None),
             "output": None, "answer": None, "prompt_tokens": None, "output_tokens": None, "latency": None,
             "error": f"{type(error).__name__} on a Ray replica: {first}", "prompt": None}
 

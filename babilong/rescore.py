@@ -6,9 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from babilong.errors import BabilongError
-from babilong.runs import MANIFEST, RESULTS, RunLock, read_manifest, rescore_file
-from babilong.scoring import SCORER_VERSIONS
+from babilong.runs import rescore_run
+from babilong.scorers import versions_text
 
 HELP = "re-score the stored outputs of eval runs with the current scorers (no model is called)"
 
@@ -18,20 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    versions = ", ".join(f"{name} {version}" for name, version in SCORER_VERSIONS.items())
+    versions = versions_text()
     for directory in args.runs:
-        if not (directory / MANIFEST).is_file():
-            raise BabilongError(f"{directory} is not a run directory (no {MANIFEST}): give a folder written by 'babilong eval'")
-        read_manifest(directory / MANIFEST)
-        lock = RunLock(directory)
-        try:
-            lock.acquire()  # the rewrite must not race a running eval
-        except OSError as error:
-            raise BabilongError(f"cannot lock {directory}: {error.strerror or error}") from None
-        try:
-            changed = rescore_file(directory / RESULTS) if (directory / RESULTS).exists() else {}
-        finally:
-            lock.release()
+        changed = rescore_run(directory)
         summary = ", ".join(f"{name} {count}" for name, count in changed.items()) or "no results"
         print(f"{directory}: scored with {versions}; verdicts changed: {summary}", file=sys.stderr)
     return 0

@@ -15,7 +15,6 @@ import errno
 import hashlib
 import json
 import os
-import socket
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -25,15 +24,21 @@ from typing import Any
 
 from babilong import __version__, verdicts
 from babilong.errors import BabilongError
+from babilong.files import WriterLock, atomic_open
 from babilong.prompts import PromptConfig, PromptFile
-from babilong.scoring import LABELS, SCORER_VERSIONS, SCORERS
+from babilong.published_prompt import PublishedPrompt
+from babilong.scorers import accuracy_scorers, all_scorers, versions_text
 from babilong.shards import WHOLE, Shard, shard_from_dict
+from babilong.tasks import is_task
 
 MANIFEST = "manifest.json"
 RESULTS = "results.jsonl"
 LOCK = ".lock"
 OWNER = ".lock.owner"
-FINAL = ("ok", "too_long")  # statuses that count as done; "error" is retried
+FINAL = ("ok", "too_long", "cut")  # statuses that count as done; "error" is retried
+# The shape of a result line. 1: lines without the field (before thinking models); 2: adds
+# finish_reason and the thinking fields. Readers refuse lines of a newer schema than they know.
+RESULT_SCHEMA = 2
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,7 @@ class RunConfig:
 
     model: str
     model_settings: dict[str, Any]
-    prompt: PromptConfig | PromptFile
+    prompt: PromptConfig | PromptFile | PublishedPrompt
     max_new_tokens: int
     data: dict[str, Any]  # where the samples come from (generator settings or a source)
 
@@ -116,7 +121,7 @@ def read_results(path: Path, config_hash: str | None = None) -> Loaded:
     loaded.warnings.extend(_foreign_warning(path, config_hash, foreign))
     if loaded.rescored:
         loaded.warnings.append(f"{path}: {loaded.rescored} results were scored by older scorer versions and are "
-                               f"re-scored as read ({_versions_text()}); 'babilong rescore' stores the new verdicts")
+                               f"re-scored as read ({versions_text()}); 'babilong rescore' stores the new verdicts")
     return loaded
 
 
@@ -133,10 +138,18 @@ def _results_lines(path: Path, warnings: list[str]) -> Iterator[tuple[int, bytes
             if not raw.strip():
                 continue
             record, problem = _parse_line(raw)
+            if _newer_schema(record):
+                raise BabilongError(f"{path}:{number} was written by a newer babilong (result schema "
+                                    f"{record['schema_version']}; this one reads up to {RESULT_SCHEMA}): upgrade babilong")
             if problem:
                 warnings.append(f"{path}:{number}: {problem}: line skipped, its sample will be run again")
                 continue
             yield number, raw, record
+
+
+def _newer_schema(record: dict[str, Any]) -> bool:
+    version = record.get("schema_version", 1)
+    return isinstance(version, int) and version > RESULT_SCHEMA
 
 
 def _parse_line(raw: bytes) -> tuple[dict[str, Any], str | None]:
@@ -152,7 +165,7 @@ def _parse_line(raw: bytes) -> tuple[dict[str, Any], str | None]:
     if record["status"] == "ok":
         if not isinstance(record.get("output"), str):
             return {}, "an ok result without its output"
-        if record.get("task") not in LABELS or record.get("target") is None or record.get("question") is None:
+        if not is_task(str(record.get("task"))) or record.get("target") is None or record.get("question") is None:
             return {}, "an ok result without a known task, target and question"
     return record, None
 
@@ -176,61 +189,38 @@ def rescore_file(path: Path) -> dict[str, int]:
 
     Lines whose verdicts are current, and lines that cannot be read, are copied byte for byte.
     """
-    changed = dict.fromkeys(SCORERS, 0)
-    partial = path.with_name(path.name + ".partial")
-    try:
-        with path.open("rb") as source, partial.open("wb") as target:
+    changed = dict.fromkeys(accuracy_scorers(), 0)  # other scorers are counted once they apply to a line
+
+    def lines() -> Iterator[bytes]:
+        with path.open("rb") as source:
             for raw in source:
-                record, problem = _parse_line(raw) if raw.strip() else ({}, "blank")
-                if problem or verdicts.is_current(record):
-                    target.write(raw)
-                    continue
-                fresh = verdicts.score_record(record)
-                for name in changed:
-                    changed[name] += (record.get("scores") or {}).get(name) != (fresh["scores"] or {}).get(name)
-                target.write(_encode(fresh))
-            target.flush()
-            os.fsync(target.fileno())
-        os.replace(partial, path)
-    except OSError as error:
-        partial.unlink(missing_ok=True)
+                yield _rescored(raw, path, changed)
+
+    try:
+        _write_atomic_lines(path, lines())
+    except OSError as error:  # reading the old file
         raise _store_error(path, error) from None
     return changed
 
 
-class RunLock:
-    """One writer per run folder: an OS lock on ``.lock`` (freed when its process dies), owner in ``.lock.owner``."""
+def _rescored(raw: bytes, path: Path, changed: dict[str, int]) -> bytes:
+    """One results line with current verdicts (unchanged when current or unreadable); counts changed verdicts."""
+    record, problem = _parse_line(raw) if raw.strip() else ({}, "blank")
+    if _newer_schema(record):
+        raise BabilongError(f"{path} holds lines of a newer babilong (result schema {record['schema_version']}; "
+                            f"this one reads up to {RESULT_SCHEMA}): upgrade babilong to re-score it")
+    if problem or verdicts.is_current(record):
+        return raw
+    fresh = verdicts.score_record(record)
+    for name in fresh["scorer_versions"]:
+        stored = all_scorers()[name].stored
+        changed[name] = changed.get(name, 0) + (stored(record) != stored(fresh))
+    return _encode(fresh)
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self._lock: Any = None
 
-    def acquire(self) -> None:
-        from filelock import FileLock, Timeout
-
-        lock = FileLock(str(self.directory / LOCK), timeout=0)
-        try:
-            lock.acquire()
-        except Timeout:
-            raise BabilongError(f"{self.directory} is being written by {self._owner()}: wait for it to finish, "
-                                "or choose another --output") from None
-        self._lock = lock
-        # no command line: --model-args may carry an API key, and nothing secret goes into a run folder
-        owner = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        _write_atomic(self.directory / OWNER, json.dumps(owner) + "\n")
-
-    def _owner(self) -> str:
-        try:
-            owner = json.loads((self.directory / OWNER).read_text())
-            return f"another babilong process (pid {owner['pid']} on {owner['host']}, since {owner['since']})"
-        except (OSError, ValueError, KeyError, TypeError):
-            return "another babilong process"
-
-    def release(self) -> None:
-        if self._lock is not None:
-            (self.directory / OWNER).unlink(missing_ok=True)
-            self._lock.release()
-            self._lock = None
+def run_lock(directory: Path) -> WriterLock:
+    """The one-writer lock of a run folder: ``.lock`` inside it, its holder named in ``.lock.owner``."""
+    return WriterLock(directory / LOCK, directory, "wait for it to finish, or choose another --output", directory / OWNER)
 
 
 class ResultStore:
@@ -241,10 +231,10 @@ class ResultStore:
         self.path = self.directory / RESULTS
         self.config = config
         self.layout = layout or RunLayout()
-        self.finished: set[str] = set()  # keys whose result is final (ok or too_long)
+        self.finished: set[str] = set()  # keys whose result is final (ok, too_long or cut)
         self.warnings: list[str] = []
         self._fd: int | None = None
-        self._lock = RunLock(self.directory)
+        self._lock = run_lock(self.directory)
         try:
             self._prepare()
         except BaseException:
@@ -253,6 +243,7 @@ class ResultStore:
 
     def _prepare(self) -> None:
         try:
+            self._refuse_foreign_manifest()  # before anything is created or locked in the folder
             self.directory.mkdir(parents=True, exist_ok=True)
             self._lock.acquire()
             self._check_manifest()
@@ -266,11 +257,24 @@ class ResultStore:
         return {"config_hash": self.config.hash, "config": self.config.to_dict(), "babilong_version": __version__,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "layout": self.layout.to_dict()}
 
+    def _refuse_foreign_manifest(self) -> None:
+        """A folder whose manifest.json is another kind of manifest (a dataset's) is not a run: refuse it whole."""
+        path = self.directory / MANIFEST
+        try:
+            manifest = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            return  # absent, or damaged: _check_manifest decides under the lock
+        if isinstance(manifest, dict) and "config_hash" not in manifest and "config" not in manifest:
+            kind = "a dataset written by 'babilong generate'" if "files" in manifest else "another kind of folder"
+            raise BabilongError(f"{self.directory} is not a run folder: its {MANIFEST} is the manifest of {kind}; "
+                                "choose another --output (a run gets a folder of its own)")
+
     def _check_manifest(self) -> None:
         path = self.directory / MANIFEST
         if not path.exists():
             _write_atomic(path, _manifest_text(self._manifest()))
             return
+        self._refuse_foreign_manifest()  # again under the lock: another process may have written it since
         try:
             manifest = read_manifest(path)
         except BabilongError as error:
@@ -340,7 +344,7 @@ class ResultStore:
         if stale:
             changed = rescore_file(self.path)
             self.warnings.append(f"{self.path}: re-scored {stale} stored results with the current scorers "
-                                 f"({_versions_text()}; verdicts changed: {_changes_text(changed)})")
+                                 f"({versions_text()}; verdicts changed: {_changes_text(changed)})")
 
     def load(self) -> Loaded:
         return read_results(self.path, self.config.hash)
@@ -383,7 +387,7 @@ def _manifest_text(manifest: dict[str, Any]) -> str:
 def write_run(directory: Path, manifest: dict[str, Any], records: Iterable[dict[str, Any]]) -> None:
     """A whole run folder at once (a merge of shards): results first, then the manifest, each
     replaced atomically, under the folder's lock."""
-    lock = RunLock(directory)
+    lock = run_lock(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         lock.acquire()
@@ -408,10 +412,6 @@ def read_manifest(path: Path) -> dict[str, Any]:
             or not isinstance(manifest.get("config"), dict):
         raise BabilongError(f"{path} is damaged (no config_hash and config)")
     return manifest
-
-
-def _versions_text() -> str:
-    return ", ".join(f"{name} {version}" for name, version in SCORER_VERSIONS.items())
 
 
 def _changes_text(changed: dict[str, int]) -> str:
@@ -444,22 +444,48 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def _write_atomic_lines(path: Path, lines: Iterable[bytes]) -> None:
-    """A file written under a temporary name, synced, then renamed over ``path``."""
-    partial = path.with_name(path.name + ".partial")
-    try:
-        with partial.open("wb") as handle:
-            handle.writelines(lines)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    with atomic_open(path, describe=_store_error) as handle:
+        handle.writelines(lines)
 
 
 def load_run(directory: Path) -> tuple[dict[str, Any], Loaded]:
     """A finished or partial run directory: its manifest and its results (verdicts current)."""
-    manifest_path = Path(directory) / MANIFEST
-    if not manifest_path.is_file():
-        raise BabilongError(f"{directory} is not a run directory (no {MANIFEST}): give a folder written by 'babilong eval'")
-    manifest = read_manifest(manifest_path)
+    manifest = _run_manifest(Path(directory))
     return manifest, read_results(Path(directory) / RESULTS, manifest["config_hash"])
+
+
+def _run_manifest(directory: Path) -> dict[str, Any]:
+    """The manifest of a run folder, which must be one (and hold its results as one file)."""
+    if not (directory / MANIFEST).is_file():
+        raise BabilongError(f"{directory} is not a run directory (no {MANIFEST}): give a folder written by 'babilong eval'")
+    if (directory / RESULTS).exists() and not (directory / RESULTS).is_file():
+        raise BabilongError(f"{directory / RESULTS} is not a file: a run's results are one file; move that "
+                            "folder away and try again")
+    return read_manifest(directory / MANIFEST)
+
+
+def rescore_run(directory: Path) -> dict[str, int]:
+    """Re-score a run folder's stored results in place, under its lock (never racing a running eval)."""
+    _run_manifest(directory)
+    lock = run_lock(directory)
+    try:
+        lock.acquire()
+    except OSError as error:
+        raise BabilongError(f"cannot lock {directory}: {error.strerror or error}") from None
+    try:
+        return rescore_file(directory / RESULTS) if (directory / RESULTS).exists() else {}
+    finally:
+        lock.release()
+
+
+def remove_if_resultless(directory: Path) -> None:
+    """A run folder stopped before its first result is removed, so a refused run leaves nothing."""
+    results = directory / RESULTS
+    if results.is_file() and results.stat().st_size > 0:
+        return  # answers were stored: they are kept for the rerun
+    for name in (RESULTS, MANIFEST, OWNER, LOCK):
+        (directory / name).unlink(missing_ok=True)
+    try:
+        directory.rmdir()
+    except OSError:
+        pass  # it holds something else: left as it is

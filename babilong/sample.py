@@ -110,3 +110,25 @@ class Sample:
         )
         values["target"] = str(values["target"])
         return cls(**values)
+
+
+EXCERPT_CHARS = 150  # characters of context kept on each side of a supporting fact
+
+
+def supporting_depths(sample: Sample) -> list[float]:
+    """Depth % (token offset in the input) of each supporting fact, in story order; [] when positions are unknown."""
+    positions = sample.fact_positions
+    return [round(positions[i].depth, 2) for i in sample.supporting if i < len(positions)]
+
+
+def supporting_excerpts(sample: Sample, around: int = EXCERPT_CHARS) -> list[dict[str, Any]]:
+    """Each supporting fact, where it sits, and the text on either side of it (for viewers)."""
+    excerpts = []
+    for i in sample.supporting:
+        if i >= len(sample.fact_positions) or i >= len(sample.facts):
+            continue
+        position, fact = sample.fact_positions[i], sample.facts[i]
+        start, end = position.char, position.char + len(fact)
+        excerpts.append({"fact": fact, "char": start, "depth": round(position.depth, 2),
+                         "before": sample.input[max(start - around, 0):start], "after": sample.input[end:end + around]})
+    return excerpts

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from babilong.datasets import read_file
 from babilong import arguments
+from babilong.datasets import read_file
 from babilong.errors import BabilongError
 from babilong.sample import Sample
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable, Iterator, Sequence
 from functools import cache
+from pathlib import Path
 from typing import Protocol
 
 from babilong.errors import BabilongError
@@ -143,7 +145,7 @@ def _load_gpt2(name: str) -> Tokenizer:
     import tiktoken
     from tiktoken_ext.openai_public import r50k_pat_str
 
-    from babilong.assets import gpt2_ranks_file, read_ranks
+    from babilong.cache import gpt2_ranks_file
 
     path = gpt2_ranks_file()
     if not path.exists():
@@ -180,3 +182,13 @@ def _load_hf(name: str) -> Tokenizer:
     except (OSError, ValueError) as error:
         raise BabilongError(f"could not load tokenizer {source!r}: {str(error).splitlines()[0]}") from None
     return HFTokenizer(name, tokenizer)
+
+
+def read_ranks(path: Path) -> dict[bytes, int]:
+    """Read a tiktoken rank file (``base64(token) rank`` per line)."""
+    ranks: dict[bytes, int] = {}
+    for line in path.read_bytes().splitlines():
+        if line:
+            token, rank = line.split()
+            ranks[base64.b64decode(token)] = int(rank)
+    return ranks

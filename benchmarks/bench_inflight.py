@@ -5,7 +5,8 @@ that answers every request after ``--delay`` seconds, and counts at the server h
 requests it holds over time. With ``--baseline CHECKOUT`` the same command runs from another
 checkout (e.g. the commit before a change) in the same session, for a side-by-side figure.
 
-    PYTHONPATH=$PWD python benchmarks/bench_inflight.py --samples 48 --baseline /tmp/old
+    git worktree add /tmp/old <commit before the change>
+    PYTHONPATH=$PWD python benchmarks/bench_inflight.py --samples 48 --workers 2 --baseline /tmp/old
 """
 
 from __future__ import annotations
@@ -76,15 +77,18 @@ class DelayServer:
         self.server.server_close()
 
 
-def run_eval(checkout: Path, server: DelayServer, args: argparse.Namespace, output: Path) -> dict[str, float]:
+def run_eval(checkout: Path, server: DelayServer, args: argparse.Namespace, output: Path,
+             extra: tuple[str, ...] = ()) -> dict[str, float]:
     """One real eval from ``checkout``; throughput and the in-flight profile seen by the server."""
     server.changes.clear()
     model_args = f"model=delay,base_url={server.url},concurrency={args.concurrency},timeout=600,api_key=none"
     command = [sys.executable, "-m", "babilong", "eval", "--model", "openai", "--model-args", model_args,
                "--tasks", "qa1", "--lengths", args.length, "--samples", str(args.samples), "--output", str(output),
-               "--no-progress"]
+               "--no-progress", *extra]
     began = time.monotonic()
-    finished = subprocess.run(command, env={**os.environ, "PYTHONPATH": str(checkout)}, capture_output=True, text=True)
+    # run from the checkout itself: `python -m` puts the working folder first on the path
+    finished = subprocess.run(command, env={**os.environ, "PYTHONPATH": str(checkout)}, cwd=checkout,
+                              capture_output=True, text=True)
     seconds = time.monotonic() - began
     if finished.returncode != 0:
         raise SystemExit(f"eval from {checkout} failed: {finished.stderr.strip().splitlines()[-1:]}")
@@ -112,12 +116,16 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=6.0, help="seconds the server takes per answer")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--baseline", type=Path, help="another checkout to run the same command from")
+    parser.add_argument("--workers", type=int, default=0, help="also run this checkout with --workers N sample builders")
     args = parser.parse_args()
     server = DelayServer(args.delay)
     print(f"{args.samples} qa1 samples at {args.length}, server delay {args.delay:g} s, concurrency {args.concurrency}")
     try:
         with tempfile.TemporaryDirectory() as scratch:
             rows = [("this checkout", run_eval(ROOT, server, args, Path(scratch) / "new"))]
+            if args.workers:
+                rows.append((f"this checkout, --workers {args.workers}",
+                             run_eval(ROOT, server, args, Path(scratch) / "workers", ("--workers", str(args.workers)))))
             if args.baseline:
                 rows.append((f"baseline {args.baseline}", run_eval(args.baseline.resolve(), server, args, Path(scratch) / "old")))
     finally:
@@ -125,8 +133,10 @@ def main() -> None:
     for name, row in rows:
         print(f"{name}: {row['seconds']:.1f} s, {row['samples_per_s']:.2f} samples/s, requests in flight: "
               f"peak {row['peak']}, mean {row['mean']:.1f}; over time {row['timeline']}")
-    if len(rows) == 2:
-        print(f"samples/s ratio (this / baseline): {rows[0][1]['samples_per_s'] / rows[1][1]['samples_per_s']:.2f}x")
+    if args.baseline:
+        base = rows[-1][1]["samples_per_s"]
+        for name, row in rows[:-1]:
+            print(f"samples/s ratio ({name} / baseline): {row['samples_per_s'] / base:.2f}x")
 
 
 if __name__ == "__main__":

@@ -36,14 +36,19 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as out:
         began = time.perf_counter()
-        report_runs(folders, Path(out), None, quiet=True)
+        report_runs(folders, Path(out), None, quiet=True, view=False)
         report_seconds = time.perf_counter() - began
+    with tempfile.TemporaryDirectory() as out:
+        began = time.perf_counter()
+        report_runs(folders, Path(out), None, quiet=True)
+        view_seconds = time.perf_counter() - began
 
     print(f"{len(folders)} model folders, {len(runs)} prompt configurations, {sum(len(r.files) for r in runs)} files")
     print(f"baseline, csv parsing only: {rows:,} rows in {parse_seconds:.2f} s")
     print(f"read + re-scored with every scorer: {scored:,} rows in {score_seconds:.2f} s "
           f"({scored / score_seconds:,.0f} rows/s)")
-    print(f"whole report (read, score, tables, CSV, markdown, {len(runs) + 1} heatmaps): {report_seconds:.2f} s")
+    print(f"whole report (read, score, tables, CSV, markdown, {len(runs) + 1} heatmaps), --no-view: {report_seconds:.2f} s")
+    print(f"whole report with its {len(runs) + 1} view.html pages: {view_seconds:.2f} s")
 
 
 def _count_rows(path: Path) -> int:

@@ -7,6 +7,11 @@ estimate: the per-stratum agreement weighted by the stratum's share of all outpu
 
     PYTHONPATH=$PWD python benchmarks/bench_scorer_agreement.py [tests/data/scoring/labelled.jsonl]
 
+A set drawn by kind of output (rules2.jsonl, whose `stratum` is the kind) gets its agreement per kind
+and over the whole set instead; it is no sample of the population, so no estimate is printed.
+
+    PYTHONPATH=$PWD python benchmarks/bench_scorer_agreement.py tests/data/scoring/rules2.jsonl
+
 Changes (with --outputs DIR): scores every output in a folder of published predictions
 (`{model}/{task}_{length}_{prompt config}.csv` with target, output, question columns) with
 every scorer, and, given --old-scorer (a scoring.py of an earlier commit), with that one's
@@ -32,7 +37,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-from babilong.scoring import DEFAULT_SCORER, LABELS, SCORERS
+from babilong.scorers import DEFAULT_SCORER, text_scorers
+from babilong.tasks import is_task
 
 Scorer = Callable[[str, str, str, str], bool]
 STRATA = ("disagree", "agree")
@@ -48,9 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         old = _load_module(args.old_scorer) if args.old_scorer else None
-        scorers = {**SCORERS, **({f"old {name}": scorer for name, scorer in old.SCORERS.items()} if old else {})}
-        print_agreement(_read_jsonl(args.labelled), _read_strata(args.strata or args.labelled.with_name("strata.json")),
-                        scorers)
+        scorers = {**text_scorers(), **({f"old {name}": scorer for name, scorer in old_scorers(old).items()} if old else {})}
+        rows = _read_jsonl(args.labelled)
+        if {row["stratum"] for row in rows} <= set(STRATA):
+            print_agreement(rows, _read_strata(args.strata or args.labelled.with_name("strata.json")), scorers)
+        else:
+            print_agreement_by_kind(rows, scorers)
         if args.outputs:
             print_changes(read_published(args.outputs), scorers, args.examples)
     except BenchError as error:
@@ -98,6 +107,20 @@ def print_agreement(rows: list[dict], strata: dict[str, int], scorers: dict[str,
     print("population = sum over strata of (agreement in the stratum x stratum size / total)")
 
 
+def print_agreement_by_kind(rows: list[dict], scorers: dict[str, Scorer]) -> None:
+    kinds = sorted({row["stratum"] for row in rows})
+    labels = Counter((row["stratum"], row["label"]) for row in rows)
+    print(f"labelled set drawn by kind: {len(rows)} rows")
+    for kind in kinds:
+        print(f"  {kind}: " + ", ".join(f"{labels[kind, label]} {label}" for label in ("correct", "wrong", "ambiguous")))
+    print(f"{'scorer':<18}" + "".join(f"{kind:>14}" for kind in kinds) + f"{'all':>22}")
+    for name, scorer in scorers.items():
+        by_kind = agreement(rows, scorer)
+        agreed, counted = (sum(by_kind[kind][i] for kind in kinds) for i in (0, 1))
+        print(f"{name:<18}" + "".join(f"{f'{by_kind[kind][0]}/{by_kind[kind][1]}':>14}" for kind in kinds)
+              + f"{f'{agreed}/{counted} = {100 * agreed / counted:6.2f}%':>22}")
+
+
 def _read_jsonl(path: Path) -> list[dict]:
     if not path.exists():
         raise BenchError(f"no labelled set at {path}; pass its path as the first argument")
@@ -110,8 +133,8 @@ def _read_jsonl(path: Path) -> list[dict]:
         missing = {"task", "question", "target", "output", "stratum", "label"} - set(row)
         if missing:
             raise BenchError(f"{path}:{number}: missing {', '.join(sorted(missing))}; every row needs them")
-        if row["stratum"] not in STRATA or row["label"] not in ("correct", "wrong", "ambiguous"):
-            raise BenchError(f"{path}:{number}: stratum must be disagree/agree and label correct/wrong/ambiguous")
+        if row["label"] not in ("correct", "wrong", "ambiguous"):
+            raise BenchError(f"{path}:{number}: label must be correct, wrong or ambiguous")
         rows.append(row)
     return rows
 
@@ -136,7 +159,7 @@ def read_published(root: Path) -> list[dict]:
     rows = []
     for path in sorted(root.rglob("*.csv")):
         task = path.name.split("_")[0]
-        if task not in LABELS:
+        if not is_task(task):
             continue
         with path.open(newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
@@ -182,6 +205,19 @@ def _print_changed_examples(rows: list[dict], verdicts: dict[str, list[bool]], b
         print(f"  {row['model']} {row['task']} | {row['question'].strip()} | target {row['target']} | "
               f"{DEFAULT_SCORER} {verdicts[DEFAULT_SCORER][i]}, {baseline} {verdicts[baseline][i]}\n"
               f"    {row['output'][:160]!r}")
+
+
+def old_scorers(module: ModuleType) -> dict[str, Scorer]:
+    """The text scorers of a scoring.py from an earlier commit (before the scorer registry: its SCORERS)."""
+    if hasattr(module, "SCORERS"):
+        return dict(module.SCORERS)
+    return {"babilong": module.babilong_correct, "reference": module.reference_correct}
+
+
+def old_version(module: ModuleType, name: str) -> str:
+    if hasattr(module, "SCORER_VERSIONS"):
+        return module.SCORER_VERSIONS[name]
+    return getattr(module, f"{name.upper()}_VERSION")
 
 
 def _load_module(path: Path) -> ModuleType:

@@ -5,7 +5,10 @@
 "empty" (JSON without choices), "drip" (a good answer sent one byte every ``drip_seconds``),
 "hang" (never answers, as a frozen server), "retry-after" (429 asking for ``retry_after``
 seconds' wait), "echo-key-500" / "echo-key-401" (an error whose text repeats the API key in
-several forms, one of them across the client's 200-character cut).
+several forms, one of them across the client's 200-character cut), "echo-key-variants-401" (an
+error repeating the key upper-cased and without its first and last three characters),
+"key-in-answer" (a normal answer whose text repeats the key in those forms and as sent), "huge"
+(an answer of about 1 MB, as from a server that ignores ``max_tokens``).
 """
 
 from __future__ import annotations
@@ -93,6 +96,9 @@ class FaultServer:
                     return
                 if behaviour == "retry-after":
                     self._send(429, json.dumps({"error": "slow down"}), {"Retry-After": owner.retry_after})
+                elif behaviour == "echo-key-variants-401":
+                    key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                    self._send(401, json.dumps({"error": f"key {key.upper()} refused; did you mean {key[3:-3]}?"}))
                 elif behaviour.startswith("echo-key-"):
                     self._send(int(behaviour.removeprefix("echo-key-")), self._echo_key())
                 elif behaviour in ("429", "500", "400"):
@@ -104,6 +110,11 @@ class FaultServer:
                 else:
                     question = body["messages"][-1]["content"] if "messages" in body else body["prompt"]
                     answer = question.rsplit("</context>", 1)[0].rstrip().rsplit(" ", 1)[-1].strip(".")
+                    if behaviour == "huge":
+                        answer = f"{answer} " + "and so on " * 100_000
+                    if behaviour == "key-in-answer":
+                        key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                        answer = f"{answer}. Your key: {key}, {key.upper()}, {key[3:-3]}."
                     message = {"message": {"role": "assistant", "content": answer}} if "messages" in body else {"text": answer}
                     usage = {"prompt_tokens": len(question.split()), "completion_tokens": 1}
                     text = json.dumps({"choices": [message], "usage": usage})

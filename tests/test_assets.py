@@ -3,7 +3,9 @@ import json
 
 import pytest
 
-from babilong.assets import GPT2_RANKS_SHA256, gpt2_ranks_file, install_gpt2_tokenizer, install_gutenberg, read_ranks
+from babilong.assets import GPT2_RANKS_SHA256, install_gpt2_tokenizer, install_gutenberg
+from babilong.cache import gpt2_ranks_file
+from babilong.tokens import read_ranks
 from babilong.errors import BabilongError
 
 

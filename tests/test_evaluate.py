@@ -18,7 +18,10 @@ def test_eval_prints_the_table_and_writes_the_run(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| qa1 |" in out and "scorer `babilong`" in out and "scorer `reference`" in out
     run = tmp_path / "run"
-    assert {p.name for p in run.iterdir()} >= {"manifest.json", "results.jsonl", "accuracy.csv", "heatmap.png", "report.md"}
+    assert {p.name for p in run.iterdir()} >= {"manifest.json", "results.jsonl", "accuracy.csv", "heatmap.png", "report.md",
+                                              "view.html", "depth.png"}
+    records = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    assert all(r["depths"] and len(r["depths"]) == len(r["supporting_facts"]) for r in records)  # where the facts sat
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["config"]["data"]["generator"]["seed"] == 0
     assert any((tmp_path / "export").rglob("qa1_0k_instruction_yes_*.csv"))
@@ -78,3 +81,14 @@ def test_unwritable_output_is_one_line(tmp_path, capsys):
 def test_model_args_parse():
     assert parse_model_args("pretrained=a/b, batch_size=4,") == {"pretrained": "a/b", "batch_size": "4"}
     assert parse_model_args("") == {}
+
+
+def test_samples_built_by_worker_processes_give_the_same_run(tmp_path, capsys, small_books):
+    common = ["eval", "--model", "echo", "--tasks", "qa1,qa2", "--lengths", "0k,1k", "--samples", "3",
+              "--haystack", str(small_books), "--no-progress"]
+    assert main([*common, "--output", str(tmp_path / "one")]) == 0
+    assert main([*common, "--workers", "2", "--output", str(tmp_path / "two")]) == 0
+    read = lambda folder: sorted(  # noqa: E731
+        json.dumps({k: v for k, v in json.loads(line).items() if k != "latency"})
+        for line in (folder / "results.jsonl").read_text().splitlines())
+    assert read(tmp_path / "one") == read(tmp_path / "two") and len(read(tmp_path / "one")) == 12

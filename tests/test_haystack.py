@@ -97,7 +97,7 @@ def test_hub_style_datasets_split_by_their_own_splits(tmp_path, gpt2):
 @pytest.mark.slow
 def test_concurrent_shards_on_a_cold_cache(small_books, tmp_path):
     """Four `generate --start` shards prepare the same new corpus at once: each finishes with its own samples."""
-    from babilong.assets import gpt2_ranks_file
+    from babilong.cache import gpt2_ranks_file
     from babilong.datasets import read_file
     from babilong.generate import generate_samples
 

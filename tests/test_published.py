@@ -9,9 +9,10 @@ from babilong.errors import BabilongError
 from babilong.models import load_model
 from babilong.prompts import PromptConfig
 from babilong.published import find_runs, load_records
-from babilong.report import build_table, load_sources
+from babilong.sources import load_sources
+from babilong.tables import build_table
 from babilong.runs import RunConfig, read_results
-from babilong.scoring import SCORERS
+from babilong.scorers import accuracy_scorers
 from tests.helpers import make_samples, run_store
 
 PUBLISHED = Path(__file__).parent / "data" / "published"
@@ -34,9 +35,9 @@ def test_predictions_are_read_by_index_and_scored_from_the_raw_output():
     assert len(records) == 2 * 2 * 20 and {r["status"] for r in records.values()} == {"ok"}
     right = records["qa2/32k/3"]  # read by hand: "Answer: The football is in the hallway." for "hallway"
     assert (right["target"], right["output"]) == ("hallway", "Answer: The football is in the hallway.")
-    assert right["scores"] == {name: True for name in SCORERS}
+    assert right["scores"] == {name: True for name in accuracy_scorers()}
     wrong = records["qa2/32k/0"]  # "Answer: The milk is in the house of Governor Dale. ..." for "hallway"
-    assert wrong["scores"] == {name: False for name in SCORERS}
+    assert wrong["scores"] == {name: False for name in accuracy_scorers()}
     table = build_table(records, "reference", "phi3")
     assert table.tasks == ["qa1", "qa2"] and table.lengths == ["1k", "32k"]
     assert all(cell.scored == 20 for cell in table.cells.values())
@@ -110,7 +111,7 @@ def test_export_then_read_back_gives_identical_verdicts(tmp_path):
                (record["status"], record["scores"], record["output"]), key
     assert {r["scores"]["babilong"] for r in ours.values() if r["scores"]} == {True, False}  # both verdicts travel
     assert sum(r["status"] == "too_long" for r in ours.values()) == 3
-    for scorer in SCORERS:
+    for scorer in accuracy_scorers():
         assert build_table(back.records, scorer, "x").cells == build_table(ours, scorer, "x").cells
 
 
@@ -124,4 +125,21 @@ def test_reading_never_writes_into_the_published_folder(tmp_path, monkeypatch):
     report_runs([folder], None, None, quiet=True)
     assert sorted(folder.iterdir()) == before
     written = tmp_path / "runs" / "report" / "google-gemini-instruction_yes_examples_yes_post_prompt_yes_chat_template_no"
-    assert sorted(p.name for p in written.iterdir()) == ["accuracy.csv", "heatmap.png", "report.md"]
+    assert sorted(p.name for p in written.iterdir()) == ["accuracy.csv", "heatmap.png", "report.md", "view.html"]
+
+
+def test_export_keeps_lengths_with_a_dot_apart(tmp_path):
+    """``1.5k`` and ``1.25k`` are two files each (a dot in the length is no file suffix), and read back whole."""
+    from babilong.report import report_runs
+
+    model = load_model("echo", {})
+    samples = make_samples("qa1", "1.5k", count=2) + make_samples("qa1", "1.25k", count=3)
+    config = RunConfig("echo", model.settings(), PromptConfig(examples=False), 5, {"source": "hand-made"})
+    run_store(tmp_path / "run", samples, model, config)
+    report_runs([tmp_path / "run"], tmp_path / "report", tmp_path / "export", quiet=True)
+    folder = tmp_path / "export" / "local" / "echo"
+    name = config.to_dict()["prompt"]["name"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        f"qa1_{length}_{name}.{kind}" for length in ("1.25k", "1.5k") for kind in ("csv", "json"))
+    [back] = load_sources([folder])
+    assert sorted(back.records) == sorted(s.key for s in samples)

@@ -14,7 +14,8 @@ from babilong.models.rag import RagModel, parse_reader_args
 from babilong.prompts import PromptConfig
 from babilong.rag.embedder import EmbeddingCache
 from babilong.rag.retriever import Retriever
-from babilong.report import build_table, heatmap, markdown
+from babilong.report import heatmap, markdown
+from babilong.tables import build_table
 from babilong.rag.recall import RECALL_VERSION
 from babilong.pipeline import evaluate
 from babilong.runs import RESULTS, ResultStore, RunConfig, read_results
@@ -60,7 +61,7 @@ def test_rag_run_records_retrieval_and_reports_recall(tmp_path):
     (tmp_path / "old.jsonl").write_text("".join(json.dumps(r) + "\n" for r in stale))
     assert read_results(tmp_path / "old.jsonl").records[samples[0].key]["retrieval"]["recall"] == 1.0
     table = build_table(records, "babilong", "rag")
-    assert table.cells[("qa2", "1k")].recall == pytest.approx(100.0 * sum(r["retrieval"]["recall"] for r in records.values()) / 2)
+    assert table.cells[("qa2", "1k")].rate("retrieval_recall") == pytest.approx(100.0 * sum(r["retrieval"]["recall"] for r in records.values()) / 2)
     assert "Retrieval recall %" in markdown(table)
     heatmap([table], tmp_path / "heatmap.png")  # accuracy with the recall under it
     assert (tmp_path / "heatmap.png").stat().st_size > 0

@@ -11,7 +11,8 @@ from babilong.cli import main
 from babilong.errors import BabilongError
 from babilong.models import load_model
 from babilong.prompts import PromptConfig
-from babilong.report import MEAN_ROW, CSV_COLUMNS, build_table, markdown, report_runs, wilson
+from babilong.report import CSV_COLUMNS, markdown, report_runs
+from babilong.tables import MEAN_ROW, build_table, wilson
 from babilong.runs import RunConfig, read_results
 from tests.helpers import make_samples, run_store
 
@@ -185,6 +186,6 @@ def test_unwritable_out_is_a_clean_error_and_leaves_no_partial_file(tmp_path):
     run = make_run(tmp_path / "a")
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(BabilongError, match="cannot write .*choose a writable --out"):
+    with pytest.raises(BabilongError, match="cannot write .*choose a writable --output"):
         report_runs([run], blocker / "out", None, quiet=True)
     assert not list(tmp_path.rglob("*.partial"))

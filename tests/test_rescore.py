@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from babilong import scoring
 from babilong.cli import main
 from babilong.models import load_model
 from babilong.prompts import PromptConfig
 from babilong.runs import RESULTS, RunConfig, load_run, read_results
+from babilong.scorers import all_scorers, text_scorer
 from tests.helpers import make_samples, run_store
 
 
@@ -24,12 +24,17 @@ def never_right(output, target, question, task):
     return False
 
 
+def bump_babilong_to_never_right(monkeypatch):
+    """The default scorer at a new version that judges every answer wrong."""
+    monkeypatch.setitem(all_scorers(), "babilong", text_scorer("babilong", "test-2", never_right))
+
+
 def test_every_stored_verdict_names_its_scorer_versions(tmp_path):
     model = load_model("echo", {})
     run_store(tmp_path, make_samples(count=3), model, config(model))
     for record in lines(tmp_path):
         assert record["scores"] == {"babilong": True, "reference": True}
-        assert record["scorer_versions"] == scoring.SCORER_VERSIONS
+        assert record["scorer_versions"] == {"babilong": "3", "reference": "1"}
 
 
 def test_raw_output_and_stripped_answer_are_both_kept(tmp_path):
@@ -44,8 +49,7 @@ def test_reading_a_run_rescores_old_verdicts(tmp_path, monkeypatch):
     model = load_model("echo", {})
     run_store(tmp_path, make_samples(count=3), model, config(model))
     before = (tmp_path / RESULTS).read_bytes()
-    monkeypatch.setitem(scoring.SCORERS, "babilong", never_right)
-    monkeypatch.setitem(scoring.SCORER_VERSIONS, "babilong", "test-2")
+    bump_babilong_to_never_right(monkeypatch)
     manifest, loaded = load_run(tmp_path)
     assert loaded.rescored == 3
     assert all(r["scores"] == {"babilong": False, "reference": True} for r in loaded.records.values())
@@ -57,8 +61,9 @@ def test_rescore_command_rewrites_the_store_without_a_model(tmp_path, monkeypatc
     model = load_model("echo", {})
     samples = make_samples(count=4)
     run_store(tmp_path, samples, model, config(model))
-    monkeypatch.setitem(scoring.SCORERS, "babilong", never_right)
-    monkeypatch.setitem(scoring.SCORER_VERSIONS, "babilong", "test-2")
+    bump_babilong_to_never_right(monkeypatch)
+    import babilong.evaluate  # noqa: F401  (imported before the patch, so the patch cannot stick to it)
+
     monkeypatch.setattr("babilong.models.load_model", lambda *a, **k: pytest.fail("rescore must not load a model"))
     assert main(["rescore", str(tmp_path)]) == 0
     assert "verdicts changed: babilong 4, reference 0" in capsys.readouterr().err
@@ -73,8 +78,7 @@ def test_a_resumed_run_never_mixes_scorer_versions(tmp_path, monkeypatch, capsys
     model = load_model("echo", {})
     samples = make_samples(count=4)
     run_store(tmp_path, samples[:2], model, config(model))
-    monkeypatch.setitem(scoring.SCORERS, "babilong", never_right)
-    monkeypatch.setitem(scoring.SCORER_VERSIONS, "babilong", "test-2")
+    bump_babilong_to_never_right(monkeypatch)
     summary = run_store(tmp_path, samples, model, config(model))
     assert (summary.skipped, summary.ok) == (2, 2)
     assert "re-scored 2 stored results" in capsys.readouterr().err

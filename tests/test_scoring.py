@@ -6,9 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from babilong.scoring import DEFAULT_SCORER, SCORER_VERSIONS, SCORERS, babilong_correct, reference_correct, score
+from babilong.scorers import DEFAULT_SCORER, all_scorers, explainers, judge_answer, text_scorers
+from babilong.scoring import RULES, babilong_correct, explain, reference_correct
 
-LABELLED_SETS = [Path(__file__).parent / "data" / "scoring" / name for name in ("labelled.jsonl", "heldout.jsonl")]
+TEXT_SCORERS = list(text_scorers())
+
+
+def score(output: str, target: str, question: str, task: str) -> dict[str, bool]:
+    """Every text scorer's verdict, keyed by scorer name."""
+    return {name: judge_answer(output, target, question, task, name) for name in TEXT_SCORERS}
+
+LABELLED_SETS = [Path(__file__).parent / "data" / "scoring" / name
+                 for name in ("labelled.jsonl", "heldout.jsonl", "rules2.jsonl")]
 
 # (task, question, target, output, babilong verdict, reference verdict)
 CASES = [
@@ -19,7 +28,7 @@ CASES = [
     ("qa1", "Where is Mary?", "kitchen", "The answer is: KITCHEN!", True, True),
     ("qa1", "Where is Mary?", "kitchen", "garden", False, False),
     ("qa1", "Where is Mary?", "kitchen", "Mary went to the garden, then the kitchen.", False, False),
-    ("qa1", "Where is Mary?", "kitchen", "Let me think. Mary is in the kitchen.", False, False),
+    ("qa1", "Where is Mary?", "kitchen", "Let me think. Mary is in the kitchen.", True, False),
     ("qa1", "Where is Mary?", "kitchen", "", False, False),
     ("qa2", "Where is the apple?", "office", "Answer: office", True, True),
     ("qa2", "Where is the apple?", "office", "office <context> The apple is in the garden", True, True),
@@ -209,7 +218,10 @@ RULE_CATEGORIES = [
      "Let me see.\n\nQuestion: What is south of the hallway?\nAnswer: garden", False),
     ("exception: not commentary", "qa1", "Where is Daniel?", "office",
      "Daniel moved.\n\nThe answer is derived from the office records.", False),
-    ("no marker: the opening counts", "qa1", "Where is Mary?", "kitchen", "Let me think. Mary is in the kitchen.", False),
+    ("R4: reasoning, then a sentence about the asked person", "qa1", "Where is Mary?", "kitchen",
+     "Let me think. Mary is in the kitchen.", True),
+    ("R4: reasoning, then a sentence about someone else", "qa1", "Where is Mary?", "garden",
+     "Let me think. John is in the garden.", False),
     # step 2: where the statement ends
     ("sentence end", "qa1", "Where is Mary?", "kitchen", "Mary is in the kitchen! She went to the garden.", True),
     ("sentence end", "qa1", "Where is Mary?", "kitchen", 'Mary said "I am in the kitchen." She left for the garden.', True),
@@ -291,7 +303,70 @@ RULE_CATEGORIES = [
     ("empty", "qa1", "Where is Mary?", "kitchen", "", False),
     ("empty", "qa1", "Where is Mary?", "kitchen", "Answer:", False),
     ("no label, then a label in echoed text", "qa2", "Where is the apple?", "kitchen",
-     "Daniel took the apple there.\n\nThe apple is in the kitchen.", False),
+     "Daniel took the apple there.\n\nContext: The apple is in the kitchen.", False),
+    ("no label, then a non-label answer", "qa1", "Where is Daniel?", "garden",
+     "Answer: The most recent location of Daniel is the stables.\n\n\nDaniel went to the garden.", False),
+    ("only the question's label", "qa5", "What did Mary give to Fred?", "apple",
+     "- response: Fred\n\n- support: Mary gave an apple to Fred.", False),
+]
+
+# The rules R1-R7 of docs/scoring.md, on the real outputs the document quotes (P3 = Phi-3-mini-128k-instruct).
+ISSUE_20_RULES = [
+    # R1: three story sentences in a row open the turn: the context continued
+    ("R1", "qa3", "Where was the apple before the bedroom?", "kitchen",
+     "Mary journeyed to the kitchen. Daniel journeyed to the office. Mary went to the bedroom. Mary went to the", False),
+    ("R1", "qa5", "Who received the apple?", "Jeff", "Jeff took the apple. Bill got the apple. Jeff dropped the apple.", False),
+    ("R1", "qa2", "Where is the milk?", "bedroom",
+     "- response: Daniel got the milk there. Daniel put down the milk. Mary moved to the garden. Mary got", False),
+    ("R1: unless a conclusion follows", "qa2", "Where is the milk?", "garden",
+     "Daniel got the milk there. Daniel put down the milk. Mary moved to the garden. So, the milk is in the garden.", True),
+    ("R1: two story sentences are not a story", "qa2", "Where is the football?", "bathroom",
+     "- response: Daniel journeyed to the bathroom. Sandra went to the bathroom. John went back", True),
+    # R2: conclusions
+    ("R2", "qa2", "Where is the milk?", "office", "Answer: John took the milk there. So, the milk is at the office.", True),
+    ("R2", "qa2", "Where is the football?", "kitchen",
+     "- response: John took the football there. John went to the kitchen. Therefore, the football is in the kitchen", True),
+    ("R2: cut off", "qa2", "Where is the apple?", "bedroom",
+     "- response: Daniel got the apple there. Daniel moved to the bedroom. Therefore, the apple is in the", False),
+    ("R2: only a negated place", "qa2", "Where is the apple?", "kitchen",
+     "- response: Daniel discarded the apple. Therefore, the apple is no longer in the kitchen with Daniel.", False),
+    ("R2: a conclusion naming no place, then the answer", "qa2", "Where is the milk?", "bedroom",
+     ("Based on the context provided, the milk was first obtained by Daniel in the bedroom. Therefore, the milk remains "
+      "in the location where it was left.\n\nThe milk is in the bedroom."), True),
+    ("R2: not inside a sentence", "qa2", "Where is the milk?", "office", "The milk is in the office and so is Mary.", True),
+    # R4: reasoning steps before the answer
+    ("R4", "qa2", "Where is the apple?", "hallway", "- response: Mary put down the apple there.\n\nThe apple is in the hallway.", True),
+    ("R4", "qa2", "Where is the milk?", "bathroom", "Answer: John grabbed the milk there.\n\nThe milk is in the bathroom.", True),
+    ("R4: a pronoun", "qa2", "Where is the milk?", "bathroom", "Answer: Mary dropped the milk. It was in the kitchen.", False),
+    ("R4: a pronoun", "qa2", "Where is the milk?", "kitchen", "Answer: Mary dropped the milk. It was in the kitchen.", True),
+    ("R4: a single * item", "qa2", "Where is the apple?", "kitchen",
+     "Daniel picked up the apple.\n\n     * The apple is in the kitchen. Daniel moved to the kitchen. *", True),
+    ("R4: the turn ends at an invented question", "qa2", "Where is the milk?", "hallway",
+     "Answer: Mary discarded the milk.\n\nQuestion: What did Alfred do with the hallway?", False),
+    ("R4: about someone else", "qa2", "Where is the milk?", "garden", "Daniel took the milk. Mary moved to the garden.", False),
+    # R5: qa3, the place the object was in
+    ("R5", "qa3", "Where was the football before the bedroom?", "office",
+     "- response: The football was in the bedroom before it was moved to the office by John.", False),
+    ("R5", "qa3", "Where was the football before the hallway?", "bathroom",
+     "Answer: The football was in the hallway before the hallway.", False),
+    ("R5", "qa3", "Where was the football before the garden?", "hallway",
+     "Answer: The football was in the hallway before it went to the garden.", True),
+    ("R5", "qa3", "Where was the apple before the office?", "bathroom", "Before the office, the apple was in the bathroom.", True),
+    # R6: - and * lists
+    ("R6", "qa2", "Where is the milk?", "garden", "- The milk is in the garden.\n\n- The milk is in the kitchen.\n\n- The milk", False),
+    ("R6: one candidate", "qa3", "Where was the milk before the hallway?", "kitchen",
+     "- The milk was in the kitchen before the hallway.\n\n- Daniel left the apple in the garden.", True),
+    ("R6: a pick after the list", "qa5", "Who gave the apple to Jeff?", "Mary", "- Mary\n\n- Tom\n\n- Fred\n\n- Jeff\n\n- Answer: Mary", True),
+    ("R6: a label and a non-label", "qa4", "What is north of the bedroom?", "kitchen", "- The kitchen\n- The street\n- The river", False),
+    ("R6: a cut-off item", "qa3", "Where was the apple before the bathroom?", "hallway",
+     "- Before the bathroom, the apple was in the hallway.\n- Before the bathroom, the apple", True),
+    # R7: closed sentence ends
+    ("R7", "qa1", "Where is Sandra?", "kitchen", '[Illustration: "A LITTLE \'NEW WOMAN." Sandra moved to the kitchen.', False),
+    ("R7", "qa5", "Who received the football?", "Bill",
+     'Solution:\n\nThe text states that "Fred handed the football to Bill." This clearly indicates that', True),
+    # an answer taken back
+    ("taken back", "qa4", "What is north of the office?", "garden",
+     '- assistant: garden\n\nHowever, based on the context provided, the correct answer should be "bedroom."', False),
 ]
 
 
@@ -301,13 +376,25 @@ def test_every_category_of_the_rule(category, task, question, target, output, ve
     assert babilong_correct(output, target, question, task) is verdict
 
 
+@pytest.mark.parametrize("rule, task, question, target, output, verdict", ISSUE_20_RULES,
+                         ids=[f"{case[0]}: {case[4][:30]}" for case in ISSUE_20_RULES])
+def test_the_rules_of_issue_20(rule, task, question, target, output, verdict):
+    assert babilong_correct(output, target, question, task) is verdict
+
+
 def test_scorers_are_versioned():
-    assert set(SCORER_VERSIONS) == set(SCORERS) and DEFAULT_SCORER in SCORERS
+    assert TEXT_SCORERS == ["babilong", "reference"] and DEFAULT_SCORER in TEXT_SCORERS
+    assert all(scorer.version for scorer in all_scorers().values())
+    assert set(explainers()) == set(TEXT_SCORERS)
 
 
 @pytest.mark.parametrize("labelled", LABELLED_SETS, ids=lambda path: path.name)
 def test_default_scorer_meets_the_bar_on_the_labelled_sets(labelled):
-    """>= 99% agreement with the hand labels in each stratum, and better than `reference` in each."""
+    """>= 99% agreement with the hand labels, and better than `reference`, in each stratum.
+
+    A set drawn by kind of output (rules2.jsonl: 40 rows a kind, each row's `stratum` its kind) is held to
+    99% as a whole, since 99% of a 40-row kind would be all of it; `babilong` still beats `reference` in each kind.
+    """
     agreed: Counter[tuple[str, str]] = Counter()
     counted: Counter[str] = Counter()
     for line in labelled.read_text().splitlines():
@@ -319,7 +406,81 @@ def test_default_scorer_meets_the_bar_on_the_labelled_sets(labelled):
         for name, verdict in verdicts.items():
             agreed[row["stratum"], name] += verdict == (row["label"] == "correct")
     assert counted, "the labelled set has no non-ambiguous rows"
+    by_kind = not set(counted) <= {"disagree", "agree"}
+    if by_kind:
+        ours = sum(agreed[stratum, DEFAULT_SCORER] for stratum in counted)
+        assert ours >= 0.99 * counted.total(), f"{DEFAULT_SCORER} agrees on {ours}/{counted.total()}"
     for stratum, total in counted.items():
         ours, theirs = agreed[stratum, DEFAULT_SCORER], agreed[stratum, "reference"]
-        assert ours >= 0.99 * total, f"{stratum}: {DEFAULT_SCORER} agrees on {ours}/{total}"
+        if not by_kind:
+            assert ours >= 0.99 * total, f"{stratum}: {DEFAULT_SCORER} agrees on {ours}/{total}"
         assert ours > theirs, f"{stratum}: {DEFAULT_SCORER} {ours} vs reference {theirs} of {total}"
+
+
+# ---- explanations: the same code makes the verdict and says why ----
+
+EXPLAINED = [  # (task, question, target, output, verdict, rule, statement, labels)
+    ("qa1", "Where is Mary?", "kitchen", "Answer: Mary is in the kitchen.\n\nContext: ...", True, "labels",
+     "Mary is in the kitchen", ("kitchen",)),
+    ("qa1", "Where is Mary?", "kitchen", "kitchen or garden", False, "hedge", "kitchen or garden", ("kitchen", "garden")),
+    ("qa1", "Where is Mary?", "garden", "Mary is not in the kitchen, she is in the garden.", True, "negation",
+     "Mary is not in the kitchen, she is in the garden", ("garden",)),
+    ("qa1", "Where is Mary?", "kitchen", "Context: Mary went to the kitchen.", False, "echoed_prompt", None, ()),
+    ("qa3", "Where was the milk before the hallway?", "bedroom", "Question: What did John do after the hallway?",
+     False, "invented_question", None, ()),
+    ("qa5", "What did Mary give to Bill?", "apple", "A. An apple\nB. A book\nC. A letter", False, "option_list", None, ()),
+    ("qa5", "What did Mary give to Bill?", "apple", "A. An apple\nB. A book\nAnswer: A", True, "labels", "An apple", ("apple",)),
+    ("qa5", "Who received the football?", "Jeff", "- response: Jeff received the football from Fred.", True,
+     "restated_fact", "Jeff received the football from Fred", ("jeff",)),
+    ("qa4", "What is the kitchen south of?", "hallway", "The kitchen is south of the hallway.", True, "restated_fact",
+     "The kitchen is south of the hallway", ("hallway",)),
+    ("qa3", "Where was the milk before the garden?", "hallway", "The milk was in the hallway, then the garden", True,
+     "restated_fact", "The milk was in the hallway, then the garden", ("hallway",)),
+    ("qa3", "Where was the milk before the garden?", "hallway", "The milk was in the garden before the hallway", False,
+     "restated_fact", "The milk was in the garden before the hallway", ("garden",)),
+    ("qa4", "What is the kitchen south of?", "hallway", "The kitchen and the hallway", True,
+     "question_label", "The kitchen and the hallway", ("hallway",)),
+    ("qa2", "Where is the apple?", "bathroom", "- response: Daniel took the apple there. Mary put down the milk there.",
+     False, "no_label", "Daniel took the apple there", ()),
+    ("qa1", "Where is Mary?", "kitchen", "", False, "empty", "", ()),
+    ("qa2", "Where is the apple?", "bedroom", "Daniel put down the apple.\nAnswer: The apple is in the bedroom.", True,
+     "reasoning_steps", "The apple is in the bedroom", ("bedroom",)),
+    ("qa2", "Where is the apple?", "kitchen", "Daniel took the apple. Therefore, the apple is in the kitchen.", True,
+     "conclusion", "Therefore, the apple is in the kitchen", ("kitchen",)),
+    ("qa2", "Where is the apple?", "kitchen", "Daniel took the apple. Therefore, the apple is in the", False,
+     "conclusion_without_answer", None, ()),
+    ("qa2", "Where is the milk?", "bedroom", "Daniel got the milk. Daniel put down the milk. Mary moved to the garden.",
+     False, "story_continued", None, ()),
+    ("qa4", "What is north of the office?", "garden", "garden\n\nHowever, the correct answer should be bedroom.", False,
+     "taken_back", "garden", ("garden",)),
+]
+
+
+@pytest.mark.parametrize("task, question, target, output, verdict, rule, statement, labels", EXPLAINED)
+def test_explain_names_the_rule_the_statement_and_the_labels(task, question, target, output, verdict, rule, statement, labels):
+    explanation = explain(output, target, question, task)
+    assert (explanation.correct, explanation.rule, explanation.statement, explanation.labels) == (
+        verdict, rule, statement, labels)
+    assert explanation.reason == RULES[rule]
+    if statement is not None:
+        start, end = explanation.span
+        assert output[start:end] == statement  # the span points at the statement inside the raw output
+
+
+def test_explain_says_when_the_answer_came_after_a_preface():
+    explanation = explain("Daniel put down the apple.\nAnswer: The apple is in the bedroom.", "bedroom",
+                          "Where is the apple?", "qa2")
+    assert any("preface or reasoning" in note for note in explanation.notes)
+
+
+@pytest.mark.parametrize("labelled", LABELLED_SETS, ids=lambda path: path.name)
+def test_every_explanation_agrees_with_its_verdict_and_points_into_the_output(labelled):
+    for line in labelled.read_text().splitlines():
+        row = json.loads(line)
+        args = (row["output"], row["target"], row["question"], row["task"])
+        for name, explainer in explainers().items():
+            explanation = explainer(*args)
+            assert explanation.correct is judge_answer(*args, name)
+            assert explanation.rule in RULES
+            if explanation.span is not None and name == DEFAULT_SCORER:
+                assert row["output"][slice(*explanation.span)] == explanation.statement, row["id"]

@@ -8,7 +8,9 @@ from babilong import scoring
 from babilong.errors import BabilongError
 from babilong.generate import generate_samples
 from babilong.prompts import instruction, post_prompt
+from babilong.scorers import judge_answer
 from babilong.tasks import all_tasks, get_task
+from babilong.tasks.base import AnswerGrammar
 from babilong.tasks.dataset import TaskConfig, TaskDataset
 
 QUESTION = "What color is Greg?"
@@ -26,10 +28,20 @@ def test_scoring_and_prompts_follow_a_change_made_in_the_task_alone(monkeypatch)
     assert scoring.babilong_correct("It is light blue.", "purple", QUESTION, "qa16")
     assert not scoring.babilong_correct("not violet but gray", "purple", QUESTION, "qa16")
     assert scoring.reference_correct("purple", "purple", QUESTION, "qa16")
-    assert changed.score("violet", "purple", QUESTION)
+    assert judge_answer("violet", "purple", QUESTION, "qa16")
     assert scoring.LABELS["qa16"] == changed.labels and scoring.SYNONYMS["qa16"]["violet"] == "purple"
     assert post_prompt("qa16") == "Name the colour."
     assert instruction("qa16").endswith("facts. Colours run in families.")
+
+
+def test_the_scorer_reads_each_task_s_own_answer_grammar(monkeypatch):
+    path_question, give_question = "How do you go from the garden to the office?", "Who received the milk?"
+    assert not scoring.babilong_correct("e, s", "s,e", path_question, "qa19")  # a path: the order counts
+    assert scoring.babilong_correct("Fred gave the milk to Mary.", "Mary", give_question, "qa5")  # the receiver's role
+    for name in ("qa19", "qa5"):
+        monkeypatch.setitem(all_tasks(), name, replace(get_task(name), grammar=AnswerGrammar()))
+    assert scoring.babilong_correct("e, s", "s,e", path_question, "qa19")  # the general rule: a set
+    assert not scoring.babilong_correct("Fred gave the milk to Mary.", "Mary", give_question, "qa5")  # two names
 
 
 def test_the_label_views_list_every_task_and_nothing_else():
@@ -47,7 +59,7 @@ def test_every_task_declares_its_scoring_and_prompt_parts(name):
     assert task.answer_format.startswith("Answer with") and task.hint.endswith(".")
     story = TaskDataset(TaskConfig(name, seed=5, size=1))[0]
     assert set(story.answer.lower().split(",")) <= words
-    assert task.score(story.answer, story.answer, story.question)
+    assert judge_answer(story.answer, story.answer, story.question, name)
 
 
 def test_story_i_of_the_dataset_is_the_story_of_generated_sample_i():

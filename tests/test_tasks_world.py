@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
+from babilong.fidelity.drifts import normalise
+from babilong.fidelity.reference import read_reference, reference_file, reference_text
 from babilong.rng import Rng
 from babilong.tasks import get_task
 from babilong.tasks.world_checks import Unanswerable
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import compare_babi_reference as fidelity  # noqa: E402
+REFERENCE = Path(__file__).resolve().parent / "data" / "babi-reference"
 
 WORLD_TASKS = ["qa1", "qa2", "qa3", "qa6", "qa7", "qa8", "qa9", "qa10", "qa11", "qa12", "qa13", "qa14"]
 STORIES = 2000
@@ -112,7 +112,7 @@ def _released(text: str) -> str:
 def _reference_questions(name: str):
     """(facts before, question, answer) for every question line of the task's reference file."""
     facts: list[str] = []
-    text = fidelity.reference_text(fidelity.reference_file(name, fidelity.REFERENCE_DIR))
+    text = reference_text(reference_file(name, REFERENCE))
     for line in text.splitlines():
         number, text = line.split(" ", 1)
         if number == "1":
@@ -139,8 +139,8 @@ def test_qa10_reference_disagrees_only_where_an_either_pair_contradicts_what_was
     to one of the two: maybe). Every question where we disagree has such a pair."""
     task = get_task("qa10")
     disagreements = 0
-    for story in fidelity.read_reference("qa10"):
-        story = fidelity.normalise(story, "reference")
+    for story in read_reference("qa10", REFERENCE):
+        story = normalise(story, "reference")
         if task.check(story.facts, story.question) == story.answer:
             continue
         disagreements += 1

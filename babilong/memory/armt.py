@@ -17,7 +17,13 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-from babilong.memory.recurrence import LayerOutputs, MemoryConfig, RecurrentMemory, State, gather_positions
+from babilong.memory.recurrence import (
+    LayerOutputs,
+    MemoryConfig,
+    RecurrentMemory,
+    State,
+    gather_positions,
+)
 
 EPS = 1e-5  # keeps the read defined while the memory is still empty (z = 0)
 DPFP_ORDER = 3

@@ -8,7 +8,6 @@ and anything else (a crafted pickle, a damaged or foreign file) is refused in on
 from __future__ import annotations
 
 import importlib
-import os
 import pickle
 from dataclasses import asdict
 from pathlib import Path
@@ -18,6 +17,7 @@ import torch
 from torch import nn
 
 from babilong.errors import BabilongError
+from babilong.files import atomic_write
 from babilong.memory import ARCHS
 from babilong.memory.backbone import backbone_from_config
 from babilong.memory.recurrence import MemoryConfig, RecurrentMemory
@@ -45,9 +45,7 @@ def save_checkpoint(model: RecurrentMemory, path: str | Path, tokenizer: str, ex
         "weights": {name: value.detach().cpu() for name, value in model.state_dict().items()},
         **(extra or {}),
     }
-    temporary = path.with_name(path.name + ".tmp")
-    torch.save(payload, temporary)
-    os.replace(temporary, path)
+    atomic_write(path, lambda handle: torch.save(payload, handle))
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -60,6 +58,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
+        if "Unsupported global" not in str(error):  # random or damaged bytes, not objects that were refused
+            raise BabilongError(f"cannot read {str(path)!r} as a checkpoint (it is no torch file the weights-only "
+                                "reader understands): the file is damaged or not a 'babilong train' checkpoint") from None
         raise BabilongError(
             f"refusing {str(path)!r}: it holds Python objects beyond tensors and plain data, which could run code "
             f"when loaded ({_first_line(error)}); use a checkpoint written by 'babilong train'"

@@ -15,7 +15,13 @@ from typing import Any
 import torch
 
 from babilong.memory.checkpoint import model_from_checkpoint, read_checkpoint
-from babilong.memory.prompt import Tokenizer, answer_choices, clean_answer, question_ids, stop_ids
+from babilong.memory.prompt import (
+    Tokenizer,
+    answer_choices,
+    clean_answer,
+    question_ids,
+    stop_ids,
+)
 from babilong.memory.recurrence import RecurrentMemory
 
 PIECE_CHARS = 1 << 16  # text tokenised at a time

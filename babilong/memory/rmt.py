@@ -9,7 +9,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from babilong.memory.recurrence import LayerOutputs, MemoryConfig, RecurrentMemory, State
+from babilong.memory.recurrence import (
+    LayerOutputs,
+    MemoryConfig,
+    RecurrentMemory,
+    State,
+)
 
 
 class RMT(RecurrentMemory):

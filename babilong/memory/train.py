@@ -136,7 +136,11 @@ class Trainer:
         import torch
 
         from babilong.memory.backbone import load_backbone
-        from babilong.memory.checkpoint import build_model, model_from_checkpoint, read_checkpoint
+        from babilong.memory.checkpoint import (
+            build_model,
+            model_from_checkpoint,
+            read_checkpoint,
+        )
         from babilong.memory.recurrence import MemoryConfig
 
         self.args, self.tasks, self.curriculum, self.output = args, tasks, curriculum, output
@@ -425,7 +429,6 @@ def default_lr(backbone: str) -> float:
 def task_labels(tasks: list[str]) -> tuple[str, ...]:
     """Every answer the tasks can give, for the label-vocabulary loss."""
     from babilong.tasks import get_task
-
     from babilong.tasks.dataset import TaskConfig, TaskDataset
 
     labels: dict[str, None] = {}

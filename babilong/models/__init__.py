@@ -7,10 +7,19 @@ Each backend module exposes ``ARGS`` (the keys it accepts, with a one-line meani
 from __future__ import annotations
 
 import importlib
+import json
 import math
+from typing import Any
 
 from babilong.errors import BabilongError
-from babilong.models.base import ContextStep, Generation, Model, Prompt, PromptModel, SampleModel
+from babilong.models.base import (
+    ContextStep,
+    Generation,
+    Model,
+    Prompt,
+    PromptModel,
+    SampleModel,
+)
 
 __all__ = ["BACKENDS", "DEFAULT_MODEL", "ContextStep", "Generation", "Model", "Prompt", "PromptModel", "SampleModel",
            "load_model", "parse_model_args"]
@@ -33,9 +42,12 @@ def parse_model_args(text: str | None) -> dict[str, str]:
 
 
 def parse_pairs(text: str | None, separator: str, option: str, example: str) -> dict[str, str]:
-    """``key=value`` pairs joined by ``separator``; ``option`` and ``example`` go into errors."""
+    """``key=value`` pairs joined by ``separator``; ``option`` and ``example`` go into errors.
+
+    A value in double quotes may hold the separator (``reply="a,b"``); the quotes are not part of it.
+    """
     args: dict[str, str] = {}
-    for part in (text or "").split(separator):
+    for part in _split_outside_quotes(text or "", separator, option):
         if not part.strip():
             continue
         key, sep, value = part.partition("=")
@@ -44,8 +56,27 @@ def parse_pairs(text: str | None, separator: str, option: str, example: str) -> 
             raise BabilongError(f"bad {option} item {part.strip()!r}: write key=value pairs separated by {separator!r}, e.g. {example}")
         if key in args:
             raise BabilongError(f"{option} gives {key!r} twice: keep one")
-        args[key] = value.strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        args[key] = value
     return args
+
+
+def _split_outside_quotes(text: str, separator: str, option: str) -> list[str]:
+    """``text`` cut at each ``separator`` that is not inside double quotes."""
+    parts, current, quoted = [], [], False
+    for character in text:
+        if character == '"':
+            quoted = not quoted
+        if character == separator and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(character)
+    if quoted:
+        raise BabilongError(f"{option} {text!r} opens a quote it does not close: write key=\"value, with commas\"")
+    return [*parts, "".join(current)]
 
 
 def load_model(name: str, args: dict[str, str]) -> Model:
@@ -53,11 +84,30 @@ def load_model(name: str, args: dict[str, str]) -> Model:
     if name not in BACKENDS:
         raise BabilongError(f"unknown model backend {name!r}: use one of {', '.join(BACKENDS)}")
     module = importlib.import_module(BACKENDS[name])
-    unknown = sorted(set(args) - set(module.ARGS))
+    unknown = sorted(key for key in args if not _known(key, module.ARGS))
     if unknown:
         known = ", ".join(f"{key} ({meaning})" for key, meaning in module.ARGS.items())
         raise BabilongError(f"--model {name} does not take {', '.join(unknown)}: it takes {known}")
     return module.load(args)
+
+
+def _known(key: str, accepted: dict[str, str]) -> bool:
+    """``key`` is accepted as is, or under an accepted ``PREFIX.*`` (``chat_template.enable_thinking``)."""
+    prefix, dot, rest = key.partition(".")
+    return key in accepted or bool(dot and rest and f"{prefix}.*" in accepted)
+
+
+def prefixed_args(args: dict[str, str], prefix: str) -> dict[str, Any]:
+    """The ``PREFIX.KEY=VALUE`` model args as ``{KEY: value}``; a value is read as JSON when it is
+    JSON (``false``, ``1024``, ``"x"``, ``{"a": 1}``), else kept as text."""
+    options: dict[str, Any] = {}
+    for key, text in args.items():
+        if key.startswith(prefix + "."):
+            try:
+                options[key[len(prefix) + 1:]] = json.loads(text)
+            except ValueError:
+                options[key[len(prefix) + 1:]] = text
+    return options
 
 
 def int_arg(args: dict[str, str], key: str, default: int | None, low: int = 1) -> int | None:

@@ -41,6 +41,9 @@ class Generation:
     prompt_tokens: int | None = None
     output_tokens: int | None = None
     error: str | None = None
+    finish_reason: str | None = None  # why generation stopped: "stop", "length" (the token budget ran out), ...
+    reasoning: str | None = None  # thinking a server sent apart from the answer (e.g. ``reasoning_content``)
+    masked: bool = False  # the output had a secret (an API key) blotted out: it is not the raw text
 
 
 @runtime_checkable

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from babilong.errors import BabilongError
-from babilong.models import int_arg
+from babilong.models import int_arg, prefixed_args
 from babilong.models.base import Generation, Prompt, batches, timed_share
+from babilong.models.chat_tokenizer import ChatTokenizer
 
 ARGS = {
     "pretrained": "hub id or local folder of the model (required)",
@@ -22,6 +23,7 @@ ARGS = {
     "attn_implementation": "eager | sdpa | flash_attention_2 ... (default: transformers' choice)",
     "context_window": "override the model's context window in tokens",
     "trust_remote_code": "true to run code shipped with the model (default false)",
+    "chat_template.*": "chat_template.KEY=VALUE: an option of the model's chat template, e.g. enable_thinking=false",
 }
 DTYPES = ("float32", "bfloat16", "float16", "auto")
 DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
@@ -32,7 +34,7 @@ class HFModel:
     """A loaded transformers model and tokenizer."""
 
     def __init__(self, name: str, pretrained: str, model: Any, tokenizer: Any, settings: dict[str, Any],
-                 batch_size: int, context_window: int | None) -> None:
+                 batch_size: int, context_window: int | None, template_options: dict[str, Any] | None = None) -> None:
         self.name = name
         self.pretrained = pretrained
         self.model = model
@@ -40,7 +42,7 @@ class HFModel:
         self._settings = settings
         self.batch_size = batch_size
         self.context_window = context_window
-        self.has_chat_template = bool(getattr(tokenizer, "chat_template", None))
+        self.chat = ChatTokenizer(tokenizer, template_options)
 
     @classmethod
     def from_args(cls, args: dict[str, str], name: str = "hf") -> HFModel:
@@ -80,35 +82,32 @@ class HFModel:
             tokenizer.pad_token = tokenizer.eos_token
         window = context_window or _context_window(model.config)
         settings = {"pretrained": _identity(pretrained), "dtype": dtype, **extra}
-        return cls(name, pretrained, model, tokenizer, settings, batch_size, window)
+        template_options = prefixed_args(args, "chat_template")
+        if template_options:  # only when given: older runs keep their hash
+            settings["chat_template_kwargs"] = template_options
+        return cls(name, pretrained, model, tokenizer, settings, batch_size, window, template_options)
 
     def settings(self) -> dict[str, Any]:
         return dict(self._settings)
 
     def render(self, prompt: Prompt) -> str:
-        if prompt.chat and self.has_chat_template:
-            return self.tokenizer.apply_chat_template(prompt.messages(), tokenize=False, add_generation_prompt=True)
-        return prompt.plain_text()
-
-    def _encode(self, prompt: Prompt) -> list[int]:
-        templated = prompt.chat and self.has_chat_template
-        # A chat template writes its own special tokens; plain text gets the tokenizer's.
-        return self.tokenizer(self.render(prompt), add_special_tokens=not templated)["input_ids"]
+        return self.chat.render(prompt)
 
     def count_tokens(self, prompt: Prompt) -> int:
-        return len(self._encode(prompt))
+        return self.chat.count_tokens(prompt)
 
     def generate(self, prompts: Iterable[Prompt], max_new_tokens: int) -> Iterator[tuple[int, Generation]]:
         for start, group in batches(prompts, self.batch_size):
-            batch = [self._encode(p) for p in group]
+            batch = [self.chat.encode(p) for p in group]
             began = time.perf_counter()
             answers = self._generate_batch(batch, max_new_tokens)
             latency = timed_share(time.perf_counter() - began, len(batch))
-            for offset, (ids, answer) in enumerate(zip(batch, answers)):
+            for offset, (ids, (answer, finish_reason)) in enumerate(zip(batch, answers)):
                 text = self.tokenizer.decode(answer, skip_special_tokens=True)  # raw: the store keeps it and the stripped answer
-                yield start + offset, Generation(text, latency, len(ids), len(answer))
+                yield start + offset, Generation(text, latency, len(ids), len(answer), finish_reason=finish_reason)
 
-    def _generate_batch(self, batch: list[list[int]], max_new_tokens: int) -> list[list[int]]:
+    def _generate_batch(self, batch: list[list[int]], max_new_tokens: int) -> list[tuple[list[int], str]]:
+        """Each prompt's new tokens (end and padding tokens left out), and ``stop`` or ``length``."""
         import torch
 
         padded = self.tokenizer.pad({"input_ids": batch}, return_tensors="pt").to(self.model.device)
@@ -117,8 +116,20 @@ class HFModel:
                                       temperature=None, top_p=None, top_k=None,
                                       pad_token_id=self.tokenizer.pad_token_id)
         width = padded["input_ids"].shape[1]
-        eos = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
-        return [[t for t in row[width:].tolist() if t not in eos] for row in out]
+        ends = self._end_tokens()
+        eos = ends | {self.tokenizer.pad_token_id}
+        answers = []
+        for row in out:
+            new = row[width:].tolist()
+            stopped = any(t in ends for t in new) or len(new) < max_new_tokens
+            answers.append(([t for t in new if t not in eos], "stop" if stopped else "length"))
+        return answers
+
+    def _end_tokens(self) -> set[int]:
+        """Every token that ends an answer: the tokenizer's and the generation config's."""
+        configured = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        configured = configured if isinstance(configured, list) else [configured]
+        return {t for t in (self.tokenizer.eos_token_id, *configured) if t is not None}
 
     def close(self) -> None:
         self.model = None

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 from pathlib import Path
 
-from babilong.assets import cache_dir
+from babilong.cache import cache_dir
 from babilong.errors import BabilongError
+from babilong.files import atomic_folder, exclusive
 from babilong.models.hf import ARGS as HF_ARGS
 from babilong.models.hf import HFModel, check_args
 
@@ -39,7 +39,9 @@ def model_folder() -> Path:
     """The converted HF folder, converting the GGUF on first use."""
     folder = cache_dir() / "models" / FOLDER_NAME
     if not (folder / "config.json").is_file():
-        convert(gguf_path(), folder)
+        with exclusive(folder):  # several processes (shards, replicas) may start at once: one converts
+            if not (folder / "config.json").is_file():
+                convert(gguf_path(), folder)
     return folder
 
 
@@ -58,13 +60,12 @@ def convert(gguf: Path, folder: Path) -> None:
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(loaded.state_dict())
     plain.generation_config = loaded.generation_config
-    partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    plain.save_pretrained(str(partial))
-    tokenizer.save_pretrained(str(partial))
-    shutil.rmtree(folder, ignore_errors=True)
-    partial.rename(folder)
+
+    def fill(staging: Path) -> None:
+        plain.save_pretrained(str(staging))
+        tokenizer.save_pretrained(str(staging))
+
+    atomic_folder(folder, fill)
 
 
 def load(args: dict[str, str]) -> HFModel:

@@ -7,8 +7,9 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from babilong.errors import BabilongError
-from babilong.models import float_arg, int_arg
+from babilong.models import float_arg, int_arg, prefixed_args
 from babilong.models.base import Generation, Prompt, batches, timed_share
+from babilong.models.chat_tokenizer import ChatTokenizer
 
 ARGS = {
     "pretrained": "hub id or local folder of the model (required)",
@@ -17,6 +18,7 @@ ARGS = {
     "gpu_memory_utilization": "fraction of GPU memory vLLM may take (default 0.9)",
     "max_model_len": "context window to allocate (default: the model's)",
     "group_size": "prompts handed to the engine at a time, which batches them itself (default 256)",
+    "chat_template.*": "chat_template.KEY=VALUE: an option of the model's chat template, e.g. enable_thinking=false",
 }
 DTYPES = ("auto", "float16", "bfloat16", "float32")
 
@@ -43,22 +45,22 @@ class VLLMModel:
         except ImportError:
             raise BabilongError("--model vllm needs vLLM: 'pip install vllm' on a machine with a GPU, or use --model hf") from None
         self._settings = {"pretrained": pretrained, "dtype": dtype}
+        self.template_options = prefixed_args(args, "chat_template")
+        if self.template_options:  # only when given: older runs keep their hash
+            self._settings["chat_template_kwargs"] = self.template_options
         self.engine = LLM(model=pretrained, dtype=dtype, tensor_parallel_size=gpus, gpu_memory_utilization=memory_share,
                           max_model_len=window)
-        self.tokenizer = self.engine.get_tokenizer()
+        self.chat = ChatTokenizer(self.engine.get_tokenizer(), self.template_options)
         self.context_window = self.engine.llm_engine.model_config.max_model_len
 
     def settings(self) -> dict[str, Any]:
         return dict(self._settings)
 
     def render(self, prompt: Prompt) -> str:
-        if prompt.chat and getattr(self.tokenizer, "chat_template", None):
-            return self.tokenizer.apply_chat_template(prompt.messages(), tokenize=False, add_generation_prompt=True)
-        return prompt.plain_text()
+        return self.chat.render(prompt)
 
     def count_tokens(self, prompt: Prompt) -> int:
-        templated = prompt.chat and bool(getattr(self.tokenizer, "chat_template", None))
-        return len(self.tokenizer(self.render(prompt), add_special_tokens=not templated)["input_ids"])
+        return self.chat.count_tokens(prompt)
 
     def generate(self, prompts: Iterable[Prompt], max_new_tokens: int) -> Iterator[tuple[int, Generation]]:
         from vllm import SamplingParams
@@ -70,7 +72,8 @@ class VLLMModel:
             latency = timed_share(time.perf_counter() - began, len(group))
             for offset, result in enumerate(outputs):
                 answer = result.outputs[0]
-                yield start + offset, Generation(answer.text, latency, len(result.prompt_token_ids), len(answer.token_ids))
+                yield start + offset, Generation(answer.text, latency, len(result.prompt_token_ids), len(answer.token_ids),
+                                                 finish_reason=answer.finish_reason)
 
     def close(self) -> None:
         self.engine = None

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from babilong.errors import BabilongError
+from babilong.files import atomic_write
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_EMBEDDER, f"sentence-transformers/{DEFAULT_EMBEDDER}", "default"}
@@ -98,7 +99,7 @@ class EmbeddingCache:
 
     def __init__(self, folder: Path | None = None) -> None:
         if folder is None:
-            from babilong.assets import cache_dir
+            from babilong.cache import cache_dir
 
             folder = cache_dir() / "embeddings"
         self.folder = Path(folder)
@@ -162,14 +163,11 @@ class EmbeddingCache:
 
     @staticmethod
     def _write_shard(folder: Path, keys: Sequence[bytes], vectors: np.ndarray) -> None:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            name = hashlib.sha256(b"".join(keys)).hexdigest()[:20]
-            partial = folder / f".partial-{name}-{os.getpid()}.npz"
-            np.savez(partial, keys=np.array(keys, dtype="S16"), vectors=vectors)
-            os.replace(partial, folder / f"shard-{name}.npz")
-        except OSError as error:
-            raise BabilongError(f"cannot write the embedding cache in {folder}: {error.strerror or error}; set BABILONG_CACHE to a writable folder") from None
+        name = hashlib.sha256(b"".join(keys)).hexdigest()[:20]
+        atomic_write(folder / f"shard-{name}.npz", lambda handle: np.savez(handle, keys=np.array(keys, dtype="S16"),
+                                                                             vectors=vectors),
+                     describe=lambda _, error: BabilongError(f"cannot write the embedding cache in {folder}: "
+                                                             f"{error.strerror or error}; set BABILONG_CACHE to a writable folder"))
 
 
 def text_keys(texts: Sequence[str]) -> list[bytes]:

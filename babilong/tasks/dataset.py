@@ -9,6 +9,7 @@ from typing import overload
 
 from babilong.errors import BabilongError
 from babilong.rng import Rng
+from babilong.scorers import judge_answer
 from babilong.tasks import get_task
 from babilong.tasks.base import Story
 
@@ -59,7 +60,7 @@ class TaskDataset(Sequence[Story]):
 
     def score(self, output: str, story: Story, scorer: str | None = None) -> bool:
         """Whether ``output`` answers ``story`` rightly, by the default or the named scorer."""
-        return self.task.score(output, story.answer, story.question, scorer)
+        return judge_answer(output, story.answer, story.question, self.task.name, scorer)
 
 
 def make_story(task: str, seed: int, index: int, attempt: int = 0) -> Story:

@@ -6,7 +6,16 @@ from babilong.rng import Rng
 from babilong.tasks import world_checks
 from babilong.tasks.base import PLACE_ANSWER, Story, Task
 from babilong.tasks.world import (
-    ACTOR_HOMES, ACTORS, LOCATION_LABELS, MOVE_VERBS, PLACES, PRONOUNS, Asked, one_question, say_move, say_pronoun_move,
+    ACTOR_HOMES,
+    ACTORS,
+    LOCATION_LABELS,
+    MOVE_VERBS,
+    PLACES,
+    PRONOUNS,
+    Asked,
+    one_question,
+    say_move,
+    say_pronoun_move,
 )
 
 BLOCKS_PER_STORY = 5  # each block: two facts, then a question

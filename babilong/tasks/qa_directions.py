@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from babilong.errors import BabilongError
 from babilong.rng import Rng
-from babilong.tasks.base import PLACE_ANSWER, Story, Task
+from babilong.tasks.base import PLACE_ANSWER, AnswerGrammar, Story, Task
 
 PLACES = ("bathroom", "bedroom", "garden", "hallway", "kitchen", "office")
 STEP = {"north": (0, 1), "south": (0, -1), "east": (1, 0), "west": (-1, 0)}
@@ -145,15 +145,59 @@ def check_qa19(facts: Sequence[str], question: str) -> str:
     return routes[0]
 
 
+# ---- how the default scorer reads qa4 and qa19 answers (docs/scoring.md, R5 and step 4) ----
+
+_QA4_FACT = re.compile(r"\b(?:the\s+)?(\w+)\s+is\s+(?:to\s+the\s+)?(north|south|east|west)\s+of\s+(?:the\s+)?(\w+)")
+_QA4_WHAT_IS_A_DIR_OF = re.compile(r"what\s+is\s+the\s+(\w+)\s+(north|south|east|west)\s+of")
+_QA4_WHAT_IS_DIR_OF_A = re.compile(r"what\s+is\s+(north|south|east|west)\s+of\s+the\s+(\w+)")
+
+
+def restated_qa4(text: str, question: str, labels: tuple[str, ...]) -> list[str] | None:
+    """R5: for a restated `A is DIR of B`, the place the question asks for, stated either way round."""
+    fact = _QA4_FACT.search(text)
+    if fact is None or not {fact.group(1), fact.group(3)} <= set(labels):
+        return None
+    first, direction, second = fact.groups()
+    if asked := _QA4_WHAT_IS_A_DIR_OF.search(question):  # What is the A DIR of? -> the place A is DIR of
+        place, asked_direction = asked.groups()
+        answer = _other_place(first, direction, second, place, asked_direction)
+    elif asked := _QA4_WHAT_IS_DIR_OF_A.search(question):  # What is DIR of the A? -> the place DIR of A
+        asked_direction, place = asked.groups()
+        answer = _other_place(second, OPPOSITE[direction], first, place, OPPOSITE[asked_direction])
+    else:
+        return None
+    return [answer] if answer else []
+
+
+def _other_place(first: str, direction: str, second: str, place: str, asked_direction: str) -> str | None:
+    """For `first is direction of second`: the place that `place` is `asked_direction` of, stated either way round."""
+    if first == place and direction == asked_direction:
+        return second
+    if second == place and direction == OPPOSITE[asked_direction]:
+        return first
+    return None
+
+
+def is_path(said: list[str], path: list[str]) -> bool:
+    """``said`` is ``path`` once, or repeated whole (an answer restated: 'south, east: s,e')."""
+    if len(said) % len(path):
+        return False
+    return all(said[i:i + len(path)] == path for i in range(0, len(said), len(path)))
+
+
+PATH_GRAMMAR = AnswerGrammar(matches=is_path, keeps_every_label=True,
+                             comparison="compared as a path: the directions in order, the whole path once or repeated")
+
 # Every two-step path the scorers recognise, turning back included (``PATHS`` are those we generate).
 PATH_LABELS = tuple(f"{a[0]},{b[0]}" for a in STEP for b in STEP)
 
 TASKS = [
     Task("qa4", "two argument relations", PLACES, generate_qa4, check_qa4,
          answer_format=PLACE_ANSWER,
-         hint="The facts say how rooms lie relative to each other; read the direction carefully."),
+         hint="The facts say how rooms lie relative to each other; read the direction carefully.",
+         grammar=AnswerGrammar(restated_fact=restated_qa4)),
     Task("qa19", "path finding", PATH_LABELS, generate_qa19, check_qa19,
          answer_format="Answer with the two steps of the way as direction letters n, s, e or w, separated by a comma (e.g. n,w).",
          hint="The facts say how places lie relative to each other; find the way between two of them.",
-         synonyms={"north": "n", "south": "s", "east": "e", "west": "w"}),
+         synonyms={"north": "n", "south": "s", "east": "e", "west": "w"}, grammar=PATH_GRAMMAR),
 ]

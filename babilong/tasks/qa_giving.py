@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from babilong.errors import BabilongError
 from babilong.rng import Rng
-from babilong.tasks.base import Story, Task
+from babilong.tasks.base import AnswerGrammar, Story, Task
 
 ACTORS = ("Bill", "Fred", "Jeff", "Mary")
 PLACES = ("bathroom", "bedroom", "garden", "hallway", "kitchen", "office")
@@ -158,8 +158,59 @@ def check(facts: Sequence[str], question: str) -> str:
     raise BabilongError(f"cannot read qa5 question {question!r}")
 
 
+# ---- how the default scorer reads a qa5 answer that restates a hand-over (docs/scoring.md, R5) ----
+
+_ARTICLE = r"(?:(?:the|an?)\s+)?"
+# A role filler: a name, or a name and surname ("Fred Shackelford", "Brindle Bill").
+_SLOT = r"(\w+(?:\s+(?!(?:by|from|to|and|but|was|is|in|at|with|then|after|before|because|who)\b)\w+)?)"
+_THING = _ARTICLE + r"(?:\w+\s+of\s+(?:the\s+)?)?(\w+)"  # "the milk", "a glass of milk"
+# Words that stand for someone without naming them: a fact with one in the asked role is not read by roles.
+_UNNAMED = {"who", "whom", "that", "which", "he", "she", "it", "they", "someone", "somebody", "person"}
+_GIVE = r"(?:gave|passed|handed)"
+# qa5 facts restated, each with the roles its groups fill, in order.
+_FACTS = (
+    (re.compile(_SLOT + r"\s+" + _GIVE + r"\s+" + _THING + r"\s+to\s+" + _SLOT), ("giver", "object", "receiver")),
+    (re.compile(_SLOT + r"\s+" + _GIVE + r"\s+(\w+)\s+(?=the\s|an?\s)" + _THING), ("giver", "receiver", "object")),
+    (re.compile(r"(\w+)\s+(?:was|were)\s+" + _GIVE.replace("gave", "given") + r"\s+to\s+" + _SLOT + r"(?:\s+by\s+" + _SLOT + r")?"),
+     ("object", "receiver", "giver")),
+    (re.compile(r"(\w+)\s+(?:was|were)\s+received\s+by\s+" + _SLOT + r"(?:\s+from\s+" + _SLOT + r")?"), ("object", "receiver", "giver")),
+    (re.compile(_SLOT + r"\s+received\s+" + _THING + r"(?:\s+from\s+" + _SLOT + r")?"), ("receiver", "object", "giver")),
+)
+_ROLES = (  # question -> the role it asks for
+    (re.compile(r"^who\s+gave\b"), "giver"),
+    (re.compile(r"^who\s+received\b"), "receiver"),
+    (re.compile(r"^who\s+did\s+\w+\s+give\b"), "receiver"),
+    (re.compile(r"^what\s+did\s+\w+\s+give\b"), "object"),
+)
+
+
+def restated_qa5(text: str, question: str, labels: tuple[str, ...]) -> list[str] | None:
+    """R5: the label in the asked role of a restated transfer; None when no fact with label roles is restated."""
+    asked = next((role for pattern, role in _ROLES if pattern.search(question)), None)
+    if asked is None:
+        return None
+    for pattern, roles in _FACTS:
+        fact = pattern.search(text)
+        if fact is None:
+            continue
+        slots = {role: slot for role, slot in zip(roles, fact.groups()) if slot is not None}
+        if asked in slots and _UNNAMED & set(slots[asked].split()):
+            return None
+        fillers = {role: _label_in(slot, labels) for role, slot in slots.items()}
+        if all(fillers[role] for role in fillers if role != asked):
+            return [fillers[asked]] if fillers.get(asked) else []
+    return None
+
+
+def _label_in(slot: str, labels: tuple[str, ...]) -> str | None:
+    """The one qa5 label among a role filler's words ("fred shackelford" -> fred), else None."""
+    found = [word for word in slot.split() if word in labels]
+    return found[0] if len(found) == 1 else None
+
+
 TASKS = [
     Task("qa5", "three argument relations", tuple(actor.lower() for actor in ACTORS) + OBJECTS, generate, check,
          answer_format="Answer with one word only: the name of the person or of the object.",
-         hint="The facts say who handed which object to whom; mind the giver, the receiver and the object."),
+         hint="The facts say who handed which object to whom; mind the giver, the receiver and the object.",
+         grammar=AnswerGrammar(restated_fact=restated_qa5)),
 ]

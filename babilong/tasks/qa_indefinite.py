@@ -5,7 +5,16 @@ from __future__ import annotations
 from babilong.rng import Rng
 from babilong.tasks import world_checks
 from babilong.tasks.base import Story, Task
-from babilong.tasks.world import ALT_ACTORS, ALT_PLACES, MOVE_VERBS, Asked, draw_move, interleave, one_question, say_move
+from babilong.tasks.world import (
+    ALT_ACTORS,
+    ALT_PLACES,
+    MOVE_VERBS,
+    Asked,
+    draw_move,
+    interleave,
+    one_question,
+    say_move,
+)
 
 QUESTIONS_PER_STORY = 5
 FACT_KINDS = ("move", "is", "either")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from babilong.rng import Rng
 from babilong.tasks import world_checks
-from babilong.tasks.base import PLACE_ANSWER, YES_NO_ANSWER, Story, Task
+from babilong.tasks.base import PLACE_ANSWER, YES_NO_ANSWER, AnswerGrammar, Story, Task
 from babilong.tasks.world import (
     ACTOR_HOMES,
     ACTORS,
@@ -233,6 +235,28 @@ def generate_qa9(rng: Rng) -> Story:
     return one_question("qa9", rng, facts, asked)
 
 
+# ---- how the default scorer reads a qa3 answer that restates a fact (docs/scoring.md, R5) ----
+
+_QA3_QUESTION = re.compile(r"where\s+was\s+the\s+(\w+)\s+before\b")
+
+
+def restated_qa3(text: str, question: str, labels: tuple[str, ...]) -> list[str] | None:
+    """R5: the place the object was in (`The O was in P before ...`), the question's own place included."""
+    asked = _QA3_QUESTION.search(question)
+    if asked is None:
+        return None
+    found = _was_in(asked.group(1), labels).search(text)
+    return [found.group("place")] if found else None
+
+
+@lru_cache(maxsize=64)
+def _was_in(thing: str, labels: tuple[str, ...]) -> re.Pattern[str]:
+    places = "|".join(labels)
+    subject = r"\b(?:the\s+" + re.escape(thing) + r"|it)\s+"
+    return re.compile(subject + r"(?:(?:was|had\s+been|has\s+been)\s+(?:(?:located|kept|left|placed|still)\s+)?(?:in|at)"
+                      r"|was\s+(?:moved|taken|carried|brought)\s+(?:away\s+)?from)\s+(?:the\s+)?(?P<place>" + places + r")\b")
+
+
 LATEST_MOVE_HINT = "When someone moves more than once, only the latest place counts."
 CARRY_HINT = "An object someone holds goes wherever that person goes, until it is put down."
 
@@ -243,7 +267,8 @@ TASKS = [
          answer_format=PLACE_ANSWER, hint=f"{LATEST_MOVE_HINT} {CARRY_HINT}"),
     Task("qa3", "three supporting facts", LOCATION_LABELS, generate_qa3, world_checks.where_was_object,
          answer_format=PLACE_ANSWER,
-         hint=f"The question asks where an object was just before a place; follow its path step by step. {CARRY_HINT}"),
+         hint=f"The question asks where an object was just before a place; follow its path step by step. {CARRY_HINT}",
+         grammar=AnswerGrammar(restated_fact=restated_qa3)),
     Task("qa6", "yes/no questions", ("yes", "no"), generate_qa6, world_checks.is_in,
          answer_format=YES_NO_ANSWER, hint=LATEST_MOVE_HINT),
     Task("qa7", "counting", NUMBER_WORDS, generate_qa7, world_checks.count_carried,

@@ -1,0 +1,48 @@
+"""A transformers tokenizer with the model's chat template: prompts rendered and counted one way for every backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from babilong.errors import BabilongError
+from babilong.models.base import Prompt
+
+
+class ChatTokenizer:
+    """Renders a prompt as the model reads it and counts its tokens.
+
+    A chat prompt goes through the tokenizer's chat template (with ``options``, e.g.
+    ``enable_thinking=False``) when it has one; anything else is the prompt's plain text.
+    """
+
+    def __init__(self, tokenizer: Any, options: dict[str, Any] | None = None) -> None:
+        self.tokenizer = tokenizer
+        self.options = options or {}
+        self.has_template = bool(getattr(tokenizer, "chat_template", None))
+
+    def templated(self, prompt: Prompt) -> bool:
+        return prompt.chat and self.has_template
+
+    def render(self, prompt: Prompt) -> str:
+        if self.templated(prompt):
+            return self.tokenizer.apply_chat_template(prompt.messages(), tokenize=False, add_generation_prompt=True,
+                                                      **self.options)
+        return prompt.plain_text()
+
+    def encode(self, prompt: Prompt) -> list[int]:
+        # A chat template writes its own special tokens; plain text gets the tokenizer's.
+        return self.tokenizer(self.render(prompt), add_special_tokens=not self.templated(prompt))["input_ids"]
+
+    def count_tokens(self, prompt: Prompt) -> int:
+        return len(self.encode(prompt))
+
+
+def load_tokenizer(name: str) -> Any:
+    """A transformers tokenizer from a hub id or local folder; one line when it cannot be loaded."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name, local_files_only=Path(name).exists())
+    except (OSError, ValueError) as error:
+        raise BabilongError(f"cannot load tokenizer {name!r}: {str(error).splitlines()[0] if str(error) else error}") from None
