@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -54,6 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "cost with --price-per-mtok) and stop: no model is called, no long sample is built")
     parser.add_argument("--price-per-mtok", metavar="IN,OUT[;ABOVE:IN,OUT]", help="with --dry-run: dollars per million "
                         "prompt and answer tokens, tiers by prompt length allowed (e.g. 1.25,10;200k:2.5,15)")
+    parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                        help="run data-parallel model replicas on a Ray cluster: ADDRESS of a running one "
+                             "('ray start --head'; HOST:6379 or ray://HOST:10001), or none for a local cluster "
+                             "(pip install 'babilong[ray]'; docs/scale.md)")
+    parser.add_argument("--replicas", type=arguments.positive, help="with --ray: model replicas, each loading the model once (default 1)")
+    parser.add_argument("--replica-gpus", type=arguments.number(0), help="with --ray: GPUs per replica, fractions allowed for small models (default 0)")
+    parser.add_argument("--replica-cpus", type=arguments.number(0, low_open=True), help="with --ray: CPUs per replica, fractions allowed; also its torch threads (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -67,27 +75,25 @@ def run(args: argparse.Namespace) -> int:
         prompt = _published_conditions(prompt, args)
     args.max_new_tokens = args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
     model_args = parse_model_args(args.model_args)
+    resources = _ray_resources(args, model_args)
     plan = _plan(args)
     if args.dry_run:
         from babilong.dry_run import plan_only
 
         plan_only(args, prompt, model_args, plan.layout.groups, plan.generation)
         return 0
-    model = load_model(args.model, model_args)
-    try:
-        config = RunConfig(args.model, model.settings(), prompt, args.max_new_tokens, plan.data)
-        output = args.output or Path("runs") / f"{_slug(model.name)}-{config.hash[:8]}{_shard_suffix(args.shard)}"
-        new_folder = not output.exists()
+    if resources is not None:
+        output, summary = _evaluate_on_ray(args, prompt, model_args, plan, resources)
+    else:
+        model = load_model(args.model, model_args)
         try:
-            with ResultStore(output, config, plan.layout) as store:
+            config = RunConfig(args.model, model.settings(), prompt, args.max_new_tokens, plan.data)
+            output = _output(args, model.name, config)
+            with _removed_if_resultless(output), ResultStore(output, config, plan.layout) as store:
                 summary = evaluate(plan.samples, model, config, store, progress=not args.no_progress, total=plan.total,
                                    builders=args.workers)
-        except BaseException:
-            if new_folder:
-                remove_if_resultless(output)
-            raise
-    finally:
-        model.close()
+        finally:
+            model.close()
     print(f"run {output}: {summary.total} samples, {summary.skipped} already done, {summary.ok} answered, "
           f"{summary.too_long} too long, {summary.cut} cut, {summary.errors} errors", file=sys.stderr)
     if summary.cut:
@@ -99,6 +105,73 @@ def run(args: argparse.Namespace) -> int:
         print(f"babilong: {summary.errors} samples failed (see 'error' in {output}/results.jsonl): rerun the same command to retry them", file=sys.stderr)
         return 1
     return 0
+
+
+@contextmanager
+def _removed_if_resultless(output: Path) -> Iterator[None]:
+    """A run folder this run created is removed again when the run fails before any result."""
+    new_folder = not output.exists()
+    try:
+        yield
+    except BaseException:
+        if new_folder:
+            remove_if_resultless(output)
+        raise
+
+
+def _output(args: argparse.Namespace, model_name: str, config: Any) -> Path:
+    return args.output or Path("runs") / f"{_slug(model_name)}-{config.hash[:8]}{_shard_suffix(args.shard)}"
+
+
+def _ray_resources(args: argparse.Namespace, model_args: dict[str, str]) -> Any:
+    """What one replica asks of the Ray cluster (None without --ray), checked before any work."""
+    flags = {"--replicas": args.replicas, "--replica-gpus": args.replica_gpus, "--replica-cpus": args.replica_cpus}
+    if args.ray is None:
+        given = [flag for flag, value in flags.items() if value is not None]
+        if given:
+            raise BabilongError(f"{', '.join(given)} only apply with --ray: add --ray (a local cluster) or --ray ADDRESS")
+        return None
+    if args.workers:
+        raise BabilongError("--workers builds samples in this process's helpers; with --ray the replicas build "
+                            "their own: drop --workers")
+    from babilong import ray_eval
+
+    resources = ray_eval.Resources(args.replicas or 1, args.replica_gpus or 0.0, args.replica_cpus or 1.0)
+    ray_eval.check_request(args.model, model_args, resources)
+    return resources
+
+
+def _evaluate_on_ray(args: argparse.Namespace, prompt: Any, model_args: dict[str, str], plan: Plan,
+                     resources: Any) -> tuple[Path, Any]:
+    """The run on Ray replicas: the driver sends sample keys and writes the run folder."""
+    import math
+
+    from babilong import ray_eval
+    from babilong.runs import ResultStore, RunConfig
+
+    keys = [item.key for item in plan.samples]  # --data is read here one group at a time; only keys travel
+    source = ray_eval.SampleSource(plan.generation, str(args.data) if args.data else None, args.samples)
+    spec = ray_eval.ReplicaSpec(args.model, model_args, prompt, args.max_new_tokens, plan.data, source,
+                                threads=max(1, math.floor(resources.cpus)), gpus=resources.gpus)
+    started = ray_eval.connect(args.ray or None)
+    try:
+        pool = ray_eval.start_replicas(spec, resources, plan.corpus)
+        try:
+            config = RunConfig(args.model, pool.first["settings"], prompt, args.max_new_tokens, plan.data)
+            if config.hash != pool.first["config_hash"]:
+                raise BabilongError(f"the replicas' configuration hashes to {pool.first['config_hash']}, the driver's to "
+                                    f"{config.hash}: the model's settings do not survive the trip; run without --ray")
+            output = _output(args, pool.first["name"], config)
+            with _removed_if_resultless(output), ResultStore(output, config, plan.layout) as store:
+                summary = ray_eval.evaluate_on_ray(keys, pool, config, store, progress=not args.no_progress)
+        finally:
+            pool.close()
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+    return output, summary
 
 
 def _published_conditions(prompt: PublishedPrompt, args: argparse.Namespace) -> PublishedPrompt:
@@ -125,6 +198,7 @@ class Plan:
     data: dict[str, Any]
     layout: RunLayout
     generation: Any = None  # the GenerationConfig when samples are generated
+    corpus: Any = None  # the prepared haystack, when some length needs one (shipped to --ray replicas)
 
 
 def _plan(args: argparse.Namespace) -> Plan:
@@ -145,19 +219,20 @@ def _plan(args: argparse.Namespace) -> Plan:
         check_length,
         check_memory,
         generation_config,
-        prepare_haystack,
+        needs_haystack,
+        prepared_corpus,
     )
 
     generation = generation_config(args)
     for length in lengths:  # what building a sample would refuse, refused before the run folder is made
         check_length(length, generation)
-    prepare_haystack(generation, lengths)
+    corpus = prepared_corpus(generation) if needs_haystack(generation, lengths) else None  # a bad one fails now
     for length in lengths:
         check_memory(length, generation)
     check_babi_count(generation, tasks, args.samples)
     groups = {f"{task}/{length}": args.samples for length in lengths for task in tasks}
     planned = [Planned(key, partial(build_sample, *_key_parts(key), generation)) for key in keys_of_groups(groups, args.shard)]
-    return Plan(planned, len(planned), {"generator": asdict(generation)}, RunLayout(groups, args.shard), generation)
+    return Plan(planned, len(planned), {"generator": asdict(generation)}, RunLayout(groups, args.shard), generation, corpus)
 
 
 def _key_parts(key: str) -> tuple[str, str, int]:

@@ -237,8 +237,26 @@ def _babi_stories(source: str, split: str, task: str) -> list[Story]:
     return read_babi(preferred[0], task)
 
 
-@cache
+_shipped: dict[tuple[str, str, str], Corpus] = {}
+
+
+def install_corpus(config: GenerationConfig, corpus: Corpus) -> None:
+    """Use ``corpus``, prepared elsewhere (a Ray driver), as this process's haystack for ``config``:
+    the books are neither read nor fetched here."""
+    _shipped[(config.haystack, config.split, config.tokenizer)] = corpus
+
+
+def prepared_corpus(config: GenerationConfig) -> Corpus:
+    """The haystack ``config`` builds samples from, prepared (or loaded from the cache) once per process."""
+    return _corpus(config.haystack, config.split, config.tokenizer)
+
+
 def _corpus(haystack: str, split: str, tokenizer: str) -> Corpus:
+    return _shipped.get((haystack, split, tokenizer)) or _prepared(haystack, split, tokenizer)
+
+
+@cache
+def _prepared(haystack: str, split: str, tokenizer: str) -> Corpus:
     return prepare(get_source(haystack), split, get_tokenizer(tokenizer), progress=True)
 
 
@@ -283,9 +301,14 @@ def generation_config(args: argparse.Namespace) -> GenerationConfig:
                             not args.no_reuse, args.babi)
 
 
+def needs_haystack(config: GenerationConfig, lengths: list[str]) -> bool:
+    """Whether any of these lengths holds background text (0k holds the story alone)."""
+    return any(length_tokens(length) > config.reserve for length in lengths)
+
+
 def prepare_haystack(config: GenerationConfig, lengths: list[str]) -> None:
     """Read (or check) the haystack now when any length needs one: a bad one fails before any work."""
-    if any(length_tokens(length) > config.reserve for length in lengths):
+    if needs_haystack(config, lengths):
         _corpus(config.haystack, config.split, config.tokenizer)
 
 
