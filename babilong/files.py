@@ -193,6 +193,20 @@ def remove_leftovers(target: Path) -> None:
         _remove(leftover)
 
 
+def read_json_object(path: Path, what: str) -> dict[str, Any]:
+    """A JSON file that must hold an object (``what`` names it in errors): every problem is one line."""
+    try:
+        content = json.loads(Path(path).read_bytes())
+    except OSError as error:
+        raise BabilongError(f"cannot read {what} {path}: {error.strerror or error}") from None
+    except ValueError as error:
+        where = f" at line {error.lineno}: {error.msg}" if isinstance(error, json.JSONDecodeError) else " (not UTF-8 text)"
+        raise BabilongError(f"{what} {path} is not valid JSON{where}") from None
+    if not isinstance(content, dict):
+        raise BabilongError(f"{what} {path} must hold a JSON object")
+    return content
+
+
 def file_sha256(path: Path) -> str:
     """The sha256 of a file, read in blocks (data files may be gigabytes)."""
     import hashlib

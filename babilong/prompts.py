@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from babilong.errors import BabilongError
+from babilong.files import read_json_object
 from babilong.models.base import Prompt
 from babilong.rng import Rng
 from babilong.sample import Sample
@@ -112,15 +113,7 @@ class PromptFile:
 
 def load_prompt_file(path: Path) -> PromptFile:
     """A prompt file (JSON); every problem is one line naming the file and what to fix."""
-    try:
-        content = json.loads(path.read_bytes())
-    except OSError as error:
-        raise BabilongError(f"cannot read prompt file {path}: {error.strerror or error}") from None
-    except ValueError as error:
-        where = f" at line {error.lineno}" if isinstance(error, json.JSONDecodeError) else ""
-        raise BabilongError(f"prompt file {path} is not valid JSON{where}: {getattr(error, 'msg', error)}") from None
-    if not isinstance(content, dict):
-        raise BabilongError(f"prompt file {path} must hold a JSON object with the keys {', '.join(PROMPT_FILE_KEYS)}")
+    content = read_json_object(path, "prompt file")
     unknown = sorted(set(content) - set(PROMPT_FILE_KEYS))
     if unknown:
         raise BabilongError(f"prompt file {path}: unknown key {unknown[0]!r}; the keys are {', '.join(PROMPT_FILE_KEYS)}")

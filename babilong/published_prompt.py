@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from babilong.errors import BabilongError
+from babilong.files import read_json_object
 from babilong.models.base import Prompt
 from babilong.sample import Sample
 
@@ -155,13 +156,8 @@ def _from_files(folder: Path, config: str, files: list[tuple[str, str, Path]]) -
 
 def _read(file: Path) -> dict[str, Any]:
     """One published JSON, checked: a one-line error names the file and what is wrong."""
-    try:
-        content = json.loads(file.read_bytes())
-    except OSError as error:
-        raise BabilongError(f"cannot read {file}: {error.strerror or error}") from None
-    except ValueError as error:
-        raise BabilongError(f"{file} is not valid JSON: {error}") from None
-    prompt = content.get("prompt") if isinstance(content, dict) else None
+    content = read_json_object(file, "published prompt file")
+    prompt = content.get("prompt")
     if not isinstance(prompt, dict):
         raise BabilongError(f"{file} has no \"prompt\" object: a published prompt file holds "
                             "{\"prompt\": {\"instruction\", \"examples\", \"post_prompt\", \"template\"}, \"generate_kwargs\": {...}}")

@@ -24,7 +24,7 @@ from typing import Any
 
 from babilong import __version__, verdicts
 from babilong.errors import BabilongError
-from babilong.files import WriterLock, atomic_open
+from babilong.files import WriterLock, atomic_open, read_json_object
 from babilong.prompts import PromptConfig, PromptFile
 from babilong.published_prompt import PublishedPrompt
 from babilong.scorers import accuracy_scorers, all_scorers, versions_text
@@ -401,16 +401,9 @@ def write_run(directory: Path, manifest: dict[str, Any], records: Iterable[dict[
 
 def read_manifest(path: Path) -> dict[str, Any]:
     """A run's manifest; a damaged one is a one-line error naming the file and the place."""
-    try:
-        manifest = json.loads(path.read_bytes())
-    except OSError as error:
-        raise BabilongError(f"cannot read {path}: {error.strerror or error}") from None
-    except ValueError as error:
-        where = f"line {error.lineno}" if isinstance(error, json.JSONDecodeError) else "not UTF-8"
-        raise BabilongError(f"{path} is damaged ({where}: {getattr(error, 'msg', error)})") from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("config_hash"), str) \
-            or not isinstance(manifest.get("config"), dict):
-        raise BabilongError(f"{path} is damaged (no config_hash and config)")
+    manifest = read_json_object(path, "run manifest")
+    if not isinstance(manifest.get("config_hash"), str) or not isinstance(manifest.get("config"), dict):
+        raise BabilongError(f"run manifest {path} is damaged (no config_hash and config)")
     return manifest
 
 

@@ -109,12 +109,12 @@ def test_a_damaged_manifest_is_one_line_for_report_and_recovered_by_eval(tmp_pat
     (tmp_path / MANIFEST).write_text('{\n  "config_hash": "abc",\n  "config": {oops')
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert f"{tmp_path / MANIFEST} is damaged (line 3" in err and err.count("\n") == 1
+    assert f"run manifest {tmp_path / MANIFEST} is not valid JSON at line 3" in err and err.count("\n") == 1
     summary = run_store(tmp_path, samples, model, config(model))  # every result says which run this is
     assert summary.skipped == 2 and "rewritten, since every stored result is of this configuration" in capsys.readouterr().err
     assert json.loads((tmp_path / MANIFEST).read_text())["config_hash"] == config(model).hash
     (tmp_path / MANIFEST).write_text("")
-    with pytest.raises(BabilongError, match="is damaged .*another configuration: choose another --output"):
+    with pytest.raises(BabilongError, match="is not valid JSON .*another configuration: choose another --output"):
         ResultStore(tmp_path, config(model, max_new_tokens=9))
 
 
