@@ -238,9 +238,22 @@ def _babi_stories(source: str, split: str, task: str) -> list[Story]:
     return read_babi(preferred[0], task)
 
 
+_PROVIDED: dict[tuple[str, str, str], Corpus] = {}  # haystacks a Ray driver shipped to this worker
+
+
+def provide_corpus(config: GenerationConfig, corpus: Corpus) -> None:
+    """Use ``corpus`` as this config's haystack in this process (a Ray worker: no books to read on its node)."""
+    _PROVIDED[(config.haystack, config.split, config.tokenizer)] = corpus
+
+
+def corpus_provided(config: GenerationConfig) -> bool:
+    return (config.haystack, config.split, config.tokenizer) in _PROVIDED
+
+
 @cache
 def _corpus(haystack: str, split: str, tokenizer: str) -> Corpus:
-    return prepare(get_source(haystack), split, get_tokenizer(tokenizer), progress=True)
+    provided = _PROVIDED.get((haystack, split, tokenizer))
+    return provided if provided is not None else prepare(get_source(haystack), split, get_tokenizer(tokenizer), progress=True)
 
 
 def _check_depth(depth: tuple[float, float]) -> None:
@@ -264,6 +277,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "lengths whose Parquet would need over 2 GiB of memory (about 80M tokens) are written as JSONL only"),
     parser.add_argument("--out", type=arguments.output_folder, required=True, help="output folder: OUT/{length}/{task}.jsonl|.parquet + manifest.json")
     parser.add_argument("--overwrite", action="store_true", help="replace what an earlier run wrote in --out (its files that this run does not write are removed)")
+    parser.add_argument("--workers", type=arguments.positive, default=None,
+                        help="processes that build samples at once (default: the cores available); the files are the same for any number")
+    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                        help="build on a Ray cluster (the local one when no ADDRESS; needs pip install 'babilong[ray]' "
+                             "and --out on storage every node shares)")
 
 
 def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
@@ -284,10 +302,11 @@ def generation_config(args: argparse.Namespace) -> GenerationConfig:
                             not args.no_reuse, args.babi)
 
 
-def prepare_haystack(config: GenerationConfig, lengths: list[str]) -> None:
+def prepare_haystack(config: GenerationConfig, lengths: list[str]) -> Corpus | None:
     """Read (or check) the haystack now when any length needs one: a bad one fails before any work."""
     if any(length_tokens(length) > config.reserve for length in lengths):
-        _corpus(config.haystack, config.split, config.tokenizer)
+        return _corpus(config.haystack, config.split, config.tokenizer)
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -304,9 +323,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _generate(args: argparse.Namespace, tasks: list[str], lengths: list[str], formats: list[str], config) -> int:
     """``run`` once this process is the one writer of ``--out``."""
-    from tqdm import tqdm
-
     from babilong.datasets import hub_card, write_manifest
+    from babilong.generate_parallel import remove_scratch
 
     asked = {(length, task): [args.out / name for name in output_names(length, task, formats)] for length in lengths for task in tasks}
     card = args.out / HUB_CARD if "hub" in formats else None
@@ -326,11 +344,9 @@ def _generate(args: argparse.Namespace, tasks: list[str], lengths: list[str], fo
     manifest_path.unlink(missing_ok=True)  # until the new manifest is written, the folder does not look complete
     for path in planned:
         remove_leftovers(path)  # of an earlier run that was killed
-    files: dict[str, str] = {}
-    with tqdm(total=len(tasks) * len(lengths) * args.samples, unit="sample", desc="generating") as bar:
-        for (length, task), paths in outputs.items():
-            _write_task(paths, task, length, range(args.start, args.start + args.samples), config, bar.update)
-            files.update({str(path.relative_to(args.out)): file_sha256(path) for path in paths})
+    remove_scratch(args.out)
+    _write_outputs(args, outputs, config, plan)
+    files = {str(path.relative_to(args.out)): file_sha256(path) for paths in outputs.values() for path in paths}
     if card:
         atomic_write_text(card, hub_card(outputs, args.out, _command_line(args)))
         files[HUB_CARD] = file_sha256(card)
@@ -359,18 +375,57 @@ def output_names(length: str, task: str, formats: list[str]) -> list[str]:
     return [f"{length}/{task}.{fmt}" for fmt in formats]
 
 
+def _write_outputs(args: argparse.Namespace, outputs: dict[tuple[str, str], list[Path]], config: GenerationConfig,
+                   plan: dict[str, list[str]]) -> None:
+    """Every output file, built here (``--workers 1``), by local worker processes or on Ray: the same bytes."""
+    from tqdm import tqdm
+
+    from babilong.generate_parallel import default_workers, open_builders, plan_blocks, write_blocks
+
+    indices = range(args.start, args.start + args.samples)
+    workers = _workers_that_fit(args.workers or default_workers(), config, plan)
+    blocks = plan_blocks(outputs, indices)
+    haystack = prepare_haystack(config, list(plan))
+    with open_builders(min(workers, len(blocks)), args.ray, haystack) as builders:
+        with tqdm(total=len(outputs) * len(indices), unit="sample", desc="generating") as bar:
+            if builders is None:
+                for (length, task), paths in outputs.items():
+                    _write_task(paths, task, length, indices, config, bar.update)
+            else:
+                write_blocks(blocks, config, builders, args.out, bar.update)
+
+
+def _workers_that_fit(workers: int, config: GenerationConfig, plan: dict[str, list[str]]) -> int:
+    """``workers``, or fewer when that many samples of the longest length would not fit in memory at once (said in one line)."""
+    long = [length for length in plan if length_tokens(length) >= MEMORY_CHECK_FROM]
+    available = available_memory()
+    if workers == 1 or not long or available is None:
+        return workers
+    needed = max(estimated_memory(length, config, tuple(plan[length])) for length in long)
+    fit = max(1, min(workers, available // needed))
+    if fit < workers:
+        warn_once(f"using {fit} of {workers} --workers: each builds one long sample at a time, about {_size(needed)} "
+                  f"of memory, and {_size(available)} is available")
+    return fit
+
+
 def _write_task(paths: list[Path], task: str, length: str, indices: range, config: GenerationConfig, done) -> None:
     """Build the samples one at a time and append each to every output file: memory stays flat in their number,
-    and a long input goes to JSONL chunk by chunk."""
+    and a long input goes to JSONL chunk by chunk. Parquet row groups end where the blocks of
+    ``--workers`` end (``block_ranges``), so the bytes do not depend on the number of workers."""
     from babilong.datasets import sample_writer
+    from babilong.generate_parallel import block_ranges
 
     with ExitStack() as files:
         writers = [files.enter_context(sample_writer(path)) for path in paths]
-        for index in indices:
-            sample, input_text = build_sample_in_pieces(task, length, index, config)
+        for block in block_ranges(length, indices):
+            for index in block:
+                sample, input_text = build_sample_in_pieces(task, length, index, config)
+                for write in writers:
+                    write(sample, input_text)
+                done()
             for write in writers:
-                write(sample, input_text)
-            done()
+                write.end_row_group()
 
 
 def _files_of_earlier_run(out: Path) -> set[str]:
