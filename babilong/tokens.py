@@ -89,6 +89,10 @@ def _next_word_start(text: str, start: int, more_may_follow: bool = False) -> in
 class TiktokenTokenizer:
     """A tiktoken encoding; special-token text is encoded as ordinary text."""
 
+    # Texts joined by a single space, none with whitespace at an edge, have as many tokens as
+    # the first plus each other with its space (see ``word_starts``): the builder relies on it.
+    counts_add_up_at_spaces = True
+
     def __init__(self, name: str, encoding) -> None:
         self.name = name
         self._encoding = encoding
