@@ -47,13 +47,13 @@ def sample_writer(path: Path) -> Iterator[SampleWriter]:
     come (Parquet in row groups of bounded size, or ended by ``write.end_row_group()``), so
     memory does not grow with their number.
     """
-    if path.suffix not in (".jsonl", ".parquet"):
+    if path.suffix not in (".jsonl", ".parquet", ".arrow"):
         raise BabilongError(f"cannot write {path}: use a .jsonl or .parquet file name")
     with atomic_open(path) as handle:
         if path.suffix == ".jsonl":
             yield _JsonLines(handle)
         else:
-            rows = _ParquetRows(handle)
+            rows = _ParquetRows(handle, arrow=path.suffix == ".arrow")
             try:
                 yield rows
             except BaseException:
@@ -96,10 +96,21 @@ def _write_json_line(handle: BinaryIO, sample: Sample, input_text: InputText | N
 
 
 class _ParquetRows:
-    """Parquet rows with one fixed schema, flushed in row groups of bounded text size."""
+    """Parquet rows with one fixed schema, flushed in row groups of bounded text size.
 
-    def __init__(self, handle: BinaryIO) -> None:
-        self._writer = parquet_writer(handle)
+    With ``arrow``, the row groups are written as the record batches of an Arrow IPC stream
+    instead: ``generate --workers`` parts, which the driver turns into the Parquet row groups
+    this class would have written (``copy_row_groups``), without decoding Parquet.
+    """
+
+    def __init__(self, handle: BinaryIO, arrow: bool = False) -> None:
+        self._schema = sample_schema()
+        if arrow:
+            import pyarrow as pa
+
+            self._writer = pa.ipc.new_stream(handle, self._schema)
+        else:
+            self._writer = parquet_writer(handle)
         self._pending: list[dict[str, Any]] = []
         self._characters = 0
 
@@ -122,7 +133,7 @@ class _ParquetRows:
         import pyarrow as pa
 
         if self._pending:
-            schema = self._writer.schema
+            schema = self._schema
             columns = [
                 _text_column([record.pop("input") for record in self._pending]) if name == "input"
                 else pa.array([record[name] for record in self._pending], type=schema.field(name).type)
@@ -140,6 +151,15 @@ def parquet_writer(handle: BinaryIO):
     small = [name for name in schema.names if name != "input"]
     # min/max statistics and a dictionary of the long input texts would cost several copies of each
     return pq.ParquetWriter(handle, schema, use_dictionary=small, write_statistics=small)
+
+
+def copy_row_groups(arrow_part: Path, writer) -> None:
+    """Write the row groups of an Arrow IPC stream written by ``sample_writer`` to a ``parquet_writer``: one each."""
+    import pyarrow as pa
+
+    with pa.memory_map(str(arrow_part)) as source:
+        for batch in pa.ipc.open_stream(source):
+            writer.write_table(pa.Table.from_batches([batch]))
 
 
 def _utf8(text: InputText) -> bytearray:

@@ -50,10 +50,14 @@ class Block:
     task: str
     indices: range
     outputs: tuple[Path, ...]
+    whole_file: bool  # the only block of its files: its parts are the files
 
     def parts(self, scratch: Path) -> list[Path]:
-        """Where a worker writes this block, one part per output file."""
-        return [scratch / f"{self.number:07d}-{i}{path.suffix}" for i, path in enumerate(self.outputs)]
+        """Where a worker writes this block, one part per output file: the file's own format when
+        the block is the whole file, else JSONL, or the Parquet rows as an Arrow stream (the driver
+        encodes them to Parquet once, instead of decoding a Parquet part and encoding it again)."""
+        suffixes = [path.suffix if self.whole_file or path.suffix == ".jsonl" else ".arrow" for path in self.outputs]
+        return [scratch / f"{self.number:07d}-{i}{suffix}" for i, suffix in enumerate(suffixes)]
 
 
 def default_workers() -> int:
@@ -79,8 +83,9 @@ def plan_blocks(outputs: Outputs, indices: range) -> list[Block]:
     """Every file's blocks, in output order."""
     blocks: list[Block] = []
     for (length, task), paths in outputs.items():
-        for block in block_ranges(length, indices):
-            blocks.append(Block(len(blocks), length, task, block, tuple(paths)))
+        ranges = block_ranges(length, indices)
+        for block in ranges:
+            blocks.append(Block(len(blocks), length, task, block, tuple(paths), len(ranges) == 1))
     return blocks
 
 
@@ -118,6 +123,7 @@ def write_blocks(blocks: list[Block], config, builders: Builders, out: Path, don
         for _, group in groupby(finished, key=lambda item: item[0].outputs):
             _assemble(group, done)
     finally:
+        builders.close()  # first: no worker may write into the scratch folder once it is removed
         shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -169,11 +175,11 @@ def _appender(path: Path) -> Iterator[Callable[[Path], None]]:
         if path.suffix == ".jsonl":
             yield lambda part: _copy_bytes(part, handle)
             return
-        from babilong.datasets import parquet_writer
+        from babilong.datasets import copy_row_groups, parquet_writer
 
         writer = parquet_writer(handle)
         try:
-            yield lambda part: _copy_row_groups(part, writer)
+            yield lambda part: copy_row_groups(part, writer)
         finally:
             writer.close()
 
@@ -181,14 +187,6 @@ def _appender(path: Path) -> Iterator[Callable[[Path], None]]:
 def _copy_bytes(part: Path, handle) -> None:
     with open(part, "rb") as source:
         shutil.copyfileobj(source, handle, 1 << 20)
-
-
-def _copy_row_groups(part: Path, writer) -> None:
-    import pyarrow.parquet as pq
-
-    source = pq.ParquetFile(part)
-    for number in range(source.num_row_groups):
-        writer.write_table(source.read_row_group(number))
 
 
 # ---- local processes ----------------------------------------------------------------------------

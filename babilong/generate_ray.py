@@ -43,13 +43,17 @@ class RayBuilders(Builders):
         self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         self._corpus = [ray.put(haystack)] if haystack is not None else []  # in a list: tasks get the reference, not a copy each
         self._task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES)(_build_block_on_ray)
+        self._pending: set = set()
 
     def submit(self, block: Block, config, scratch: Path):
-        return self._task.remote(block, config, scratch, self._corpus)
+        handle = self._task.remote(block, config, scratch, self._corpus)
+        self._pending.add(handle)
+        return handle
 
     def collect(self, handle) -> list[Path]:
         from ray.exceptions import RayError, RayTaskError
 
+        self._pending.discard(handle)
         try:
             parts, version = self._ray.get(handle)
         except RayTaskError as error:
@@ -69,8 +73,13 @@ class RayBuilders(Builders):
         return parts
 
     def close(self) -> None:
+        """Stop the blocks still out (their parts would land in a removed folder); leave a cluster we joined."""
+        for handle in self._pending:
+            self._ray.cancel(handle, force=True)
+        self._pending.clear()
         if self._started:
             self._ray.shutdown()
+            self._started = False
 
 
 def _build_block_on_ray(block: Block, config, scratch: Path, corpus: list) -> tuple[list[Path], str]:

@@ -44,6 +44,7 @@ def test_workers_write_the_bytes_one_process_writes(small_books, tmp_path, monke
 def test_blocks_do_not_depend_on_the_number_of_workers():
     outputs = {("1k", "qa1"): [Path("1k/qa1.jsonl")], ("32k", "qa1"): [Path("32k/qa1.jsonl")]}
     blocks = parallel.plan_blocks(outputs, range(10, 1010))
+    assert [b.whole_file for b in blocks[:2]] == [True, False]
     by_file = {length: [b.indices for b in blocks if b.length == length] for length in ("1k", "32k")}
     assert by_file["1k"] == [range(10, 1010)]  # 1M tokens: one block
     assert by_file["32k"][0] == range(10, 41) and len(by_file["32k"]) == 33 and by_file["32k"][-1].stop == 1010
