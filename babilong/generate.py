@@ -280,8 +280,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=arguments.positive, default=None,
                         help="processes that build samples at once (default: the cores available); the files are the same for any number")
     parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                        help="build on a Ray cluster (the local one when no ADDRESS; needs pip install 'babilong[ray]' "
-                             "and --out on storage every node shares)")
+                        help="build on a Ray cluster, one task per CPU, instead of --workers (the local cluster when no ADDRESS; "
+                             "needs pip install 'babilong[ray]' and --out on storage every node shares)")
 
 
 def add_generation_arguments(parser: argparse.ArgumentParser) -> None:

@@ -46,7 +46,7 @@ class RayBuilders(Builders):
         self._pending: set = set()
 
     def submit(self, block: Block, config, scratch: Path):
-        handle = self._task.remote(block, config, scratch, self._corpus)
+        handle = self._task.options(memory=_memory_of(block, config)).remote(block, config, scratch, self._corpus)
         self._pending.add(handle)
         return handle
 
@@ -91,6 +91,16 @@ def _build_block_on_ray(block: Block, config, scratch: Path, corpus: list) -> tu
 
         provide_corpus(config, ray.get(corpus[0]))
     return build_block(block, config, scratch), __version__
+
+
+def _memory_of(block: Block, config) -> int | None:
+    """The memory a block of long samples needs (Ray places it on a node that has it); None for short ones."""
+    from babilong.generate import MEMORY_CHECK_FROM, estimated_memory
+    from babilong.lengths import length_tokens
+
+    if length_tokens(block.length) < MEMORY_CHECK_FROM:
+        return None
+    return estimated_memory(block.length, config, tuple(path.suffix.lstrip(".") for path in block.outputs))
 
 
 def _first_line(error: BaseException) -> str:
