@@ -28,6 +28,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from itertools import chain, groupby
 from pathlib import Path
+from typing import Protocol
 
 from babilong.errors import BabilongError
 from babilong.lengths import length_tokens
@@ -101,10 +102,10 @@ def build_block(block: Block, config, scratch: Path) -> list[Path]:
 # ---- the driver -------------------------------------------------------------------------------
 
 
-class Builders:
+class Builders(Protocol):
     """Somewhere blocks are built: ``submit`` hands one out, ``collect`` waits for its parts."""
 
-    workers: int
+    workers: int  # blocks built at once
 
     def submit(self, block: Block, config, scratch: Path): ...
 
