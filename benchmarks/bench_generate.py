@@ -3,6 +3,7 @@
     python benchmarks/bench_generate.py            # all figures (about 2 minutes)
     python benchmarks/bench_generate.py --quick    # skip the 10M sample and the naive 1M baseline
     python benchmarks/bench_generate.py --workers-only --samples 1000   # only `generate --workers 2` vs `--workers 1`
+    python benchmarks/bench_generate.py --no-workers                    # all but those
 
 Figures: one-off corpus preparation; one 1M and one 10M sample (time and peak RSS, each in
 a fresh process, after preparation), built and also built and written as `generate` writes
@@ -123,6 +124,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--samples", type=int, default=1000, help="samples per task and length for the --workers rows")
     parser.add_argument("--workers-only", action="store_true")
+    parser.add_argument("--no-workers", action="store_true", help="skip the --workers rows")
     args = parser.parse_args()
     child("ours", "1k")  # warm the prepared-corpus cache
     if args.workers_only:
@@ -141,7 +143,7 @@ def main() -> None:
             rows.append((f"one {length} sample, naive sentence-by-sentence builder", f"{naive['seconds']:.2f} s",
                          f"ours is {naive['seconds'] / ours['seconds']:.1f}x faster"))
     rows.append(("100 samples x qa1-qa5 x 0k..32k (3500 samples), built", f"{batch_seconds(100):.1f} s", ""))
-    rows += workers_rows(args.samples)
+    rows += [] if args.no_workers else workers_rows(args.samples)
     print_rows(rows)
 
 
