@@ -383,7 +383,7 @@ def _write_outputs(args: argparse.Namespace, outputs: dict[tuple[str, str], list
     from babilong.generate_parallel import default_workers, open_builders, plan_blocks, write_blocks
 
     indices = range(args.start, args.start + args.samples)
-    workers = _workers_that_fit(args.workers or default_workers(), config, plan)
+    workers = 1 if args.ray is not None else _workers_that_fit(args.workers or default_workers(), config, plan)  # Ray: its CPUs
     blocks = plan_blocks(outputs, indices)
     haystack = prepare_haystack(config, list(plan))
     with open_builders(min(workers, len(blocks)), args.ray, haystack) as builders:
