@@ -41,7 +41,7 @@ def test_workers_write_the_bytes_one_process_writes(small_books, tmp_path, monke
     assert pq.ParquetFile(parquet).num_row_groups == 5  # put together from 5 blocks, row group by row group
 
 
-def test_blocks_do_not_depend_on_the_number_of_workers():
+def test_blocks_hold_at_most_a_million_tokens_and_come_in_file_order():
     outputs = {("1k", "qa1"): [Path("1k/qa1.jsonl")], ("32k", "qa1"): [Path("32k/qa1.jsonl")]}
     blocks = parallel.plan_blocks(outputs, range(10, 1010))
     assert [b.whole_file for b in blocks[:2]] == [True, False]
