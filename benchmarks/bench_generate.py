@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -89,16 +88,22 @@ def batch_seconds(samples: int) -> float:
 WORKERS_LENGTHS = "1k,2k,4k,8k,16k,32k"
 
 
-def generate_seconds(samples: int, workers: int, out: Path) -> tuple[float, float]:
-    """Wall time and CPU time (its worker processes included) of one `babilong generate` (corpus prepared already)."""
+LAUNCHER = r"""
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+wall, used = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"wall": wall, "cpu": used.ru_utime + used.ru_stime, "peak_rss_mb": used.ru_maxrss / 1024}))
+"""
+
+
+def generate_run(samples: int, workers: int, out: Path) -> dict:
+    """Wall time, CPU time (worker processes included) and the largest process's peak RSS of one
+    `babilong generate` (corpus prepared already), measured by a fresh launcher process."""
     command = [sys.executable, "-m", "babilong", "generate", "--tasks", "qa1-qa5", "--lengths", WORKERS_LENGTHS,
                "--samples", str(samples), "--workers", str(workers), "--out", str(out)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    done = subprocess.run([sys.executable, "-c", LAUNCHER, *command], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def digests(folder: Path) -> dict[str, str]:
@@ -108,14 +113,16 @@ def digests(folder: Path) -> dict[str, str]:
 def workers_rows(samples: int) -> list[tuple[str, str, str]]:
     """`--workers 2` against `--workers 1` on the same command; the files must be identical."""
     with tempfile.TemporaryDirectory() as scratch:
-        (one, one_cpu), (two, two_cpu) = (generate_seconds(samples, n, Path(scratch) / str(n)) for n in (1, 2))
+        one, two = (generate_run(samples, n, Path(scratch) / str(n)) for n in (1, 2))
         same = digests(Path(scratch) / "1") == digests(Path(scratch) / "2")
         size = sum(p.stat().st_size for p in (Path(scratch) / "1").rglob("*") if p.is_file())
     what = f"generate {samples} samples x qa1-qa5 x {WORKERS_LENGTHS}"
     load = os.getloadavg()[0]
-    return [(f"{what}, --workers 1", f"{one:.1f} s", f"CPU {one_cpu:.1f} s; {size / 2**20:.0f} MiB of JSONL + Parquet"),
-            (f"{what}, --workers 2", f"{two:.1f} s",
-             f"**{one / two:.2f}x** wall; CPU {two_cpu:.1f} s ({two_cpu / one_cpu:.2f}x the work); files byte-identical: {same}; "
+    return [(f"{what}, --workers 1", f"{one['wall']:.1f} s",
+             f"CPU {one['cpu']:.1f} s; peak RSS {one['peak_rss_mb']:.0f} MB; {size / 2**20:.0f} MiB of JSONL + Parquet"),
+            (f"{what}, --workers 2", f"{two['wall']:.1f} s",
+             f"**{one['wall'] / two['wall']:.2f}x** wall; CPU {two['cpu']:.1f} s ({two['cpu'] / one['cpu']:.2f}x the work); "
+             f"peak RSS of the largest process {two['peak_rss_mb']:.0f} MB; files byte-identical: {same}; "
              f"load average {load:.1f} at the end")]
 
 
