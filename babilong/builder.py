@@ -1,10 +1,12 @@
 """Hide a story's facts in a background passage so the input has exactly N tokens.
 
 The hot path. It never tokenizes the background: the prepared corpus knows each
-sentence's token count (as ``" " + sentence``), and for byte-level BPE tokenizers such as
-GPT-2 those counts add up exactly when sentences are joined by single spaces. The final
-text is still counted once, and any difference (a tokenizer where counts don't add up) is
-fixed by re-cutting the last piece.
+sentence's token count (as ``" " + sentence``), and for tiktoken encodings such as GPT-2
+those counts add up exactly when pieces with no space at either edge are joined by single
+spaces (such a space always starts a pre-token: ``tokens.word_starts``). So for them the
+input's count is the sum of its pieces' counts, and a 10M-token input is built without
+tokenizing its 40 MB. For other tokenizers (``hf:``) the final text is counted once, and any
+difference is fixed by re-cutting the last piece.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def build_input(
         rng = Rng(*rng_keys, "background")
         passage = _walk(corpus, budget, rng, allow_reuse)
         pieces, counts, fact_slots = _interleave(facts, fact_tokens, corpus, passage, target, depth, rng)
-        counts[0] = len(tokenizer.encode(_text_of(pieces[0], corpus)))  # the first piece has no space before it
+        counts[0] = _first_piece_tokens(pieces[0], counts[0], corpus, tokenizer)  # it has no space before it
         missing = target - sum(counts)
         if missing >= 0:
             break
@@ -84,7 +86,10 @@ def build_input(
         del pieces[body:], counts[body:]
         _fill_tail(pieces, counts, missing, corpus, passage.tail, tokenizer)
         text = InputText(tuple(pieces), corpus.text)
-        difference = target - count_tokens_of_chunks(tokenizer, text.chunks())
+        if _counts_add_up(tokenizer, pieces):
+            difference = target - sum(counts)
+        else:
+            difference = target - count_tokens_of_chunks(tokenizer, text.chunks())
         if difference == 0:
             return BuiltInput(text, target, _positions(text, counts, fact_slots, target), passage.reused)
         missing += difference  # counts did not add up (not a byte-level BPE): refill the tail
@@ -217,6 +222,27 @@ def _cut(ids: list[int], size: int, tokenizer: Tokenizer) -> str | None:
     if not piece or piece != piece.lstrip():
         return None
     return piece if len(tokenizer.encode(" " + piece)) == size else None
+
+
+def _counts_add_up(tokenizer: Tokenizer, pieces) -> bool:
+    """Whether the text's count is the sum of its pieces' counts: a tokenizer whose counts add
+    up at single spaces, and no piece empty or with whitespace at an edge (corpus spans never are)."""
+    if not getattr(tokenizer, "counts_add_up_at_spaces", False):
+        return False
+    return all(isinstance(piece, tuple) or (piece and not piece[0].isspace() and not piece[-1].isspace()) for piece in pieces)
+
+
+def _first_piece_tokens(piece: str | tuple[int, int], count_with_space: int, corpus: Corpus, tokenizer: Tokenizer) -> int:
+    """The tokens of the input's first piece, which has no space before it.
+
+    A run of background sentences can be millions of characters: where counts add up, only
+    its first sentence is encoded again, without the space.
+    """
+    if not isinstance(piece, tuple) or not getattr(tokenizer, "counts_add_up_at_spaces", False):
+        return len(tokenizer.encode(_text_of(piece, corpus)))
+    sentence = int(np.searchsorted(corpus.starts, piece[0]))
+    alone = len(tokenizer.encode(corpus.text[piece[0]:int(corpus.ends[sentence])]))
+    return count_with_space - int(corpus.tokens[sentence]) + alone
 
 
 def _text_of(piece: str | tuple[int, int], corpus: Corpus) -> str:

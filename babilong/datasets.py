@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from babilong.errors import BabilongError
 from babilong.files import atomic_open, atomic_write
@@ -28,7 +28,13 @@ def write_samples(samples: Iterable[Sample], path: Path) -> None:
             write(sample)
 
 
-SampleWriter = Callable[..., None]  # write(sample) or write(sample, input_text): see sample_writer
+class SampleWriter(Protocol):
+    """``write(sample)`` or ``write(sample, input_text)``: see ``sample_writer``."""
+
+    def __call__(self, sample: Sample, input_text: InputText | None = None) -> None: ...
+
+    def end_row_group(self) -> None:
+        """Parquet: the samples so far end a row group (so files built in blocks have the same bytes). JSONL: nothing."""
 
 
 @contextmanager
@@ -38,22 +44,36 @@ def sample_writer(path: Path) -> Iterator[SampleWriter]:
     ``write(sample)`` writes ``sample.input``; ``write(sample, input_text)`` writes the
     ``InputText`` in its place, chunk by chunk into a JSONL file (a 100M-token input is
     never held whole; Parquet needs its UTF-8 bytes at once). Samples go to disk as they
-    come (Parquet in row groups of bounded size), so memory does not grow with their number.
+    come (Parquet in row groups of bounded size, or ended by ``write.end_row_group()``), so
+    memory does not grow with their number.
     """
-    if path.suffix not in (".jsonl", ".parquet"):
+    if path.suffix not in (".jsonl", ".parquet", ".arrow"):
         raise BabilongError(f"cannot write {path}: use a .jsonl or .parquet file name")
     with atomic_open(path) as handle:
         if path.suffix == ".jsonl":
-            yield lambda sample, input_text=None: _write_json_line(handle, sample, input_text)
+            yield _JsonLines(handle)
         else:
-            rows = _ParquetRows(handle)
+            rows = _ParquetRows(handle, arrow=path.suffix == ".arrow")
             try:
-                yield rows.append
+                yield rows
             except BaseException:
                 with suppress(Exception):  # the file is dropped; only release the writer
                     rows.close()
                 raise
             rows.close()
+
+
+class _JsonLines:
+    """Samples as JSON lines."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+
+    def __call__(self, sample: Sample, input_text: InputText | None = None) -> None:
+        _write_json_line(self._handle, sample, input_text)
+
+    def end_row_group(self) -> None:
+        pass
 
 
 def _write_json_line(handle: BinaryIO, sample: Sample, input_text: InputText | None) -> None:
@@ -76,25 +96,34 @@ def _write_json_line(handle: BinaryIO, sample: Sample, input_text: InputText | N
 
 
 class _ParquetRows:
-    """Parquet rows with one fixed schema, flushed in row groups of bounded text size."""
+    """Parquet rows with one fixed schema, flushed in row groups of bounded text size.
 
-    def __init__(self, handle: BinaryIO) -> None:
-        import pyarrow.parquet as pq
+    With ``arrow``, the row groups are written as the record batches of an Arrow IPC stream
+    instead: ``generate --workers`` parts, which the driver turns into the Parquet row groups
+    this class would have written (``copy_row_groups``), without decoding Parquet.
+    """
 
-        schema = sample_schema()
-        small = [name for name in schema.names if name != "input"]
-        # min/max statistics and a dictionary of the long input texts would cost several copies of each
-        self._writer = pq.ParquetWriter(handle, schema, use_dictionary=small, write_statistics=small)
+    def __init__(self, handle: BinaryIO, arrow: bool = False) -> None:
+        self._schema = sample_schema()
+        if arrow:
+            import pyarrow as pa
+
+            self._writer = pa.ipc.new_stream(handle, self._schema)
+        else:
+            self._writer = parquet_writer(handle)
         self._pending: list[dict[str, Any]] = []
         self._characters = 0
 
-    def append(self, sample: Sample, input_text: InputText | None = None) -> None:
+    def __call__(self, sample: Sample, input_text: InputText | None = None) -> None:
         record = _parquet_safe(sample.to_record())
         record["input"] = _utf8(input_text) if input_text is not None else sample.input.encode("utf-8")
         self._pending.append(record)
         self._characters += len(input_text) if input_text is not None else len(sample.input)
         if self._characters >= ROW_GROUP_CHARACTERS:
             self._flush()
+
+    def end_row_group(self) -> None:
+        self._flush()
 
     def close(self) -> None:
         self._flush()
@@ -104,7 +133,7 @@ class _ParquetRows:
         import pyarrow as pa
 
         if self._pending:
-            schema = self._writer.schema
+            schema = self._schema
             columns = [
                 _text_column([record.pop("input") for record in self._pending]) if name == "input"
                 else pa.array([record[name] for record in self._pending], type=schema.field(name).type)
@@ -112,6 +141,25 @@ class _ParquetRows:
             ]
             self._writer.write_table(pa.Table.from_arrays(columns, schema=schema))
         self._pending, self._characters = [], 0
+
+
+def parquet_writer(handle: BinaryIO):
+    """A ``pyarrow.parquet.ParquetWriter`` of samples, with the options every sample file is written with."""
+    import pyarrow.parquet as pq
+
+    schema = sample_schema()
+    small = [name for name in schema.names if name != "input"]
+    # min/max statistics and a dictionary of the long input texts would cost several copies of each
+    return pq.ParquetWriter(handle, schema, use_dictionary=small, write_statistics=small)
+
+
+def copy_row_groups(arrow_part: Path, writer) -> None:
+    """Write the row groups of an Arrow IPC stream written by ``sample_writer`` to a ``parquet_writer``: one each."""
+    import pyarrow as pa
+
+    with pa.memory_map(str(arrow_part)) as source:
+        for batch in pa.ipc.open_stream(source):
+            writer.write_table(pa.Table.from_batches([batch]))
 
 
 def _utf8(text: InputText) -> bytearray:

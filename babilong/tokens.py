@@ -24,6 +24,7 @@ class Tokenizer(Protocol):
     def decode(self, ids: Sequence[int]) -> str: ...
 
 
+THREADED_BATCH = 1 << 20  # characters from which a batch is encoded on two threads
 COUNT_PIECE = 1 << 20  # characters per piece when a long text is counted piece by piece
 
 
@@ -91,6 +92,10 @@ def _next_word_start(text: str, start: int, more_may_follow: bool = False) -> in
 class TiktokenTokenizer:
     """A tiktoken encoding; special-token text is encoded as ordinary text."""
 
+    # Texts joined by a single space, none with whitespace at an edge, have as many tokens as
+    # the first plus each other with its space (see ``word_starts``): the builder relies on it.
+    counts_add_up_at_spaces = True
+
     def __init__(self, name: str, encoding) -> None:
         self.name = name
         self._encoding = encoding
@@ -99,6 +104,8 @@ class TiktokenTokenizer:
         return self._encoding.encode_ordinary(text)
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        if sum(map(len, texts)) < THREADED_BATCH:  # tiktoken starts a thread pool per batch: dearer than a story's facts
+            return [self._encoding.encode_ordinary(text) for text in texts]
         return self._encoding.encode_ordinary_batch(list(texts), num_threads=2)
 
     def count(self, text: str) -> int:

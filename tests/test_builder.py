@@ -3,6 +3,7 @@ import pytest
 from babilong.builder import StoryTooLong, build_input
 from babilong.errors import BabilongError
 from babilong.haystack import get_source, prepare
+from babilong.tokens import count_tokens_of_chunks
 
 FACTS = ["Mary moved to the bathroom.", "John went to the hallway.", "Mary travelled to the office."]
 
@@ -93,3 +94,27 @@ def test_a_long_input_is_held_as_spans_of_the_corpus_not_as_a_copy(corpus, gpt2)
     strings = [piece for piece in built.input.pieces if isinstance(piece, str)]
     assert built.input.source is corpus.text and sum(b - a for a, b in spans) > 0.99 * len(built.text)
     assert sum(map(len, strings)) < 2_000  # the facts and the last few tokens
+
+
+def test_tiktoken_inputs_are_counted_from_their_pieces_without_tokenizing_the_text(corpus, gpt2, monkeypatch):
+    import babilong.builder as builder
+
+    def no_full_count(*_):
+        raise AssertionError("the whole text was tokenized")
+
+    monkeypatch.setattr(builder, "count_tokens_of_chunks", no_full_count)
+    for index in range(8):  # the first piece a long run of sentences or a fact, facts at every depth
+        built = build_input(FACTS, corpus, gpt2, 150_000, (3, "qa1", "150k", index))
+        assert len(gpt2.encode(built.text)) == built.token_count == 150_000
+
+
+def test_pieces_with_whitespace_at_an_edge_are_counted_in_full(corpus, gpt2, monkeypatch):
+    import babilong.builder as builder
+
+    counted = []
+    monkeypatch.setattr(builder, "count_tokens_of_chunks", lambda *args: counted.append(1) or count_tokens_of_chunks(*args))
+    facts = ["Mary moved to the bathroom.  ", "\tJohn went to the hallway.", "Mary travelled to the office. \n"]
+    for index in range(5):
+        built = build_input(facts, corpus, gpt2, 3000, (0, "qa1", "3k", index))
+        assert len(gpt2.encode(built.text)) == built.token_count == 3000
+    assert len(counted) >= 5  # the sum of the pieces' counts is not trusted for them

@@ -81,9 +81,9 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys, args, message):
 def test_interrupted_generation_leaves_no_half_files(small_books, tmp_path):
     out = tmp_path / "data"
     command = ["generate", "--tasks", "qa4,qa5", "--lengths", "1k", "--samples", "2", "--haystack", str(small_books),
-               "--split", "all", "--out", str(out)]
+               "--split", "all", "--out", str(out), "--workers", "1"]
     script = (  # killed while qa5 is half written: its first sample is in its files, the second never comes
-        "import signal, os, babilong.generate as g\n"
+        "import signal, os, babilong.generation as g\n"
         "real = g.build_sample_in_pieces\n"
         "def dying(task, length, index, config):\n"
         "    if task == 'qa5' and index == 1: os.kill(os.getpid(), signal.SIGKILL)\n"
@@ -195,7 +195,7 @@ def test_messages_name_the_flag_to_change(small_books):
 
 
 def test_a_sample_too_big_for_memory_is_refused_up_front(small_books, tmp_path, capsys, monkeypatch):
-    import babilong.generate as generate
+    import babilong.generation as generate
 
     monkeypatch.setattr(generate, "available_memory", lambda: 10 * 2**20)
     code = _generate(small_books, tmp_path / "out", "--lengths", "1M", "--tasks", "qa1")  # not even JSONL fits
@@ -231,7 +231,7 @@ def _error_lines(capsys) -> list[str]:
 
 
 def test_default_formats_write_jsonl_only_where_parquet_would_not_fit_and_say_so(small_books, tmp_path, capsys, monkeypatch):
-    import babilong.generate as generate
+    import babilong.generation as generate
 
     monkeypatch.setattr(generate, "available_memory", lambda: _memory_between_jsonl_and_parquet(small_books, "1M"))
     out = tmp_path / "out"
@@ -246,7 +246,7 @@ def test_default_formats_write_jsonl_only_where_parquet_would_not_fit_and_say_so
 
 @pytest.mark.parametrize("formats", ["jsonl,parquet", "parquet", "hub"])
 def test_parquet_asked_for_is_refused_not_dropped_when_it_would_not_fit(small_books, tmp_path, capsys, monkeypatch, formats):
-    import babilong.generate as generate
+    import babilong.generation as generate
 
     monkeypatch.setattr(generate, "available_memory", lambda: _memory_between_jsonl_and_parquet(small_books, "1M"))
     assert _generate(small_books, tmp_path / "out", "--lengths", "1k,1M", "--tasks", "qa1", "--format", formats, "--samples", "1") == 2
@@ -257,7 +257,7 @@ def test_parquet_asked_for_is_refused_not_dropped_when_it_would_not_fit(small_bo
 
 
 def test_the_default_keeps_parquet_under_its_memory_limit_unless_asked(small_books, tmp_path, capsys, monkeypatch):
-    import babilong.generate as generate
+    import babilong.generation as generate
 
     monkeypatch.setattr(generate, "PARQUET_DEFAULT_MEMORY", _memory_between_jsonl_and_parquet(small_books, "1M"))
     assert _generate(small_books, tmp_path / "default", "--lengths", "1M", "--tasks", "qa1", "--samples", "1") == 0

@@ -224,14 +224,15 @@ def test_a_refused_run_keeps_an_existing_folder_and_its_results(tmp_path, monkey
 
 
 def test_a_generate_refused_mid_way_leaves_no_empty_length_folder(tmp_path, monkeypatch):
-    from babilong import generate
+    from babilong import generation
     from babilong.errors import BabilongError
 
     def refuse(task, length, index, config):
         raise BabilongError(f"no {task} story fits in {length}")
 
-    monkeypatch.setattr(generate, "build_sample_in_pieces", refuse)
-    assert main(["generate", "--tasks", "qa1,qa2", "--lengths", "0k", "--samples", "1", "--out", str(tmp_path / "out")]) == 2
+    monkeypatch.setattr(generation, "build_sample_in_pieces", refuse)
+    assert main(["generate", "--tasks", "qa1,qa2", "--lengths", "0k", "--samples", "1", "--workers", "1",
+                 "--out", str(tmp_path / "out")]) == 2
     assert not (tmp_path / "out").exists()
 
 
