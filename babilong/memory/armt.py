@@ -63,22 +63,35 @@ class AssociativeMemory(nn.Module):
         return out.to(x.dtype)
 
     def write(self, m: Tensor, matrix: Tensor, norm: Tensor) -> tuple[Tensor, Tensor]:
-        """Delta-rule update from the memory-token outputs m (B, w, d), one token at a time."""
+        """Delta-rule update from the memory-token outputs m (B, w, d), one token after another.
+
+        Token j's update is ``u_j k_j^T``, and what it reads back depends on the earlier tokens
+        only through ``k_i . k_j``: the loop runs over (B, d) vectors, and ``A`` is built once."""
         keys = self.features(self.key, m)  # (B, w, F)
         values = self.value(m).float()  # (B, w, d)
         betas = torch.sigmoid(self.beta(m)).float()  # (B, w, 1)
         matrix, norm = matrix.float(), norm.float()
-        gammas = []
         with exact(m):
-            for k, v, beta in zip(keys.unbind(1), values.unbind(1), betas.unbind(1)):
-                seen = (norm * k).sum(-1, keepdim=True)  # z . k, (B, 1)
-                v_old = (matrix @ k.unsqueeze(-1)).squeeze(-1) / (seen + EPS)
-                matrix = matrix + (beta * (v - v_old)).unsqueeze(-1) * k.unsqueeze(1)
-                gamma = (1 - seen / (k.pow(2).sum(-1, keepdim=True) + EPS)).clamp(0, 1).detach()
-                norm = norm + gamma * k
-                gammas.append(gamma)
+            recalled = keys @ matrix.transpose(1, 2)  # A_0 k_j, (B, w, d)
+            seen = keys @ norm.unsqueeze(-1)  # z_0 . k_j, (B, w, 1)
+            overlap = keys @ keys.transpose(1, 2)  # k_i . k_j, (B, w, w)
+            updates: list[Tensor] = []
+            gammas: list[Tensor] = []
+            for j in range(keys.shape[1]):
+                before = overlap[:, :j, j].unsqueeze(-1)  # (B, j, 1)
+                recall, total = recalled[:, j], seen[:, j]
+                if j:
+                    recall = recall + (torch.stack(updates, 1) * before).sum(1)
+                    total = total + (torch.stack(gammas, 1) * before).sum(1)
+                v_old = recall / (total + EPS)
+                updates.append(betas[:, j] * (values[:, j] - v_old))
+                square = overlap[:, j, j].unsqueeze(-1)
+                gammas.append((1 - total / (square + EPS)).clamp(0, 1).detach())
+            gamma = torch.stack(gammas, 1)  # (B, w, 1)
+            matrix = matrix + torch.stack(updates, 1).transpose(1, 2) @ keys
+            norm = norm + (gamma * keys).sum(1)
         if self.observe is not None:
-            self.observe("write", gamma=torch.stack(gammas, 1))
+            self.observe("write", gamma=gamma)
         return matrix, norm
 
 

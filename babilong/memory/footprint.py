@@ -47,7 +47,7 @@ def shape_of(model) -> Shape:
     read, write = model.read_tokens(state).shape[1], model.write_tokens(state).shape[1]
     extra = 0
     if model.config.arch == "armt":
-        extra = 2 * width + 14 * model.config.memory_dim
+        extra = 2 * width + 48 * model.config.memory_dim  # the query's DPFP intermediates, its fp32 unit copy, the read
     parameters = sum(p.numel() for p in model.parameters())
     return Shape(width, layers, heads, mlp, parameters, read, write, extra)
 
