@@ -69,12 +69,15 @@ class Probe:
         return ratio, gamma
 
 
-def copies(checkpoint: Path, modes: list[str]) -> dict[str, object]:
-    from babilong.memory.inference import load_checkpoint
+def copies(checkpoint: Path, modes: list[str], any_rule: bool) -> dict[str, object]:
+    from babilong.memory.checkpoint import ARMT_RULE, model_from_checkpoint, read_checkpoint
 
     made = {}
     for mode in modes:  # one load each: ARMT's layer hooks are bound to their model, so no deepcopy
-        model, _ = load_checkpoint(checkpoint, device="cpu")
+        payload = read_checkpoint(checkpoint)
+        if any_rule:
+            payload["armt_rule"] = ARMT_RULE
+        model = model_from_checkpoint(payload)
         if model.config.arch != "armt":
             raise SystemExit(f"{checkpoint} holds a {model.config.arch} model, not ARMT")
         made[mode] = model.to(torch.bfloat16) if mode == "bf16" else model
@@ -106,6 +109,9 @@ def main() -> None:
     parser.add_argument("--segments", type=int, default=8000, help="segments to read (8,000 x 128 = 1M tokens)")
     parser.add_argument("--rows", type=int, default=2, help="samples read side by side")
     parser.add_argument("--modes", default=",".join(MODES), help=f"copies to run, from {','.join(MODES)} (fp32 first)")
+    parser.add_argument("--any-rule", action="store_true",
+                        help="run weights trained under an earlier ARMT memory rule with today's (the state's dynamics "
+                             "only: the weights were not trained for this rule)")
     args = parser.parse_args()
 
     from babilong.generate import generate_samples
@@ -116,7 +122,7 @@ def main() -> None:
 
     torch.manual_seed(0)
     modes = [m for m in args.modes.split(",") if m]
-    models = copies(Path(args.checkpoint), modes)
+    models = copies(Path(args.checkpoint), modes, args.any_rule)
     first = next(iter(models.values()))
     size = first.config.segment_size
     tokenizer = get_tokenizer("gpt2")
