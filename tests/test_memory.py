@@ -659,3 +659,11 @@ def test_init_starts_a_new_run_from_a_checkpoint_with_another_segment_size(tmp_p
     assert second["config"]["segment_size"] == 48 and second["config"]["memory_tokens"] == 4
     assert main([*common, "--init", str(tmp_path / "first"), "--resume", "--output", str(tmp_path / "second")]) == 2
     assert "give only one" in capsys.readouterr().err
+
+
+def test_a_short_sample_whose_story_leaves_no_room_for_sentences_gets_another_story() -> None:
+    """Training qa2 at one 128-token segment stopped at this sample ("could not fit the facts")."""
+    from babilong.generate import generate_samples
+
+    sample = generate_samples("qa2", "128", 1, seed=1_000_000, split="train", start=32)[0]
+    assert "story_redrawn" in sample.extra
