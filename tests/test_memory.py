@@ -501,6 +501,18 @@ def test_questions_about_everyone_agree_with_the_task_checker() -> None:
     assert total > 40  # most stories place several people
 
 
+def test_questions_about_everyone_skip_what_the_checker_cannot_answer_in_every_task() -> None:
+    """qa5 training stopped at "What did Bill give to Daniel?" (no such hand-over)."""
+    from babilong.generate import generate_samples
+    from babilong.memory.train import questions_about_everyone
+    from babilong.tasks import get_task
+
+    for task in ("qa2", "qa3", "qa4", "qa5"):
+        for sample in generate_samples(task, "0k", 30, seed=1_000_000, split="train"):
+            for question, answer in questions_about_everyone(sample):
+                assert get_task(task).check(list(sample.facts), question) == answer
+
+
 def test_the_default_recipe_trains_for_a_few_steps_on_facts_then_book_text(tmp_path, capsys) -> None:
     import json
 

@@ -578,7 +578,7 @@ def questions_about_everyone(sample) -> list[tuple[str, str]]:
         question = re.sub(rf"\b{named[0]}\b", actor, sample.question)
         try:
             asked.append((question, check(list(sample.facts), question)))
-        except (ValueError, KeyError):  # the facts do not answer it for this person (Unanswerable)
+        except (ValueError, KeyError, BabilongError):  # the facts do not answer it for this person
             continue
     return asked
 
