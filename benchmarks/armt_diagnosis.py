@@ -70,7 +70,11 @@ class Probe:
 
 
 def copies(checkpoint: Path, modes: list[str], any_rule: bool) -> dict[str, object]:
-    from babilong.memory.checkpoint import ARMT_RULE, model_from_checkpoint, read_checkpoint
+    from babilong.memory.checkpoint import (
+        ARMT_RULE,
+        model_from_checkpoint,
+        read_checkpoint,
+    )
 
     made = {}
     for mode in modes:  # one load each: ARMT's layer hooks are bound to their model, so no deepcopy
@@ -116,7 +120,12 @@ def main() -> None:
 
     from babilong.generate import generate_samples
     from babilong.memory.inference import stream_segments
-    from babilong.memory.prompt import answer_choices, clean_answer, question_ids, stop_ids
+    from babilong.memory.prompt import (
+        answer_choices,
+        clean_answer,
+        question_ids,
+        stop_ids,
+    )
     from babilong.scoring import babilong_correct
     from babilong.tokens import get_tokenizer
 

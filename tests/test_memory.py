@@ -160,7 +160,10 @@ def test_writing_the_same_key_twice_does_not_double_what_it_recalls() -> None:
     memory = _key_value_memory(half)
     key = torch.tensor([1.0, -0.5, 0.25, 2.0])
     old, new = torch.tensor([1.0, 2.0, -1.0, 0.5]), torch.tensor([-3.0, 0.5, 2.0, 1.0])
-    token = lambda value: torch.cat([key, value]).view(1, 1, -1)  # noqa: E731
+
+    def token(value: torch.Tensor) -> torch.Tensor:
+        return torch.cat([key, value]).view(1, 1, -1)
+
     matrix, norm = torch.zeros(1, 2 * half, 6 * half), torch.zeros(1, 6 * half)
     matrix, norm = memory.write(token(old), matrix, norm)
     query = torch.cat([key, torch.zeros(half)]).view(1, 1, -1)
