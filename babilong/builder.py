@@ -80,7 +80,8 @@ def build_input(
             break
         budget += missing
     else:
-        raise BabilongError(f"could not fit the facts into {target} tokens: use longer --lengths")
+        # the facts leave too little room for whole sentences around them: another story may fit
+        raise StoryTooLong(f"the facts ({sum(fact_tokens)} tokens) leave no room for whole sentences in {target}")
     body = len(pieces)
     for _ in range(8):
         del pieces[body:], counts[body:]

@@ -7,6 +7,8 @@ and with the memory reset before the question (the control: what is left without
 
     OMP_NUM_THREADS=2 python benchmarks/memory_recipe.py --output runs/recipe  # the CPU recipe (30 min)
     python benchmarks/memory_recipe.py --output runs/recipe --score-only # score a finished run
+    python benchmarks/memory_recipe.py --output runs/tasks --tasks qa1-qa5 --set budget-minutes=6
+        # one model per task (OUTPUT/qa1 ...), each scored on its own task
 """
 
 from __future__ import annotations
@@ -84,13 +86,24 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200, help="held-out samples per length")
     parser.add_argument("--segments", default="1,4", help="lengths to score, in segments of the model")
     parser.add_argument("--score-only", action="store_true")
+    parser.add_argument("--tasks", default="qa1", help="one model per task when several, e.g. qa1-qa5 (the papers' protocol)")
     args = parser.parse_args()
+    from babilong.tasks import parse_tasks
+
+    tasks = parse_tasks(args.tasks)
     settings = with_flags(CPU, args.set)
+    if len(tasks) > 1:
+        settings["per-task"] = None
     if not args.score_only:
-        train(Path(args.output), settings)
+        train(Path(args.output), settings, ",".join(tasks))
     size = int(settings["segment"])
     lengths = [str(int(n) * size) for n in args.segments.split(",")]
-    print_table(score(Path(args.output), lengths, args.samples))
+    if len(tasks) == 1:
+        print_table(score(Path(args.output), lengths, args.samples, task=tasks[0]))
+        return
+    for task in tasks:
+        print(f"\n{task}:")
+        print_table(score(Path(args.output) / task, lengths, args.samples, task=task))
 
 
 if __name__ == "__main__":

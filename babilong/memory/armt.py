@@ -1,17 +1,22 @@
 """ARMT: an associative memory in every layer, written with the delta rule.
 
 Each layer ``l`` keeps a matrix ``A`` (d x F) and a normaliser ``z`` (F), F = 6 * memory_dim.
-Read, for every hidden state ``x`` entering the layer: ``x + A phi(Wq x) / (z . phi(Wq x))``.
-Write, from the layer's outputs ``m`` at the memory tokens closing each segment:
-``k = phi(Wk m)``, ``v = Wv m``, ``beta = sigmoid(Wb m)``, ``v_old = A k / (z . k)``,
-``A += beta (v - v_old) k^T``, ``z += gamma k`` with ``gamma = clip(1 - z.k / |k|^2, 0, 1)``
-(no gradient through gamma). All memory tokens of a segment write at once against the same
-``A`` and ``z``. ``phi`` is DPFP-3. ``Wv`` starts at zero, so an untrained ARMT is its backbone.
+Keys and queries are ``phi(W x)`` scaled to unit length (``phi`` is DPFP-3; the original ARMT
+normalises them too), so ``z . k`` is bounded: a key written before has ``z . k`` near 1.
+Read, for every hidden state ``x`` entering the layer: ``x + A q / (z . q)``, ``q = phi(Wq x)``.
+Write, from the layer's outputs ``m`` at the memory tokens closing each segment, one token
+after the other: ``k = phi(Wk m)``, ``v = Wv m``, ``beta = sigmoid(Wb m)``,
+``v_old = A k / (z . k)``, ``A += beta (v - v_old) k^T``, ``z += gamma k`` with
+``gamma = clip(1 - z.k / |k|^2, 0, 1)`` (no gradient through gamma). Token by token, so two
+memory tokens writing the same key do not both correct the same ``v_old`` (which would
+overshoot it by a factor of two). ``A`` and ``z`` are kept and updated in fp32 whatever the
+weights' dtype or autocast: over thousands of segments bf16 sums lose the small updates
+(``benchmarks/armt_diagnosis.py``). ``Wv`` starts at zero, so an untrained ARMT is its backbone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -45,22 +50,60 @@ class AssociativeMemory(nn.Module):
         self.value = nn.Linear(width, width, bias=False)
         self.beta = nn.Linear(width, 1)
         nn.init.zeros_(self.value.weight)
+        # Diagnostics (benchmarks/armt_diagnosis.py): called as observe("read", x=..., read=...)
+        # and observe("write", gamma=...); None in normal use.
+        self.observe: Callable[..., None] | None = None
+
+    def features(self, projection: nn.Linear, x: Tensor) -> Tensor:
+        """``phi(projection(x))`` in fp32, scaled to unit length."""
+        phi = dpfp(projection(x)).float()
+        return phi / phi.norm(dim=-1, keepdim=True).clamp_min(EPS)
 
     def read(self, x: Tensor, matrix: Tensor, norm: Tensor) -> Tensor:
         """x (B, T, d), matrix (B, d, F), norm (B, F) -> (B, T, d)."""
-        q = dpfp(self.query(x)).to(matrix.dtype)
-        return ((q @ matrix.transpose(1, 2)) / (q @ norm.unsqueeze(-1) + EPS)).to(x.dtype)
+        q = self.features(self.query, x)
+        with exact(x):
+            out = (q @ matrix.float().transpose(1, 2)) / (q @ norm.float().unsqueeze(-1) + EPS)
+        if self.observe is not None:
+            self.observe("read", x=x, read=out)
+        return out.to(x.dtype)
 
     def write(self, m: Tensor, matrix: Tensor, norm: Tensor) -> tuple[Tensor, Tensor]:
-        """Delta-rule update from the memory-token outputs m (B, w, d)."""
-        k = dpfp(self.key(m)).to(matrix.dtype)  # (B, w, F)
-        v = self.value(m).to(matrix.dtype)  # (B, w, d)
-        beta = torch.sigmoid(self.beta(m)).to(matrix.dtype)  # (B, w, 1)
-        v_old = (k @ matrix.transpose(1, 2)) / (k @ norm.unsqueeze(-1) + EPS)
-        matrix = matrix + ((beta * (v - v_old)).transpose(1, 2) @ k)
-        with torch.no_grad():
-            gamma = (1 - (k @ norm.unsqueeze(-1)) / (k.pow(2).sum(-1, keepdim=True) + EPS)).clamp(0, 1)
-        return matrix, norm + (gamma * k).sum(1)
+        """Delta-rule update from the memory-token outputs m (B, w, d), one token after another.
+
+        Token j's update is ``u_j k_j^T``, and what it reads back depends on the earlier tokens
+        only through ``k_i . k_j``: the loop runs over (B, d) vectors, and ``A`` is built once."""
+        keys = self.features(self.key, m)  # (B, w, F)
+        values = self.value(m).float()  # (B, w, d)
+        betas = torch.sigmoid(self.beta(m)).float()  # (B, w, 1)
+        matrix, norm = matrix.float(), norm.float()
+        with exact(m):
+            recalled = keys @ matrix.transpose(1, 2)  # A_0 k_j, (B, w, d)
+            seen = keys @ norm.unsqueeze(-1)  # z_0 . k_j, (B, w, 1)
+            overlap = keys @ keys.transpose(1, 2)  # k_i . k_j, (B, w, w)
+            updates: list[Tensor] = []
+            gammas: list[Tensor] = []
+            for j in range(keys.shape[1]):
+                before = overlap[:, :j, j].unsqueeze(-1)  # (B, j, 1)
+                recall, total = recalled[:, j], seen[:, j]
+                if j:
+                    recall = recall + (torch.stack(updates, 1) * before).sum(1)
+                    total = total + (torch.stack(gammas, 1) * before).sum(1)
+                v_old = recall / (total + EPS)
+                updates.append(betas[:, j] * (values[:, j] - v_old))
+                square = overlap[:, j, j].unsqueeze(-1)
+                gammas.append((1 - total / (square + EPS)).clamp(0, 1).detach())
+            gamma = torch.stack(gammas, 1)  # (B, w, 1)
+            matrix = matrix + torch.stack(updates, 1).transpose(1, 2) @ keys
+            norm = norm + (gamma * keys).sum(1)
+        if self.observe is not None:
+            self.observe("write", gamma=gamma)
+        return matrix, norm
+
+
+def exact(x: Tensor):
+    """No autocast: the memory's sums stay in fp32 under bf16 autocast too."""
+    return torch.autocast(x.device.type, enabled=False)
 
 
 def decoder_layers(base: nn.Module, count: int) -> nn.ModuleList:
@@ -94,11 +137,11 @@ class ARMT(RecurrentMemory):
         return 2 * self.config.memory_dim * DPFP_ORDER
 
     def initial_state(self, batch: int) -> State:
-        weight = self.memory
-        layers = len(self.associative)
+        weight = self.memory  # the state is fp32 whatever the weights' dtype
+        layers, fp32 = len(self.associative), torch.float32
         return {
-            "matrix": weight.new_zeros((batch, layers, weight.shape[1], self.features)),
-            "norm": weight.new_zeros((batch, layers, self.features)),
+            "matrix": torch.zeros((batch, layers, weight.shape[1], self.features), dtype=fp32, device=weight.device),
+            "norm": torch.zeros((batch, layers, self.features), dtype=fp32, device=weight.device),
         }
 
     def read_tokens(self, state: State) -> Tensor:

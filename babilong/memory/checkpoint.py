@@ -23,6 +23,9 @@ from babilong.memory.backbone import backbone_from_config
 from babilong.memory.recurrence import MemoryConfig, RecurrentMemory
 
 FORMAT = "babilong-memory/1"
+# ARMT's memory rule: 2 = unit-length keys and queries, fp32 state, token-by-token writes.
+# Rule-1 checkpoints (before 2026-12) read and write differently, so they are refused.
+ARMT_RULE = 2
 
 
 def build_model(backbone: nn.Module, config: MemoryConfig) -> RecurrentMemory:
@@ -43,6 +46,7 @@ def save_checkpoint(model: RecurrentMemory, path: str | Path, tokenizer: str, ex
         "backbone": model.backbone.config.to_dict(),
         "tokenizer": tokenizer,
         "weights": {name: value.detach().cpu() for name, value in model.state_dict().items()},
+        **({"armt_rule": ARMT_RULE} if model.config.arch == "armt" else {}),
         **(extra or {}),
     }
     atomic_write(path, lambda handle: torch.save(payload, handle))
@@ -97,6 +101,11 @@ def _first_line(error: BaseException) -> str:
 
 def model_from_checkpoint(payload: dict[str, Any]) -> RecurrentMemory:
     """Rebuild the model a checkpoint describes; no flags and no hub needed."""
+    if payload["config"].get("arch") == "armt" and payload.get("armt_rule") != ARMT_RULE:
+        raise BabilongError(
+            "this ARMT checkpoint was trained with the earlier memory rule (unnormalised keys, bf16 state, "
+            "memory tokens writing at once), which this version no longer runs: train it again with 'babilong train --arch armt'"
+        )
     try:
         backbone = backbone_from_config(_plain_config(payload["backbone"]))
         model = build_model(backbone, MemoryConfig(**payload["config"]))

@@ -17,7 +17,7 @@ import re
 import shutil
 import time
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,16 +45,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", choices=["rmt", "rmt-r", "armt"], default="rmt")
     parser.add_argument("--backbone", default="tiny",
                         help="hub id, local model folder, 'tiny' or 'tiny-llama' (sizes: 'tiny:n_embd=128,n_layer=3,n_head=4')")
-    parser.add_argument("--tasks", default="qa1", help="tasks trained together, e.g. qa1 (the papers train one at a time)")
-    parser.add_argument("--segment", type=arguments.positive, default=512, help="tokens per segment")
+    parser.add_argument("--tasks", default="qa1", help="tasks, e.g. qa1 or qa1-qa5: trained together in one model unless --per-task")
+    parser.add_argument("--per-task", action="store_true",
+                        help="one model per task (the papers' protocol), each in OUTPUT/TASK with the same flags")
+    parser.add_argument("--segment", type=arguments.positive, default=None,
+                        help="tokens per segment (default 512 on a GPU, 128 on a CPU)")
     parser.add_argument("--memory", type=arguments.positive, default=None, help="memory tokens (default 16; ARMT 10)")
     parser.add_argument("--memory-dim", type=arguments.positive, default=64, help="ARMT key size before DPFP-3")
     parser.add_argument("--bptt-depth", type=arguments.positive, default=None, help="segments to backpropagate through (default all)")
-    parser.add_argument("--curriculum", default="0,1,2,4,6,8,16,32",
-                        help="segments per stage; 0 is the facts alone, without book text")
+    parser.add_argument("--curriculum", default=None,
+                        help="segments per stage; 0 is the facts alone, without book text (default 0,1,2,4,6,8,16,32 "
+                             "on a GPU, 0,1,4 on a CPU)")
     parser.add_argument("--max-steps", type=arguments.positive, default=5000, help="optimizer steps per stage at most")
     parser.add_argument("--batch-size", type=arguments.positive, default=None,
-                        help="rows per step on each device (default 128 for tiny backbones, else 8)")
+                        help="rows per step on each device (default 128 for tiny backbones, else 8; lowered for "
+                             "a stage that would not fit in --memory-limit-gb)")
+    parser.add_argument("--memory-limit-gb", type=arguments.number(0, low_open=True), default=None,
+                        help="memory a step may take (default: 80%% of what is free now: RAM on a CPU, the GPU's memory)")
     parser.add_argument("--lr", type=arguments.number(0, low_open=True), default=None, help="peak learning rate (default 1e-3 for tiny backbones, else 1e-4)")
     parser.add_argument("--answer-loss", choices=["labels", "full"], default="labels",
                         help="labels: the answer competes with the tasks' labels only, and is decoded so; full: all tokens")
@@ -75,6 +82,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grad-checkpointing", action="store_true", help="recompute activations to save memory")
     parser.add_argument("--output", type=arguments.output_folder, required=True, help="folder for checkpoints and the log")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.pt")
+    parser.add_argument("--init", type=arguments.existing_path, default=None,
+                        help="start from this checkpoint's weights and model config (a new run: fresh optimizer and "
+                             "curriculum); --segment and --bptt-depth may differ from the checkpoint's")
     parser.add_argument("--workers", type=arguments.non_negative, default=None,
                         help="processes that make batches ahead of the model (default: 0 on a CPU, up to 8 beside a GPU)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (validation lines still print)")
@@ -90,21 +100,85 @@ class Progress:
     stale: int = 0  # validations since the best one
 
 
+# Defaults per device: the paper's on a GPU; on a CPU, the recipe measured to learn qa1 there
+# (benchmarks/RESULTS.md, "The CPU recipe with batch 128") at a size a laptop holds.
+DEVICE_DEFAULTS = {
+    "cuda": {"segment": 512, "curriculum": "0,1,2,4,6,8,16,32"},
+    "cpu": {"segment": 128, "curriculum": "0,1,4"},
+}
+FREE_SHARE = 0.8  # of the memory free at the start, what training may plan to use
+
+
 def run(args: argparse.Namespace) -> int:
+    import copy
+
     from babilong.tasks import parse_tasks
 
     tasks = parse_tasks(args.tasks)
+    output = Path(args.output)
+    if args.per_task and len(tasks) > 1:
+        for task in tasks:  # each task's folder resumes if it was started, else starts
+            folder = output / task
+            own = copy.copy(args)
+            own.resume = args.resume and (folder / "last.pt").exists()
+            if not own.resume and (folder / "last.pt").exists():
+                raise BabilongError(f"{folder} already holds a training run: add --resume to continue it or pick another --output")
+            print(f"{task}: training into {folder}", flush=True)
+            _train(own, [task], folder)
+        return 0
+    _check_output(output, args.resume)
+    _train(args, tasks, output)
+    return 0
+
+
+def _check_output(output: Path, resume: bool) -> None:
+    if (output / "last.pt").exists() and not resume:
+        raise BabilongError(f"{output} already holds a training run: add --resume to continue it or pick another --output")
+    if resume and not (output / "last.pt").exists():
+        raise BabilongError(f"nothing to resume in {output} (no last.pt): drop --resume to start a new run")
+
+
+def _train(args: argparse.Namespace, tasks: list[str], output: Path) -> None:
+    if args.resume and args.curriculum is None:
+        args.curriculum = _saved_curriculum(output / "last.pt")
+    if args.init is not None and args.resume:
+        raise BabilongError("--init starts a new run from a checkpoint and --resume continues one: give only one")
+    if args.init is not None and args.segment is None:
+        from babilong.memory.checkpoint import read_checkpoint
+
+        args.segment = read_checkpoint(args.init)["config"]["segment_size"]
+    apply_device_defaults(args, _device_type())
     curriculum = _parse_curriculum(args.curriculum)
     if args.budget_minutes is not None and not args.budget_minutes > 0:
         raise BabilongError(f"bad --budget-minutes {args.budget_minutes}: give a positive number of minutes")
     args.stage_shares = _parse_shares(args.stage_shares, len(curriculum))
-    output = Path(args.output)
-    if (output / "last.pt").exists() and not args.resume:
-        raise BabilongError(f"{output} already holds a training run: add --resume to continue it or pick another --output")
-    if args.resume and not (output / "last.pt").exists():
-        raise BabilongError(f"nothing to resume in {output} (no last.pt): drop --resume to start a new run")
     Trainer(args, tasks, curriculum, output).fit()
-    return 0
+
+
+def _saved_curriculum(path: Path) -> str | None:
+    """The curriculum a run was started with, so that ``--resume`` alone continues it."""
+    from babilong.memory.checkpoint import read_checkpoint
+
+    saved = read_checkpoint(path).get("curriculum")
+    return ",".join(str(n) for n in saved) if isinstance(saved, list) and saved else None
+
+
+def _device_type() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def apply_device_defaults(args: argparse.Namespace, device_type: str) -> None:
+    """Fill the flags left unset with the device's defaults; on a CPU, say so in one line."""
+    filled = {}
+    for key, value in DEVICE_DEFAULTS[device_type].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+            filled[key] = value
+    if filled and device_type == "cpu" and not args.resume:
+        flags = " ".join(f"--{key} {value}" for key, value in filled.items())
+        print(f"no GPU: CPU defaults {flags} (a GPU gets --segment 512 --curriculum 0,1,2,4,6,8,16,32)", flush=True)
 
 
 def _parse_curriculum(spec: str) -> list[int]:
@@ -154,6 +228,14 @@ class Trainer:
             self.tokenizer_name = payload["tokenizer"]
             self.progress = Progress(**payload["progress"])
             self.resumed: dict[str, Any] | None = payload
+        elif args.init is not None:
+            payload = read_checkpoint(args.init)
+            self.model = model_from_checkpoint(payload)
+            self.model.config.segment_size = args.segment
+            if args.bptt_depth is not None:
+                self.model.config.bptt_depth = args.bptt_depth
+            self.tokenizer_name = payload["tokenizer"]
+            self.progress, self.resumed = Progress(), None
         else:
             backbone, self.tokenizer_name = load_backbone(args.backbone)
             memory = args.memory or (10 if args.arch == "armt" else 16)
@@ -166,6 +248,7 @@ class Trainer:
 
         self.tokenizer = get_tokenizer(self.tokenizer_name)
         self.choices = answer_choices(self.tokenizer, self.model.config.labels)
+        self.batch_given = args.batch_size is not None
         if args.batch_size is None:
             args.batch_size = default_batch_size(args.backbone)
         self.rows = Rows(
@@ -183,6 +266,43 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.wrapped = DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
         self._read_checkpoint = read_checkpoint
+        self.stage_batches = self._plan_batches()
+
+    def _plan_batches(self) -> list[int]:
+        """Rows per step for each stage: ``--batch-size``, lowered (or refused, when given
+        explicitly) where the estimated peak memory would pass the limit."""
+        from babilong.memory.footprint import available_bytes, gigabytes, largest_batch, shape_of, training_bytes
+
+        args, shape, size = self.args, shape_of(self.model), self.model.config.segment_size
+        if args.memory_limit_gb is not None:
+            limit, named = int(args.memory_limit_gb * 2**30), "--memory-limit-gb"
+        else:
+            limit, named = int(FREE_SHARE * available_bytes(self.device)), f"{FREE_SHARE:.0%} of the memory free now"
+        checkpointing = args.grad_checkpointing
+        batches, peak = [], 0
+        for stage, segments in enumerate(self.curriculum):
+            batch = args.batch_size
+            need = training_bytes(shape, batch, segments, size, checkpointing)
+            if need > limit:
+                where = f"stage {stage + 1} ({segments} segments of {size} tokens, width {shape.width}, {shape.layers} layers)"
+                fits = largest_batch(shape, limit, segments, size, checkpointing)
+                if fits == 0 or self.batch_given:
+                    advice = f"lower --batch-size to {fits}" if fits else "use a shorter --curriculum or --segment"
+                    raise BabilongError(
+                        f"{where} with batch {batch} needs about {gigabytes(need)}, more than the {gigabytes(limit)} "
+                        f"allowed ({named}): {advice}, add --grad-checkpointing, or raise --memory-limit-gb"
+                    )
+                self._say(f"{where}: batch {batch} would need about {gigabytes(need)}, more than the "
+                          f"{gigabytes(limit)} allowed ({named}); this stage trains with batch {fits}")
+                batch, need = fits, training_bytes(shape, fits, segments, size, checkpointing)
+            batches.append(batch)
+            peak = max(peak, need)
+        self._say(f"estimated peak memory {gigabytes(peak)} of the {gigabytes(limit)} allowed ({named})")
+        return batches
+
+    def _say(self, line: str) -> None:
+        if self.rank == 0:
+            print(line, flush=True)
 
     # ----- the curriculum ----------------------------------------------------------------
     def fit(self) -> None:
@@ -200,6 +320,7 @@ class Trainer:
         import torch
 
         args, segments = self.args, self.curriculum[self.progress.stage]
+        self.batch = self.stage_batches[self.progress.stage]
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=args.weight_decay)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_warmup(args.warmup, args.max_steps))
         if self.resumed is not None and "optimizer" in self.resumed:
@@ -223,7 +344,7 @@ class Trainer:
                 losses.append(loss.item())
                 self.progress.step += 1
                 bar.update(1)
-                rate = (bar.format_dict["rate"] or 0.0) * args.batch_size * self.world
+                rate = (bar.format_dict["rate"] or 0.0) * self.batch * self.world
                 bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}", samples_s=f"{rate:.1f}", refresh=False)
                 out_of_time = stage_deadline is not None and _any_rank(time.time() >= stage_deadline, self.device)
                 if self.progress.step % args.eval_every == 0 or self.progress.step == args.max_steps or out_of_time:
@@ -269,9 +390,10 @@ class Trainer:
     def _batches(self, segments: int):
         """This rank's batches from the current step on, made ahead by ``--workers`` processes."""
         steps = range(self.progress.step, self.args.max_steps)
+        rows = replace(self.rows, batch_size=self.batch)
         if self.workers == 0:
-            return (self.rows.batch(segments, step) for step in steps)
-        return _prefetched(self.rows, segments, steps, self.workers)
+            return (rows.batch(segments, step) for step in steps)
+        return _prefetched(rows, segments, steps, self.workers)
 
     def validate(self, segments: int) -> float:
         """Exact-match accuracy on held-out samples spread over 1..``segments`` segments."""
@@ -285,8 +407,8 @@ class Trainer:
         correct = 0
         self.model.eval()
         with torch.no_grad(), self._autocast():
-            for start in range(0, len(rows), self.args.batch_size):
-                chunk = rows[start : start + self.args.batch_size]
+            for start in range(0, len(rows), self.batch):
+                chunk = rows[start : start + self.batch]
                 state = self.model.read_context([context for _, context in chunk])
                 prompts = [question_ids(self.tokenizer, sample.question) for sample, _ in chunk]
                 outputs = self.model.generate(state, prompts, 8, stop_ids(self.tokenizer), self.choices)
@@ -459,7 +581,7 @@ def questions_about_everyone(sample) -> list[tuple[str, str]]:
         question = re.sub(rf"\b{named[0]}\b", actor, sample.question)
         try:
             asked.append((question, check(list(sample.facts), question)))
-        except (ValueError, KeyError):  # the facts do not answer it for this person (Unanswerable)
+        except (ValueError, KeyError, BabilongError):  # the facts do not answer it for this person
             continue
     return asked
 
