@@ -18,7 +18,7 @@ from typing import Any
 
 from babilong.errors import BabilongError
 from babilong.lengths import length_tokens
-from babilong.shards import shard_of
+from babilong.shards import keys_of_groups, shard_of
 
 _TIER = re.compile(r"^(?:(?P<above>[0-9.]+[kKmM]?):)?(?P<input>[0-9.]+),(?P<output>[0-9.]+)$")
 
@@ -69,41 +69,43 @@ def print_plan(args: argparse.Namespace, groups: dict[str, int], tokens_of: dict
     prices = parse_prices(args.price_per_mtok) if args.price_per_mtok else None
     rows: dict[str, Row] = defaultdict(Row)
     shares: dict[int, int] = defaultdict(int)
-    for group, count in groups.items():
-        task, length = group.split("/")
-        for index in range(count):
-            key = f"{group}/{index}"
-            shares[shard_of(key, args.shard.count)] += 1
-            if not args.shard.holds(key):
-                continue
-            row = rows[length]
-            row.samples += 1
-            if key in done:
-                row.done += 1
-                continue
-            row.prompt_tokens += tokens_of[group]
-            if prices:
-                row.cost += cost(tokens_of[group], args.max_new_tokens, prices)
+    for key in keys_of_groups(groups):
+        group, _, _ = key.rpartition("/")
+        length = group.split("/")[1]
+        shard = shard_of(key, args.shard.count)
+        shares[shard] += 1
+        if shard != args.shard.index:
+            continue
+        row = rows[length]
+        row.samples += 1
+        if key in done:
+            row.done += 1
+            continue
+        row.prompt_tokens += tokens_of[group]
+        if prices:
+            row.cost += cost(tokens_of[group], args.max_new_tokens, prices)
     head = f"plan for --model {args.model}" + (f", shard {args.shard}" if args.shard.count > 1 else "")
     print(f"{head} (nothing is run; prompt tokens counted with {counter}):")
     columns = ["length", "samples", "done", "to run", "prompt tokens", "answer tokens (at most)"] + (["cost $"] if prices else [])
     print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
     total = Row()
     for length, row in rows.items():
-        to_run = row.samples - row.done
-        cells = [length, row.samples, row.done, to_run, f"{row.prompt_tokens:,}", f"{to_run * args.max_new_tokens:,}"]
-        print("| " + " | ".join(map(str, cells + ([f"{row.cost:,.2f}"] if prices else []))) + " |")
+        print(_table_row(length, row, args.max_new_tokens, bool(prices)))
         total.samples, total.done = total.samples + row.samples, total.done + row.done
         total.prompt_tokens, total.cost = total.prompt_tokens + row.prompt_tokens, total.cost + row.cost
-    to_run = total.samples - total.done
-    cells = ["all", total.samples, total.done, to_run, f"{total.prompt_tokens:,}", f"{to_run * args.max_new_tokens:,}"]
-    print("| " + " | ".join(map(str, cells + ([f"{total.cost:,.2f}"] if prices else []))) + " |")
+    print(_table_row("all", total, args.max_new_tokens, bool(prices)))
     if args.shard.count > 1:
         listed = ", ".join(f"{k}/{args.shard.count}: {shares.get(k, 0)}" for k in range(args.shard.count))
         print(f"samples per shard, all {args.shard.count} shards: {listed}")
     if prices:
         print("cost: prompt tokens at the tier of their length plus every answer at --max-new-tokens (an upper bound); "
               "a retried request is billed again")
+
+
+def _table_row(label: str, row: Row, max_new_tokens: int, priced: bool) -> str:
+    to_run = row.samples - row.done
+    cells = [label, row.samples, row.done, to_run, f"{row.prompt_tokens:,}", f"{to_run * max_new_tokens:,}"]
+    return "| " + " | ".join(map(str, cells + ([f"{row.cost:,.2f}"] if priced else []))) + " |"
 
 
 def prompt_overheads(tasks: list[str], prompt: Any, tokenizer: Any) -> dict[str, int]:
