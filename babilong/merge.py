@@ -45,12 +45,20 @@ class Merged:
 
 def merge_folders(folders: list[Path]) -> Merged:
     """One configuration's records from every folder, checked key by key."""
-    merged: Merged | None = None
-    owner: dict[str, Path] = {}
+    runs = []
     for folder in folders:
         manifest, loaded = load_run(folder)
         for warning in loaded.warnings:
             print(f"babilong: warning: {warning}", file=sys.stderr)
+        runs.append((folder, manifest, loaded.records))
+    return merge_runs(runs)
+
+
+def merge_runs(runs: list[tuple[Path, dict[str, Any], dict[str, dict[str, Any]]]]) -> Merged:
+    """Loaded runs ``(folder, manifest, records)`` of one configuration, joined and checked key by key."""
+    merged: Merged | None = None
+    owner: dict[str, Path] = {}
+    for folder, manifest, records in runs:
         if merged is None:
             merged = Merged(manifest)
         elif manifest["config_hash"] != merged.manifest["config_hash"]:
@@ -59,7 +67,7 @@ def merge_folders(folders: list[Path]) -> Merged:
         merged.folders.append(folder)
         for group, count in RunLayout.of(manifest).groups.items():
             merged.groups[group] = max(merged.groups.get(group, 0), count)
-        for key, record in loaded.records.items():
+        for key, record in records.items():
             _add(merged.records, owner, key, record, folder)
     if merged is None:
         raise BabilongError("no run folders to merge")

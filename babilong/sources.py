@@ -85,7 +85,7 @@ def _our_run(path: Path) -> Source:
 
 def _join_shards(sources: list[Source]) -> list[Source]:
     """Shard folders of one configuration become one source, as ``babilong merge`` would join them."""
-    from babilong.merge import merge_folders
+    from babilong.merge import merge_runs
     from babilong.runs import RunLayout
     from babilong.shards import keys_of_groups
 
@@ -99,7 +99,7 @@ def _join_shards(sources: list[Source]) -> list[Source]:
         if not group:
             joined.append(source)
         elif group[0] is source:
-            merged = merge_folders([s.run_folder for s in group])
+            merged = merge_runs([(s.run_folder, s.manifest, s.records) for s in group])  # loaded once, not read again
             title = source.title.rsplit(", shard", 1)[0] + f", {len(group)} shards)"
             notes = [f"Run folders (shards of one run): {', '.join(f'`{s.run_folder}`' for s in group)}."]
             joined.append(Source(title, source.name, merged.records, notes, run_folder=None,
