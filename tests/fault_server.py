@@ -17,10 +17,11 @@ import base64
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.local_server import LocalServer, QuietHandler
 
 
-class FaultServer:
+class FaultServer(LocalServer):
     def __init__(self, plan: list[str], slow_seconds: float = 1.0, drip_seconds: float = 0.05,
                  retry_after: str = "1") -> None:
         self.plan = list(plan)
@@ -34,21 +35,11 @@ class FaultServer:
         self.in_flight = 0
         self.peak = 0  # most requests handled at once
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> FaultServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        super().__init__(self._handler())
 
     def stop(self) -> None:
-        self.stopped.set()
-        self.server.shutdown()
-        self.server.server_close()
+        self.stopped.set()  # drip replies stop between bytes
+        super().stop()
 
     def next_behaviour(self, body: dict, headers: dict) -> str:
         with self._lock:
@@ -60,10 +51,7 @@ class FaultServer:
     def _handler(self):
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 self._send(200, json.dumps({"data": [{"id": "fake"}]}))
 

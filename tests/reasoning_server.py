@@ -14,29 +14,20 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.local_server import LocalServer, QuietHandler
 
 THINKING = "The question asks where Mary is. She was in the office before, then she moved, so"
 
 
-class ReasoningServer:
+class ReasoningServer(LocalServer):
     def __init__(self, style: str = "field", refuse: tuple[str, ...] = (), null_content_when_cut: bool = False) -> None:
         self.style = style
         self.refuse = refuse
         self.null_content_when_cut = null_content_when_cut
         self.requests: list[dict] = []
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> ReasoningServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(self._handler())
 
     def refusal(self, body: dict) -> str | None:
         """The 400 text a reasoning model's provider sends for this body, if any."""
@@ -73,10 +64,7 @@ class ReasoningServer:
     def _handler(self):
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 self._send(200, {"data": [{"id": "thinker"}]})
 
