@@ -562,6 +562,29 @@ def test_gpu_script_runs_at_smoke_size_on_the_cpu() -> None:
     assert [line.split()[0] for line in table] == ["64", "256"]
 
 
+@pytest.mark.slow
+def test_the_long_recipe_trains_every_stage_scores_and_runs_the_harness(tmp_path) -> None:
+    """The documented one command for length generalisation, at toy sizes: six stages, the
+    held-out table at 1/4/16/32 segments, then ``babilong eval`` on the checkpoint."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    toy = ["segment=32", "memory=4", "batch-size=4", "max-steps=1", "eval-every=1", "val-samples=2", "no-progress"]
+    command = [sys.executable, "memory_recipe.py", "--recipe", "long", "--output", str(tmp_path / "long"),
+               *(item for flag in toy for item in ("--set", flag)), "--samples", "2", "--harness", "1k"]
+    done = subprocess.run(command, cwd=root / "benchmarks", capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(root)}, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "--curriculum 0,1,4,8,16,32" in done.stdout and "--budget-minutes 45" in done.stdout
+    table = done.stdout.split("length  samples")[1].splitlines()[1:5]
+    assert [line.split()[0] for line in table] == ["32", "128", "512", "1024"]
+    results = (tmp_path / "long" / "harness" / "results.jsonl").read_text().splitlines()
+    assert len(results) == 2 and all('"length": "1k"' in line for line in results)
+
+
 def test_label_loss_refuses_a_task_whose_answers_are_lists(tmp_path, capsys) -> None:
     from babilong.cli import main
 
