@@ -37,15 +37,19 @@ LONG = {**CPU, "curriculum": "0,1,4,8,16,32", "stage-shares": "6,1,1,2,2,2", "bu
 RECIPES = {"cpu": (CPU, "1,4", None), "long": (LONG, "1,4,16,32", "16k,128k")}  # flags, segments scored, harness
 
 
-def train(output: Path, settings: dict[str, str | None], tasks: str = "qa1") -> None:
-    """``babilong train`` with ``settings`` as flags (None: a switch); its log lines are the learning curve."""
+def babilong(command: list[str]) -> None:
+    """Run a ``babilong`` command in this process, printed first; stop the script if it fails."""
     from babilong.cli import main
 
-    flags = [item for key, value in settings.items() for item in ([f"--{key}"] if value is None else [f"--{key}", value])]
-    command = ["train", "--tasks", tasks, *flags, "--output", str(output)]
     print("babilong " + " ".join(command), flush=True)
     if main(command) != 0:
-        raise SystemExit("training failed")
+        raise SystemExit(f"babilong {command[0]} failed")
+
+
+def train(output: Path, settings: dict[str, str | None], tasks: str = "qa1") -> None:
+    """``babilong train`` with ``settings`` as flags (None: a switch); its log lines are the learning curve."""
+    flags = [item for key, value in settings.items() for item in ([f"--{key}"] if value is None else [f"--{key}", value])]
+    babilong(["train", "--tasks", tasks, *flags, "--output", str(output)])
 
 
 def with_flags(settings: dict[str, str | None], items: list[str]) -> dict[str, str | None]:
@@ -82,13 +86,8 @@ def score(checkpoint: Path, lengths: list[str], samples: int, batch_size: int = 
 
 def harness(checkpoint: Path, lengths: str, samples: int, task: str = "qa1") -> None:
     """``babilong eval`` on the checkpoint at ``lengths`` (test books and seeds), into CHECKPOINT/harness."""
-    from babilong.cli import main
-
-    command = ["eval", "--model", "rmt", "--model-args", f"checkpoint={checkpoint},batch_size=50", "--tasks", task,
-               "--lengths", lengths, "--samples", str(samples), "--output", str(checkpoint / "harness")]
-    print("babilong " + " ".join(command), flush=True)
-    if main(command) != 0:
-        raise SystemExit("the harness failed")
+    babilong(["eval", "--model", "rmt", "--model-args", f"checkpoint={checkpoint},batch_size=50", "--tasks", task,
+              "--lengths", lengths, "--samples", str(samples), "--output", str(checkpoint / "harness")])
 
 
 def print_table(rows: list[dict]) -> None:

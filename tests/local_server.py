@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -9,8 +10,6 @@ class LocalServer:
     """Serves ``handler`` while used as a context manager; ``url`` is its OpenAI-style base URL."""
 
     def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        import threading
-
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

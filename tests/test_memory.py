@@ -546,16 +546,21 @@ def test_worker_processes_make_the_same_batches_in_the_same_order() -> None:
     assert made_here[0] != made_here[1]
 
 
-@pytest.mark.slow
-def test_gpu_script_runs_at_smoke_size_on_the_cpu() -> None:
+def run_benchmark(*args: str):
+    """A script of benchmarks/ run as a user runs it (from that folder, the repository importable)."""
     import os
     import subprocess
     import sys
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    done = subprocess.run([sys.executable, "gpu_rmt.py", "--smoke"], cwd=root / "benchmarks", capture_output=True,
-                          text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(root)})
+    return subprocess.run([sys.executable, *args], cwd=root / "benchmarks", capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "PYTHONPATH": str(root)}, check=False)
+
+
+@pytest.mark.slow
+def test_gpu_script_runs_at_smoke_size_on_the_cpu() -> None:
+    done = run_benchmark("gpu_rmt.py", "--smoke")
     assert done.returncode == 0, done.stderr[-2000:]
     assert '"val_accuracy"' in done.stdout and "memory" in done.stdout and "reset" in done.stdout
     table = done.stdout.split("length  samples")[1].splitlines()[1:3]
@@ -566,17 +571,9 @@ def test_gpu_script_runs_at_smoke_size_on_the_cpu() -> None:
 def test_the_long_recipe_trains_every_stage_scores_and_runs_the_harness(tmp_path) -> None:
     """The documented one command for length generalisation, at toy sizes: six stages, the
     held-out table at 1/4/16/32 segments, then ``babilong eval`` on the checkpoint."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
     toy = ["segment=32", "memory=4", "batch-size=4", "max-steps=1", "eval-every=1", "val-samples=2", "no-progress"]
-    command = [sys.executable, "memory_recipe.py", "--recipe", "long", "--output", str(tmp_path / "long"),
-               *(item for flag in toy for item in ("--set", flag)), "--samples", "2", "--harness", "1k"]
-    done = subprocess.run(command, cwd=root / "benchmarks", capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "PYTHONPATH": str(root)}, check=False)
+    done = run_benchmark("memory_recipe.py", "--recipe", "long", "--output", str(tmp_path / "long"),
+                         *(item for flag in toy for item in ("--set", flag)), "--samples", "2", "--harness", "1k")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "--curriculum 0,1,4,8,16,32" in done.stdout and "--budget-minutes 45" in done.stdout
     table = done.stdout.split("length  samples")[1].splitlines()[1:5]
