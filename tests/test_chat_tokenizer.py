@@ -56,3 +56,30 @@ def test_template_options_reach_the_template_and_a_tokenizer_without_one_gives_p
     bare = copy.deepcopy(tokenizer)
     bare.chat_template = None
     assert ChatTokenizer(bare).render(CHAT) == PLAIN.plain_text()
+
+
+class Counting:
+    """A tokenizer that counts how often it renders and tokenizes."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.chat_template, self.calls = inner, inner.chat_template, {"render": 0, "tokenize": 0}
+
+    def apply_chat_template(self, *args, **kwargs):
+        self.calls["render"] += 1
+        return self.inner.apply_chat_template(*args, **kwargs)
+
+    def __call__(self, *args, **kwargs):
+        self.calls["tokenize"] += 1
+        return self.inner(*args, **kwargs)
+
+
+def test_a_prompt_counted_stored_and_sent_is_rendered_and_tokenized_once(tokenizer):
+    counting = Counting(tokenizer)
+    chat = ChatTokenizer(counting, keep=2)
+    long_prompt = Prompt("Mary went to the kitchen. " * 2000 + "Where is Mary?")
+    tokens, stored = chat.count_tokens(long_prompt), chat.render(long_prompt)
+    assert chat.encode(long_prompt) == tokenizer(stored, add_special_tokens=False)["input_ids"]
+    assert len(chat.encode(long_prompt)) == tokens and counting.calls == {"render": 1, "tokenize": 1}
+    for other in (CHAT, Prompt("Where is John?")):  # two newer prompts push the first out of memory
+        chat.count_tokens(other)
+    assert chat.count_tokens(long_prompt) == tokens and counting.calls == {"render": 4, "tokenize": 4}

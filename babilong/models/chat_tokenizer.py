@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -14,28 +15,49 @@ class ChatTokenizer:
 
     A chat prompt goes through the tokenizer's chat template (with ``options``, e.g.
     ``enable_thinking=False``) when it has one; anything else is the prompt's plain text.
+    The last ``keep`` prompts' texts and token ids are remembered: the eval loop counts,
+    stores and then sends each prompt, and at 1M tokens each tokenization takes seconds.
     """
 
-    def __init__(self, tokenizer: Any, options: dict[str, Any] | None = None) -> None:
+    def __init__(self, tokenizer: Any, options: dict[str, Any] | None = None, keep: int = 1) -> None:
         self.tokenizer = tokenizer
         self.options = options or {}
         self.has_template = bool(getattr(tokenizer, "chat_template", None))
+        self.keep = max(1, keep)
+        self._recent: OrderedDict[Prompt, tuple[str, list[int] | None]] = OrderedDict()
 
     def templated(self, prompt: Prompt) -> bool:
         return prompt.chat and self.has_template
 
     def render(self, prompt: Prompt) -> str:
+        if prompt in self._recent:
+            return self._recent[prompt][0]
+        text = self._render(prompt)
+        self._remember(prompt, text, None)
+        return text
+
+    def encode(self, prompt: Prompt) -> list[int]:
+        text, ids = self._recent.get(prompt) or (self._render(prompt), None)
+        if ids is None:
+            # A chat template writes its own special tokens; plain text gets the tokenizer's.
+            ids = self.tokenizer(text, add_special_tokens=not self.templated(prompt))["input_ids"]
+            self._remember(prompt, text, ids)
+        return ids
+
+    def count_tokens(self, prompt: Prompt) -> int:
+        return len(self.encode(prompt))
+
+    def _render(self, prompt: Prompt) -> str:
         if self.templated(prompt):
             return self.tokenizer.apply_chat_template(prompt.messages(), tokenize=False, add_generation_prompt=True,
                                                       **self.options)
         return prompt.plain_text()
 
-    def encode(self, prompt: Prompt) -> list[int]:
-        # A chat template writes its own special tokens; plain text gets the tokenizer's.
-        return self.tokenizer(self.render(prompt), add_special_tokens=not self.templated(prompt))["input_ids"]
-
-    def count_tokens(self, prompt: Prompt) -> int:
-        return len(self.encode(prompt))
+    def _remember(self, prompt: Prompt, text: str, ids: list[int] | None) -> None:
+        self._recent[prompt] = (text, ids)
+        self._recent.move_to_end(prompt)
+        while len(self._recent) > self.keep:
+            self._recent.popitem(last=False)
 
 
 def load_tokenizer(name: str) -> Any:

@@ -42,7 +42,7 @@ class HFModel:
         self._settings = settings
         self.batch_size = batch_size
         self.context_window = context_window
-        self.chat = ChatTokenizer(tokenizer, template_options)
+        self.chat = ChatTokenizer(tokenizer, template_options, keep=batch_size)  # a batch is counted, then encoded
 
     @classmethod
     def from_args(cls, args: dict[str, str], name: str = "hf") -> HFModel:
