@@ -3,7 +3,8 @@
 Real samples: ``generate_samples`` puts qa1 facts in book text (GPT-2 tokens). Training uses
 the training books and story seeds >= 1,000,000; the scores here use the test books and
 seeds 0.. (as ``babilong eval`` does). Each cell is answered twice: with the memory as read,
-and with the memory reset before the question (the control: what is left without memory).
+and with the memory reset before the question (the control: what is left without memory);
+"constant" is what always giving the cell's most frequent answer would score.
 
     OMP_NUM_THREADS=2 python benchmarks/memory_recipe.py --output runs/recipe  # the CPU recipe (30 min)
     OMP_NUM_THREADS=2 python benchmarks/memory_recipe.py --recipe long --output runs/long
@@ -72,7 +73,7 @@ def score(checkpoint: Path, lengths: list[str], samples: int, batch_size: int = 
     for length in lengths:
         held_out = generate_samples(task, length, samples, seed=0, split="test")
         started = time.time()
-        result = {"length": length, "samples": samples}
+        result = {"length": length, "samples": samples, "constant": constant_share(held_out)}
         for name, forget in (("memory", False), ("reset", True)):
             outputs = answer(model, tokenizer, [s.input for s in held_out], [s.question for s in held_out],
                              max_new_tokens=4, batch_size=batch_size, forget=forget)
@@ -84,6 +85,13 @@ def score(checkpoint: Path, lengths: list[str], samples: int, batch_size: int = 
     return rows
 
 
+def constant_share(samples: list) -> float:
+    """What the best constant answer scores: the share of the most frequent target (the floor to read a cell against)."""
+    from collections import Counter
+
+    return Counter(s.target.lower() for s in samples).most_common(1)[0][1] / len(samples)
+
+
 def harness(checkpoint: Path, lengths: str, samples: int, task: str = "qa1") -> None:
     """``babilong eval`` on the checkpoint at ``lengths`` (test books and seeds), into CHECKPOINT/harness."""
     babilong(["eval", "--model", "rmt", "--model-args", f"checkpoint={checkpoint},batch_size=50", "--tasks", task,
@@ -91,9 +99,10 @@ def harness(checkpoint: Path, lengths: str, samples: int, task: str = "qa1") -> 
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"\n{'length':>9} {'samples':>8} {'memory':>8} {'reset':>8} {'seconds':>8}")
+    print(f"\n{'length':>9} {'samples':>8} {'memory':>8} {'reset':>8} {'constant':>8} {'seconds':>8}")
     for row in rows:
-        print(f"{row['length']:>9} {row['samples']:>8} {row['memory']:>8.1%} {row['reset']:>8.1%} {row['seconds']:>8.1f}")
+        print(f"{row['length']:>9} {row['samples']:>8} {row['memory']:>8.1%} {row['reset']:>8.1%} "
+              f"{row['constant']:>8.1%} {row['seconds']:>8.1f}")
 
 
 def main() -> None:

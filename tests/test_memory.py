@@ -576,8 +576,10 @@ def test_the_long_recipe_trains_every_stage_scores_and_runs_the_harness(tmp_path
                          *(item for flag in toy for item in ("--set", flag)), "--samples", "2", "--harness", "1k")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "--curriculum 0,1,4,8,16,32" in done.stdout and "--budget-minutes 45" in done.stdout
-    table = done.stdout.split("length  samples")[1].splitlines()[1:5]
-    assert [line.split()[0] for line in table] == ["32", "128", "512", "1024"]
+    header, *rows = done.stdout.split("   length")[1].splitlines()[:5]
+    assert header.split() == ["samples", "memory", "reset", "constant", "seconds"]
+    assert [row.split()[0] for row in rows] == ["32", "128", "512", "1024"]
+    assert all(0 < float(row.split()[4].rstrip("%")) <= 100 for row in rows)  # the most frequent answer's share
     results = (tmp_path / "long" / "harness" / "results.jsonl").read_text().splitlines()
     assert len(results) == 2 and all('"length": "1k"' in line for line in results)
 
