@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -25,19 +26,21 @@ class ChatTokenizer:
         self.has_template = bool(getattr(tokenizer, "chat_template", None))
         self.keep = max(1, keep)
         self._recent: OrderedDict[Prompt, tuple[str, list[int] | None]] = OrderedDict()
+        self._lock = threading.Lock()  # the openai client renders on its event-loop thread too
 
     def templated(self, prompt: Prompt) -> bool:
         return prompt.chat and self.has_template
 
     def render(self, prompt: Prompt) -> str:
-        if prompt in self._recent:
-            return self._recent[prompt][0]
+        remembered = self._remembered(prompt)
+        if remembered:
+            return remembered[0]
         text = self._render(prompt)
         self._remember(prompt, text, None)
         return text
 
     def encode(self, prompt: Prompt) -> list[int]:
-        text, ids = self._recent.get(prompt) or (self._render(prompt), None)
+        text, ids = self._remembered(prompt) or (self._render(prompt), None)
         if ids is None:
             # A chat template writes its own special tokens; plain text gets the tokenizer's.
             ids = self.tokenizer(text, add_special_tokens=not self.templated(prompt))["input_ids"]
@@ -53,11 +56,16 @@ class ChatTokenizer:
                                                       **self.options)
         return prompt.plain_text()
 
+    def _remembered(self, prompt: Prompt) -> tuple[str, list[int] | None] | None:
+        with self._lock:
+            return self._recent.get(prompt)
+
     def _remember(self, prompt: Prompt, text: str, ids: list[int] | None) -> None:
-        self._recent[prompt] = (text, ids)
-        self._recent.move_to_end(prompt)
-        while len(self._recent) > self.keep:
-            self._recent.popitem(last=False)
+        with self._lock:
+            self._recent[prompt] = (text, ids)
+            self._recent.move_to_end(prompt)
+            while len(self._recent) > self.keep:
+                self._recent.popitem(last=False)
 
 
 def load_tokenizer(name: str) -> Any:
