@@ -77,6 +77,9 @@ RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 ERROR_CHARS = 200  # how much of a server's error text is kept
 SHORTEST_SECRET = 16  # keys shorter than this are no secrets worth hunting in pieces
 KEY_PIECE = 8  # of a longer key, any this many characters in a row are blotted out, in any letter case
+# The reachability probe's patience is its own: a short per-request timeout (a few seconds for
+# tiny prompts) must not call a live server on a busy machine unreachable.
+REACH_SECONDS = 10.0
 
 
 class RetryableError(Exception):
@@ -440,13 +443,20 @@ class OpenAIModel:
         """Every server is asked for its models; unreachable ones rest, and none reachable is an error."""
         import httpx
 
-        reasons = {}
-        for server in self._fleet.servers:
+        async def unreachable_because(server: Server) -> str | None:
             try:
-                await asyncio.wait_for(server.client.get("/models"), min(self.timeout, 10.0))
+                await asyncio.wait_for(server.client.get("/models"), REACH_SECONDS)
             except (asyncio.TimeoutError, httpx.TransportError) as failure:
                 timed_out = isinstance(failure, (asyncio.TimeoutError, httpx.TimeoutException))
-                reasons[server.url] = "no answer" if timed_out else type(failure).__name__
+                return "no answer" if timed_out else type(failure).__name__
+            return None
+
+        # all servers at once: one frozen server costs the probe's patience once, not once each
+        answers = await asyncio.gather(*map(unreachable_because, self._fleet.servers))
+        reasons = {}
+        for server, reason in zip(self._fleet.servers, answers):
+            if reason is not None:
+                reasons[server.url] = reason
                 self._fleet.rest_now(server)
         if len(reasons) == len(self._fleet.servers):
             where = ", ".join(f"{url} ({reason})" for url, reason in reasons.items())
