@@ -23,7 +23,7 @@ SECRET = "sk-test-DO-NOT-STORE-4f9a1c"
 
 def client(url, **extra):
     args = {"model": "fake", "base_url": url, "api_key": SECRET, "backoff": "0.01", "max_retries": "3",
-            "timeout": "0.5", "timeout_per_mtok": "0", "concurrency": "2", "budget_field": "max_tokens",
+            "timeout": "5", "timeout_per_mtok": "0", "concurrency": "2", "budget_field": "max_tokens",
             "temperature": "0", **extra}
     return load_model("openai", args)
 
@@ -38,8 +38,8 @@ def records(directory):
 
 @pytest.mark.parametrize("fault", ["429", "500", "slow", "garbage", "empty"])
 def test_transient_faults_are_retried_until_an_answer(tmp_path, fault):
-    with FaultServer([fault, fault, "ok"], slow_seconds=1.0) as server:
-        model = client(server.url, concurrency="1")
+    with FaultServer([fault, fault, "ok"], slow_seconds=2.0) as server:
+        model = client(server.url, concurrency="1", timeout="1")
         summary = run(model, tmp_path, make_samples(count=2))
     assert (summary.ok, summary.errors) == (2, 0)
     assert len(server.requests) == 4  # two failures, then one answer per sample
