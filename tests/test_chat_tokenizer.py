@@ -83,3 +83,39 @@ def test_a_prompt_counted_stored_and_sent_is_rendered_and_tokenized_once(tokeniz
     for other in (CHAT, Prompt("Where is John?")):  # two newer prompts push the first out of memory
         chat.count_tokens(other)
     assert chat.count_tokens(long_prompt) == tokens and counting.calls == {"render": 4, "tokenize": 4}
+
+
+def stand_in_vllm(tokenizer, handed: list):
+    """A ``vllm`` module whose engine keeps what it is handed and answers 'kitchen'."""
+    from types import ModuleType, SimpleNamespace
+
+    class LLM:
+        def __init__(self, **settings) -> None:
+            self.llm_engine = SimpleNamespace(model_config=SimpleNamespace(max_model_len=settings["max_model_len"] or 8192))
+
+        def get_tokenizer(self):
+            return tokenizer
+
+        def generate(self, prompts, sampling):
+            handed.extend(prompts)
+            answer = SimpleNamespace(text="kitchen", token_ids=[1, 2], finish_reason="stop")
+            return [SimpleNamespace(prompt_token_ids=p["prompt_token_ids"], outputs=[answer]) for p in prompts]
+
+    module = ModuleType("vllm")
+    module.LLM, module.SamplingParams = LLM, lambda **settings: SimpleNamespace(**settings)
+    return module
+
+
+def test_vllm_reads_the_ids_that_were_counted_with_no_second_special_token(with_bos, monkeypatch):
+    from babilong.models.vllm import VLLMModel
+
+    handed = []
+    monkeypatch.setitem(__import__("sys").modules, "vllm", stand_in_vllm(with_bos, handed))
+    model = VLLMModel({"pretrained": "stand-in"})
+    answers = dict(model.generate([CHAT, PLAIN], max_new_tokens=5))
+    ids = [p["prompt_token_ids"] for p in handed]
+    assert ids == [ChatTokenizer(with_bos).encode(CHAT), ChatTokenizer(with_bos).encode(PLAIN)]
+    assert [len(i) for i in ids] == [model.count_tokens(CHAT), model.count_tokens(PLAIN)]
+    start = with_bos.convert_tokens_to_ids("<|endoftext|>")
+    assert ids[0][0] != start and ids[1][0] == start  # the template brings its own start; plain text gets one
+    assert answers[0].output == "kitchen" and answers[1].prompt_tokens == len(ids[1])

@@ -68,7 +68,10 @@ class VLLMModel:
         sampling = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
         for start, group in batches(prompts, self.group_size):
             began = time.perf_counter()
-            outputs = self.engine.generate([self.render(p) for p in group], sampling)
+            # Our token ids, not our text: vLLM would tokenize the text again with its own
+            # special-token default (a second BOS after a chat template's), and what was counted
+            # against the context window would not be exactly what the model reads.
+            outputs = self.engine.generate([{"prompt_token_ids": self.chat.encode(p)} for p in group], sampling)
             latency = timed_share(time.perf_counter() - began, len(group))
             for offset, result in enumerate(outputs):
                 answer = result.outputs[0]
