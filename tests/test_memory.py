@@ -476,6 +476,27 @@ def test_label_loss_is_cross_entropy_over_the_choices_only() -> None:
         torch.testing.assert_close(shared, again)
 
 
+def test_an_answer_off_the_choices_is_refused_not_made_a_free_option() -> None:
+    model = make("rmt").eval()
+    with torch.no_grad(), pytest.raises(ValueError, match="not one of the choices"):
+        model.loss([[[1, 2, 3]]], [[9, 10]], [[23, 63]], choices=[[20, 63], [21, 63], [22, 63]])
+
+
+def test_training_answers_are_spelt_as_the_labels_they_compete_with() -> None:
+    """qa5 answers "Bill" while its label is "bill": trained as " Bill", the answer was the only
+    option of its spelling, so the loss fell to 0.13 while nothing was learned (validation 20%)."""
+    from babilong.memory.prompt import answer_choices
+    from babilong.memory.train import Rows, task_labels
+    from babilong.tokens import get_tokenizer
+
+    labels = task_labels(["qa5"])
+    rows = Rows(("qa5",), 32, "gpt2", "gutenberg", 3, 8, labels, True)
+    _, _, answers, _ = rows.batch(0, 0)
+    choices = answer_choices(get_tokenizer("gpt2"), labels)
+    assert all(answer in choices for answer in answers)
+    assert any(get_tokenizer("gpt2").decode(answer).strip() in ("bill", "fred", "jeff", "mary") for answer in answers)
+
+
 @pytest.mark.parametrize("arch", ARCHS)
 def test_generation_with_choices_answers_one_of_them(arch: str) -> None:
     model = make(arch).eval()

@@ -248,7 +248,10 @@ class RecurrentMemory(nn.Module):
         rows, cols, targets, allowed = [], [], [], []
         for row, (prompt, answer) in enumerate(zip(prompts, answers)):
             for k, token in enumerate(answer):
-                options = None if choices is None else sorted(set(next_tokens(choices, answer[:k])) | {token})
+                options = None if choices is None else next_tokens(choices, answer[:k])
+                if options is not None and token not in options:
+                    # adding it would make it an option no other row has: a loss near 0 that teaches nothing
+                    raise ValueError(f"answer tokens {list(answer)} are not one of the choices")
                 if options is not None and len(options) < 2:
                     continue
                 rows.append(row)

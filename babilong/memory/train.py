@@ -472,12 +472,11 @@ class Rows:
         contexts, prompts, answers, owners = [], [], [], []
         for row, index in enumerate(range(first, first + self.batch_size)):
             sample, context = self.sample(segments, index, train_seed(self.seed), "train")
-            self._check_label(sample)
             asked = [(sample.question, sample.target)] if self.one_question else questions_about_everyone(sample)
             contexts.append(context)
             for question, target in asked:
                 prompts.append(question_ids(tokenizer, question))
-                answers.append(answer_ids(tokenizer, target))
+                answers.append(answer_ids(tokenizer, self._as_label(sample.task, target)))
                 owners.append(row)
         return contexts, prompts, answers, owners
 
@@ -497,13 +496,15 @@ class Rows:
         )[0]
         return sample, split_segments(get_tokenizer(self.tokenizer_name).encode(sample.input), self.segment_size)
 
-    def _check_label(self, sample) -> None:
-        labels = {label.lower() for label in self.labels}
-        if labels and sample.target.lower() not in labels:
-            raise BabilongError(
-                f"{sample.task} answers {sample.target!r}, which is not one of its labels: "
-                "train it with --answer-loss full"
-            )
+    def _as_label(self, task: str, target: str) -> str:
+        """The target spelt as its label ("Bill" -> "bill"): the loss compares tokens, and a
+        target off the labels' spelling would be the only option of its kind (a free answer)."""
+        if not self.labels:
+            return target
+        spelling = {label.lower(): label for label in self.labels}
+        if target.lower() not in spelling:
+            raise BabilongError(f"{task} answers {target!r}, which is not one of its labels: train it with --answer-loss full")
+        return spelling[target.lower()]
 
 
 def _prefetched(rows: Rows, segments: int, steps: range, workers: int):
