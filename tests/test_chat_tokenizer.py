@@ -1,6 +1,7 @@
 """Prompts rendered and counted one way for hf, vllm and openai (``models/chat_tokenizer.py``), on SmolLM2's tokenizer."""
 
 import copy
+import sys
 
 import pytest
 
@@ -110,7 +111,7 @@ def test_vllm_reads_the_ids_that_were_counted_with_no_second_special_token(with_
     from babilong.models.vllm import VLLMModel
 
     handed = []
-    monkeypatch.setitem(__import__("sys").modules, "vllm", stand_in_vllm(with_bos, handed))
+    monkeypatch.setitem(sys.modules, "vllm", stand_in_vllm(with_bos, handed))
     model = VLLMModel({"pretrained": "stand-in"})
     answers = dict(model.generate([CHAT, PLAIN], max_new_tokens=5))
     ids = [p["prompt_token_ids"] for p in handed]
